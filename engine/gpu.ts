@@ -1,0 +1,326 @@
+// The explicit device: one GPUDevice with its buffer pool, pipeline cache and
+// the command encoder that collects a forward's dispatches. Nothing here is
+// global; every tensor and kernel call goes through a Gpu.
+
+import { BufferPool } from './pool.ts';
+import type { ShaderInfo } from './shader.ts';
+import type { Tensor } from './tensor.ts';
+
+export interface GpuOptions {
+  /** ask for shader-f16 when the adapter has it (default true) */
+  f16?: boolean;
+  /** ask for subgroups when the adapter has it (default true) */
+  subgroups?: boolean;
+  powerPreference?: GPUPowerPreference;
+}
+
+export interface GpuFeatures {
+  f16: boolean;
+  subgroups: boolean;
+  timestamps: boolean;
+}
+
+/** A GPU error, with the kernels (and their tensor shapes) that were in flight. */
+export class GpuError extends Error {
+  constructor(message: string, readonly kernels: string[] = []) {
+    super(kernels.length ? `${message}\n  while running: ${kernels.slice(-8).join('; ')}` : message);
+    this.name = 'GpuError';
+  }
+}
+
+export type Workgroups = number | [number, number?, number?];
+
+export interface DispatchArgs {
+  [binding: string]: Tensor | Record<string, number | readonly number[]>;
+}
+
+export interface DispatchOptions {
+  /** values for the shader's `override` constants (part of the pipeline key) */
+  constants?: Record<string, number>;
+  entryPoint?: string;
+}
+
+const UNIFORM = 0x0040 | 0x0008; // GPUBufferUsage.UNIFORM | COPY_DST
+const MAP_READ = 0x0001 | 0x0008; // GPUBufferUsage.MAP_READ | COPY_DST
+
+/**
+ * Gets a Gpu from a WebGPU entry point: `navigator.gpu` in a browser, or
+ * `nodeGpu()` (engine/node.ts) in Node.
+ */
+export async function createGpu(gpu: GPU | undefined, opts: GpuOptions = {}): Promise<Gpu> {
+  if (!gpu) throw new GpuError('WebGPU is not available here (no navigator.gpu). Use a browser with WebGPU, or Node with the `webgpu` package.');
+  const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
+  if (!adapter) {
+    throw new GpuError(
+      'No WebGPU adapter found. In Node this needs a Vulkan driver: install Mesa lavapipe (mesa-vulkan-drivers) or SwiftShader and point VK_ICD_FILENAMES at its ICD json.',
+    );
+  }
+  const want: GPUFeatureName[] = [];
+  const has = (f: string) => adapter.features.has(f);
+  if (opts.f16 !== false && has('shader-f16')) want.push('shader-f16');
+  if (opts.subgroups !== false && has('subgroups')) want.push('subgroups' as GPUFeatureName);
+  if (has('timestamp-query')) want.push('timestamp-query');
+  const L = adapter.limits;
+  const device = await adapter.requestDevice({
+    requiredFeatures: want,
+    requiredLimits: {
+      maxStorageBufferBindingSize: L.maxStorageBufferBindingSize,
+      maxBufferSize: L.maxBufferSize,
+      maxStorageBuffersPerShaderStage: L.maxStorageBuffersPerShaderStage,
+      maxComputeWorkgroupStorageSize: L.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: L.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: L.maxComputeWorkgroupSizeX,
+      maxComputeWorkgroupSizeY: L.maxComputeWorkgroupSizeY,
+    },
+  });
+  const info = adapter.info ?? ({} as GPUAdapterInfo);
+  const name = [info.vendor, info.architecture, info.device, info.description].filter((s) => s).join(' ') || 'unknown adapter';
+  return new Gpu(device, name, {
+    f16: device.features.has('shader-f16'),
+    subgroups: device.features.has('subgroups'),
+    timestamps: device.features.has('timestamp-query'),
+  });
+}
+
+export class Gpu {
+  readonly pool: BufferPool;
+  readonly limits: GPUSupportedLimits;
+  private pipelines = new Map<string, GPUComputePipeline>();
+  private modules = new Map<string, GPUShaderModule>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  /** labels of the dispatches recorded since the last submit */
+  private recorded: string[] = [];
+  /** uniform buffers to destroy once the current submit is done */
+  private transient: GPUBuffer[] = [];
+  private lostReason: string | null = null;
+  private uncaptured: GpuError | null = null;
+  /** optional progress hook: called with each dispatch's label */
+  onDispatch: ((label: string) => void) | null = null;
+  dispatchCount = 0;
+
+  constructor(readonly device: GPUDevice, readonly adapterName: string, readonly features: GpuFeatures) {
+    this.limits = device.limits;
+    this.pool = new BufferPool(device, device.limits.maxBufferSize);
+    device.lost.then((info) => {
+      this.lostReason = `${info.reason}: ${info.message}`;
+    });
+    device.addEventListener?.('uncapturederror', (ev: Event) => {
+      const e = (ev as GPUUncapturedErrorEvent).error;
+      this.uncaptured ??= new GpuError(`${e.constructor?.name ?? 'GPUError'}: ${e.message}`, [...this.recorded]);
+    });
+  }
+
+  private checkAlive(): void {
+    if (this.lostReason) throw new GpuError(`the GPU device was lost (${this.lostReason})`, this.recorded);
+  }
+
+  private pipeline(shader: ShaderInfo, opts: DispatchOptions): GPUComputePipeline {
+    const entryPoint = opts.entryPoint ?? shader.entries[0];
+    const constants = opts.constants ?? {};
+    for (const k of Object.keys(constants)) {
+      if (!shader.overrides.includes(k)) throw new Error(`${shader.name}: no override constant named '${k}'`);
+    }
+    const key = `${shader.name}|${entryPoint}|${JSON.stringify(constants)}`;
+    let p = this.pipelines.get(key);
+    if (p) return p;
+    let module = this.modules.get(shader.name);
+    if (!module) {
+      const needsF16 = /\benable f16;/.test(shader.code);
+      if (needsF16 && !this.features.f16) throw new GpuError(`${shader.name}: needs shader-f16, which this adapter lacks`);
+      module = this.device.createShaderModule({ code: shader.code, label: shader.name });
+      this.modules.set(shader.name, module);
+    }
+    p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint, constants }, label: key });
+    this.pipelines.set(key, p);
+    return p;
+  }
+
+  /**
+   * Records one kernel launch. `args` holds a tensor for every storage
+   * binding and a plain object for every uniform struct (packed by the
+   * reflected member offsets). Checks the adapter's limits before sending:
+   * a binding over maxStorageBufferBindingSize or a grid dimension over
+   * maxComputeWorkgroupsPerDimension is an error naming the kernel and
+   * shapes. A 1-D grid too large for one dimension is folded into x and y
+   * when the kernel's uniform struct has a member `grid_x`: the engine fills
+   * it with the x extent, and the kernel recovers the flat workgroup index as
+   * `wid.x + wid.y * grid_x` and bound-checks. (The `num_workgroups` builtin
+   * would do the same, but crashes Dawn on lavapipe intermittently.)
+   */
+  dispatch(shader: ShaderInfo, args: DispatchArgs, workgroups: Workgroups, opts: DispatchOptions = {}): void {
+    this.checkAlive();
+    const shapes = shader.bindings
+      .filter((b) => b.kind !== 'uniform')
+      .map((b) => `${b.name}=${(args[b.name] as Tensor | undefined)?.toString?.() ?? '?'}`)
+      .join(' ');
+    const label = `${shader.name}(${shapes})`;
+    let [x, y = 1, z = 1] = typeof workgroups === 'number' ? [workgroups] : workgroups;
+    const maxDim = this.limits.maxComputeWorkgroupsPerDimension;
+    const gridUniform = shader.bindings.find((b) => b.members?.some((m) => m.name === 'grid_x'));
+    if (typeof workgroups === 'number' && x > maxDim && gridUniform) {
+      y = Math.ceil(x / maxDim);
+      x = Math.ceil(x / y);
+    }
+    for (const [axis, n] of [['x', x], ['y', y], ['z', z]] as const) {
+      if (n > maxDim) throw new GpuError(`${label}: ${n} workgroups along ${axis}, over maxComputeWorkgroupsPerDimension ${maxDim}; the caller must split`);
+    }
+    const maxBinding = this.limits.maxStorageBufferBindingSize;
+    const align = this.limits.minStorageBufferOffsetAlignment;
+    const entries: GPUBindGroupEntry[] = [];
+    for (const b of shader.bindings) {
+      const a = args[b.name];
+      if (a === undefined) throw new Error(`${label}: missing argument for binding '${b.name}'`);
+      if (b.kind === 'uniform') {
+        const values = b === gridUniform ? { ...(a as Record<string, number>), grid_x: x } : (a as Record<string, number>);
+        entries.push({ binding: b.binding, resource: { buffer: this.uniform(b.name, b.size!, b.members!, values, label) } });
+        continue;
+      }
+      const t = a as Tensor;
+      if (typeof t.byteLength !== 'number') throw new Error(`${label}: binding '${b.name}' needs a tensor`);
+      if (t.disposed) throw new Error(`${label}: binding '${b.name}' was disposed`);
+      const size = Math.max(4, Math.ceil(t.byteLength / 4) * 4);
+      if (size > maxBinding) {
+        throw new GpuError(
+          `${label}: binding '${b.name}' is ${size} bytes, over this adapter's maxStorageBufferBindingSize of ${maxBinding}; the caller must slice it`,
+        );
+      }
+      if (t.byteOffset % align !== 0) {
+        throw new GpuError(`${label}: binding '${b.name}' starts at byte ${t.byteOffset}, not a multiple of ${align}`);
+      }
+      entries.push({ binding: b.binding, resource: { buffer: t.buffer, offset: t.byteOffset, size } });
+    }
+    if (x * y * z === 0) return;
+    const pipeline = this.pipeline(shader, opts);
+    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const pass = this.computePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    pass.dispatchWorkgroups(x, y, z);
+    this.recorded.push(label);
+    this.dispatchCount++;
+    this.onDispatch?.(label);
+  }
+
+  private uniform(name: string, size: number, members: { name: string; offset: number; type: string; count: number }[], values: Record<string, number | readonly number[]>, label: string): GPUBuffer {
+    const data = new ArrayBuffer(Math.max(16, Math.ceil(size / 16) * 16));
+    const view = new DataView(data);
+    for (const m of members) {
+      const v = values[m.name];
+      if (v === undefined) throw new Error(`${label}: uniform '${name}' needs a value for '${m.name}'`);
+      const vs = typeof v === 'number' ? [v] : v;
+      if (vs.length !== m.count) throw new Error(`${label}: uniform member '${m.name}' takes ${m.count} values`);
+      vs.forEach((x, i) => {
+        const o = m.offset + 4 * i;
+        if (m.type === 'f32') view.setFloat32(o, x, true);
+        else if (m.type === 'i32') view.setInt32(o, x, true);
+        else {
+          if (!(x >= 0 && x <= 0xffffffff && Number.isInteger(x))) throw new Error(`${label}: '${m.name}' = ${x} is not a u32`);
+          view.setUint32(o, x, true);
+        }
+      });
+    }
+    for (const k of Object.keys(values)) {
+      if (!members.some((m) => m.name === k)) throw new Error(`${label}: uniform '${name}' has no member '${k}'`);
+    }
+    const buf = this.device.createBuffer({ size: data.byteLength, usage: UNIFORM, mappedAtCreation: true });
+    new Uint8Array(buf.getMappedRange()).set(new Uint8Array(data));
+    buf.unmap();
+    this.transient.push(buf);
+    return buf;
+  }
+
+  private computePass(): GPUComputePassEncoder {
+    this.encoder ??= this.device.createCommandEncoder();
+    this.pass ??= this.encoder.beginComputePass();
+    return this.pass;
+  }
+
+  /** The open command encoder with no compute pass active (for copies). */
+  private copyEncoder(): GPUCommandEncoder {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+    this.encoder ??= this.device.createCommandEncoder();
+    return this.encoder;
+  }
+
+  /** Records a buffer-to-buffer copy in stream order. */
+  copy(src: Tensor, dst: Tensor, bytes = src.byteLength): void {
+    if (bytes > dst.byteLength) throw new Error(`copy: ${bytes} bytes into ${dst}`);
+    this.copyEncoder().copyBufferToBuffer(src.buffer, src.byteOffset, dst.buffer, dst.byteOffset, Math.ceil(bytes / 4) * 4);
+  }
+
+  /**
+   * Writes host bytes into a buffer. Recorded work is submitted first, so
+   * the write cannot overtake earlier reads of a reused buffer.
+   */
+  write(buffer: GPUBuffer, offset: number, data: ArrayBufferView): void {
+    this.checkAlive();
+    if (this.encoder) this.submit();
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const padded = bytes.byteLength % 4 === 0 ? bytes : (() => {
+      const p = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+      p.set(bytes);
+      return p;
+    })();
+    this.device.queue.writeBuffer(buffer, offset, padded);
+  }
+
+  /** Submits the recorded work (one command buffer). */
+  submit(): void {
+    this.checkAlive();
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+    if (!this.encoder) return;
+    const cmd = this.encoder.finish();
+    this.encoder = null;
+    this.device.queue.submit([cmd]);
+    const done = this.transient;
+    this.transient = [];
+    if (done.length) this.device.queue.onSubmittedWorkDone().then(() => done.forEach((b) => b.destroy()));
+  }
+
+  /**
+   * Submits and waits for all work, surfacing validation and out-of-memory
+   * errors (with the kernels that were recorded) as exceptions.
+   */
+  async sync(): Promise<void> {
+    const kernels = this.recorded;
+    this.recorded = [];
+    this.device.pushErrorScope('out-of-memory');
+    this.device.pushErrorScope('validation');
+    this.submit();
+    const validation = await this.device.popErrorScope();
+    const oom = await this.device.popErrorScope();
+    await this.device.queue.onSubmittedWorkDone();
+    this.checkAlive();
+    if (oom) throw new GpuError(`GPU out of memory: ${oom.message}`, kernels);
+    if (validation) throw new GpuError(`GPU validation error: ${validation.message}`, kernels);
+    if (this.uncaptured) {
+      const e = this.uncaptured;
+      this.uncaptured = null;
+      throw e;
+    }
+  }
+
+  /** Copies a byte range of a buffer back to the host (submits pending work). */
+  async readBytes(buffer: GPUBuffer, offset: number, length: number): Promise<ArrayBuffer> {
+    const size = Math.max(4, Math.ceil(length / 4) * 4);
+    const staging = this.device.createBuffer({ size, usage: MAP_READ });
+    this.copyEncoder().copyBufferToBuffer(buffer, offset, staging, 0, size);
+    await this.sync();
+    await staging.mapAsync(0x0001 /* GPUMapMode.READ */);
+    const out = staging.getMappedRange().slice(0, length);
+    staging.destroy();
+    return out;
+  }
+
+  destroy(): void {
+    this.pool.trim();
+    this.device.destroy();
+  }
+}
