@@ -75,11 +75,16 @@ export async function createGpu(gpu: GPU | undefined, opts: GpuOptions = {}): Pr
   });
   const info = adapter.info ?? ({} as GPUAdapterInfo);
   const name = [info.vendor, info.architecture, info.device, info.description].filter((s) => s).join(' ') || 'unknown adapter';
-  return new Gpu(device, name, {
+  const g = new Gpu(device, name, {
     f16: device.features.has('shader-f16'),
     subgroups: device.features.has('subgroups'),
     timestamps: device.features.has('timestamp-query'),
   });
+  // Hold the entry point and adapter for the device's lifetime: Dawn's Node
+  // binding tears its instance down when these are garbage collected, and
+  // pending GPU work then crashes the process.
+  g.keepAlive = [gpu, adapter];
+  return g;
 }
 
 export class Gpu {
@@ -97,6 +102,8 @@ export class Gpu {
   private uncaptured: GpuError | null = null;
   /** optional progress hook: called with each dispatch's label */
   onDispatch: ((label: string) => void) | null = null;
+  /** objects that must live as long as the device (see createGpu) */
+  keepAlive: unknown[] = [];
   dispatchCount = 0;
 
   constructor(readonly device: GPUDevice, readonly adapterName: string, readonly features: GpuFeatures) {

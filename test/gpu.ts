@@ -1,0 +1,40 @@
+// One GPU for the whole test process, created on first use.
+import { nodeGpu } from '../engine/node.ts';
+import type { Gpu } from '../engine/index.ts';
+
+let gpu: Promise<Gpu> | null = null;
+
+export function testGpu(): Promise<Gpu> {
+  gpu ??= nodeGpu();
+  return gpu;
+}
+
+export async function closeTestGpu(): Promise<void> {
+  if (gpu) (await gpu).destroy();
+  gpu = null;
+}
+
+/** Random floats in [-scale, scale) from a small deterministic generator. */
+export function randn(n: number, seed = 1, scale = 1): Float32Array {
+  let s = seed >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = ((s >>> 0) / 4294967296 * 2 - 1) * scale;
+  }
+  return out;
+}
+
+/** max |a - b| / max |b|: the error measure used everywhere in this project. */
+export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < b.length; i++) {
+    num = Math.max(num, Math.abs(a[i] - b[i]));
+    den = Math.max(den, Math.abs(b[i]));
+  }
+  return den === 0 ? num : num / den;
+}
