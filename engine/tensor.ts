@@ -45,10 +45,24 @@ export class Tensor {
     return `${this.dtype}[${this.shape.join(',')}]`;
   }
 
-  /** The same memory seen with another shape of the same element count. */
+  /**
+   * The same memory seen with another shape of the same element count. The
+   * view does not own the buffer: keep the original alive while using it.
+   */
   reshape(shape: readonly number[]): Tensor {
     const resolved = resolveShape(shape, this.size);
     return new Tensor(this.gpu, this.buffer, resolved, this.dtype, this.byteOffset, false);
+  }
+
+  /**
+   * The same memory under a new shape, handing ownership to the result: this
+   * tensor is spent, and disposing the result returns the buffer.
+   */
+  transfer(shape: readonly number[]): Tensor {
+    if (this.released) throw new Error(`transfer: ${this} was disposed`);
+    const t = new Tensor(this.gpu, this.buffer, resolveShape(shape, this.size), this.dtype, this.byteOffset, this.owner);
+    this.released = true;
+    return t;
   }
 
   /**

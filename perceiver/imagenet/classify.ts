@@ -1,0 +1,57 @@
+// The classify pipeline: image -> the colab's preprocessing (centre crop,
+// bicubic resize to 224, ImageNet mean/std) -> the model -> top-k labels.
+
+import { type Gpu, type Tensor, upload, readF32 } from '../../engine/index.ts';
+import type { ImageNetConfig } from '../config.ts';
+import { Params } from '../layers.ts';
+import { toRgba, type ImageInput } from '../image.ts';
+import { softmax, topK } from '../topk.ts';
+import { imagenetLogits } from './model.ts';
+import { preprocessImageNet } from './preprocess.ts';
+import { IMAGENET_CLASSES } from './labels.ts';
+
+export interface Prediction {
+  index: number;
+  label: string;
+  probability: number;
+}
+
+export class ImageClassifier {
+  readonly params: Params;
+
+  constructor(readonly gpu: Gpu, readonly config: ImageNetConfig, weights: ReadonlyMap<string, Tensor>) {
+    if (!config.preset.startsWith('imagenet-')) throw new Error(`ImageClassifier needs an imagenet-* preset, got ${config.preset}`);
+    this.params = new Params(weights);
+  }
+
+  /** The side the model is fed (224 for the released models). */
+  get inputSize(): number {
+    return this.config.preset === 'imagenet-learned' ? this.config.imageSize : 224;
+  }
+
+  /**
+   * Logits for already-normalised images, NHWC float32 [B, H, W, 3] (the
+   * fixtures' layout). Returns [B * numClasses].
+   */
+  async logits(images: Float32Array, shape: readonly [number, number, number, number]): Promise<Float32Array> {
+    const x = upload(this.gpu, images, shape);
+    const out = imagenetLogits(this.gpu, x, this.params, this.config);
+    x.dispose();
+    const host = await readF32(out);
+    out.dispose();
+    return host;
+  }
+
+  /** Top-k labels with probabilities for each image (browser images or RGBA bytes). */
+  async classify(images: ImageInput | ImageInput[], k = 5): Promise<Prediction[][]> {
+    const list = Array.isArray(images) ? images : [images];
+    if (list.length === 0) throw new Error('classify: no images');
+    const size = this.inputSize;
+    const per = size * size * 3;
+    const batch = new Float32Array(list.length * per);
+    list.forEach((img, i) => batch.set(preprocessImageNet(toRgba(img), size), i * per));
+    const logits = await this.logits(batch, [list.length, size, size, 3]);
+    const n = this.config.numClasses;
+    return list.map((_, i) => topK(softmax(logits.subarray(i * n, (i + 1) * n)), k, IMAGENET_CLASSES));
+  }
+}
