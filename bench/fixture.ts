@@ -1,0 +1,60 @@
+// Loading one golden fixture (STEM.json, STEM.pystate or .pickle, STEM.npz):
+// the parameters go through the converter and the project's weight format
+// onto the GPU, exactly as a user's converted file would.
+
+import { readFileSync, existsSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Gpu, Tensor } from '../engine/index.ts';
+import { encodeWeights, loadWeights } from '../engine/weights.ts';
+import { readNpz } from '../tools/npy.ts';
+import { convertPickle } from '../tools/convert.ts';
+import { presetConfig, PRESETS, type ModelConfig, type PresetName, type Overrides } from '../perceiver/config.ts';
+import type { HostArray } from './runners.ts';
+
+/** The built-in fixtures (a copy of golden-compact). */
+export const BUILTIN_FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
+
+export interface Fixture {
+  stem: string;
+  preset: PresetName;
+  overrides: Overrides;
+  config: ModelConfig;
+  weights: Map<string, Tensor>;
+  arrays: Map<string, HostArray>;
+}
+
+export function fixtureSpec(dir: string, stem: string): { preset: PresetName; overrides: Overrides } {
+  const spec = JSON.parse(readFileSync(join(dir, `${stem}.json`), 'utf8')) as { preset: PresetName; overrides?: Overrides };
+  if (!PRESETS.includes(spec.preset)) throw new Error(`${stem}.json: unknown preset ${spec.preset}`);
+  return { preset: spec.preset, overrides: spec.overrides ?? {} };
+}
+
+export async function loadFixture(gpu: Gpu, dir: string, stem: string): Promise<Fixture> {
+  const { preset, overrides } = fixtureSpec(dir, stem);
+  const pickleFile = existsSync(join(dir, `${stem}.pystate`)) ? `${stem}.pystate` : `${stem}.pickle`;
+  const converted = convertPickle(readFileSync(join(dir, pickleFile)), preset, overrides, 'f32');
+  const { tensors } = await loadWeights(gpu, encodeWeights(converted.meta, converted.tensors));
+  const arrays = new Map<string, HostArray>();
+  for (const [k, v] of readNpz(readFileSync(join(dir, `${stem}.npz`)))) arrays.set(k, { shape: [...v.shape], data: v.data as Float32Array | Int32Array });
+  return { stem, preset, overrides, config: presetConfig(preset, overrides), weights: tensors, arrays };
+}
+
+export function disposeFixture(f: Fixture): void {
+  for (const t of f.weights.values()) t.dispose();
+}
+
+/** max |a - b| / max |b| over the positions a computed (a is NaN elsewhere). */
+export function maxRelError(ours: Float32Array, ref: ArrayLike<number>): number {
+  let num = 0;
+  let den = 0;
+  let compared = 0;
+  for (let i = 0; i < ref.length; i++) {
+    den = Math.max(den, Math.abs(ref[i]));
+    if (Number.isNaN(ours[i])) continue;
+    num = Math.max(num, Math.abs(ours[i] - ref[i]));
+    compared++;
+  }
+  if (compared === 0) return NaN;
+  return den === 0 ? num : num / den;
+}
