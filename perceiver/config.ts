@@ -207,7 +207,8 @@ export function defaultConfig(preset: PresetName): ModelConfig {
 
 /**
  * The released configuration with the fixtures' size overrides applied. The
- * MLM encoder's v channels follow `latent_channels` (as in the fixtures).
+ * MLM encoder's v channels and the ImageNet decoder's query width follow
+ * `latent_channels` (as in the fixtures).
  */
 export function withOverrides<C extends ModelConfig>(base: C, overrides: Overrides = {}): C {
   for (const k of Object.keys(overrides)) {
@@ -222,6 +223,11 @@ export function withOverrides<C extends ModelConfig>(base: C, overrides: Overrid
     e.latentChannels = overrides.latent_channels;
     if (e.crossVChannels !== null) e.crossVChannels = overrides.latent_channels;
     if (e.selfVChannels !== null) e.selfVChannels = overrides.latent_channels;
+    // The ImageNet classification query is as wide as the latents (1024 in
+    // the release; the golden fixtures' decoder pos_embs are [1, latent_channels]).
+    if (c.preset === 'imagenet-conv' || c.preset === 'imagenet-fourier' || c.preset === 'imagenet-learned') {
+      (c as ImageNetConfig).decoderQueryChannels = overrides.latent_channels;
+    }
   }
   if (overrides.num_blocks) e.numBlocks = overrides.num_blocks;
   if (overrides.num_self_attends_per_block) e.numSelfAttendsPerBlock = overrides.num_self_attends_per_block;
