@@ -537,7 +537,7 @@ class Unpickler {
           break;
         }
         case 0x29:
-          this.push(Object.freeze([]) as PyValue[]);
+          this.push(Object.freeze([] as PyValue[]) as PyValue[]);
           break;
         case 0x74:
           this.push(this.tuple(this.popMark('TUPLE'), 'TUPLE'));
