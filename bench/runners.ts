@@ -5,9 +5,10 @@
 
 import type { Gpu, Tensor } from '../engine/index.ts';
 import { upload, readF32 } from '../engine/index.ts';
-import type { ModelConfig, ImageNetConfig } from '../perceiver/config.ts';
+import type { ModelConfig, ImageNetConfig, LanguageConfig } from '../perceiver/config.ts';
 import { Params } from '../perceiver/layers.ts';
 import { imagenetLogits } from '../perceiver/imagenet/model.ts';
+import { languageLogits } from '../perceiver/language/model.ts';
 
 export interface HostArray {
   shape: number[];
@@ -48,8 +49,23 @@ async function imagenet(ctx: RunContext): Promise<Map<string, RunOutput>> {
   return new Map([['logits', { data, shape: [...logits.shape], coverage: 'all' }]]);
 }
 
+/** language-mlm: inputs [B,2048] byte ids and input_mask [B,2048] (also the query mask) -> logits [B,2048,262]. */
+async function languageMlm(ctx: RunContext): Promise<Map<string, RunOutput>> {
+  const ids = input(ctx, 'inputs');
+  const mask = input(ctx, 'input_mask');
+  const x = upload(ctx.gpu, ids.data, ids.shape, 'i32');
+  const m = upload(ctx.gpu, mask.data, mask.shape, 'i32');
+  const logits = languageLogits(ctx.gpu, x, m, new Params(ctx.weights), ctx.config as LanguageConfig);
+  x.dispose();
+  m.dispose();
+  const data = await readF32(logits);
+  logits.dispose();
+  return new Map([['logits', { data, shape: [...logits.shape], coverage: 'all' }]]);
+}
+
 export const RUNNERS: Partial<Record<ModelConfig['preset'], Runner>> = {
   'imagenet-conv': imagenet,
   'imagenet-fourier': imagenet,
   'imagenet-learned': imagenet,
+  'language-mlm': languageMlm,
 };
