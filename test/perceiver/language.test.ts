@@ -15,9 +15,10 @@ import { testGpu, randn } from '../gpu.ts';
 import { upload, readF32, type Tensor } from '../../engine/index.ts';
 import { loadFixture, disposeFixture, maxRelError } from '../../bench/fixture.ts';
 import { defaultConfig, type LanguageConfig } from '../../perceiver/config.ts';
-import { expectedParams } from '../../perceiver/params.ts';
+import { expectedParams, countParams } from '../../perceiver/params.ts';
 import { Params } from '../../perceiver/layers.ts';
 import { languageLogits } from '../../perceiver/language/model.ts';
+import { loadMaskedLanguageModel } from '../../perceiver/language/load.ts';
 import {
   parseFillMask,
   rangesToGaps,
@@ -28,7 +29,7 @@ import {
   MaskedLanguageModel,
   type LogitsFn,
 } from '../../perceiver/language/fillmask.ts';
-import { encode, utf8, MASK_ID, NUM_RESERVED_TOKENS, VOCAB_SIZE } from '../../perceiver/language/tokenizer.ts';
+import { utf8, MASK_ID, NUM_RESERVED_TOKENS, VOCAB_SIZE } from '../../perceiver/language/tokenizer.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const GOLDEN = join(here, '../../../shared/golden');
@@ -237,6 +238,149 @@ test('predictByte: softmax over all 262 ids, the best byte skips special ids', (
   let sum = 0;
   for (const v of logits) sum += Math.exp(v);
   assert.ok(Math.abs(p.probability - Math.exp(3) / sum) < 1e-6);
+});
+
+// ---------------------------------------------------------------- the model
+
+test('language-mlm parameters: the full manifest, name for name and shape for shape; 201,108,230 in all', () => {
+  const file = join(GOLDEN, 'manifest_language_mlm.json');
+  if (!existsSync(file)) {
+    console.log(`  skipped: ${file} is absent`);
+    return;
+  }
+  const manifest = (JSON.parse(readFileSync(file, 'utf8')) as { params: Record<string, number[]> }).params;
+  const expected = expectedParams(defaultConfig('language-mlm'));
+  assert.equal([...expected.keys()].sort(), Object.keys(manifest).sort());
+  for (const [name, shape] of expected) assert.equal(shape, manifest[name], name);
+  assert.is(countParams(defaultConfig('language-mlm')), 201_108_230);
+});
+
+test("golden fixture: DeepMind's logits [2, 2048, 262], padding positions included", async () => {
+  if (!existsSync(join(GOLDEN, 'language_mlm.pystate'))) {
+    console.log(`  skipped: ${GOLDEN} is absent (the golden fixtures are read in place)`);
+    return;
+  }
+  const gpu = await testGpu();
+  const f = await loadFixture(gpu, GOLDEN, 'language_mlm');
+  const ids = f.arrays.get('inputs')!;
+  const mask = f.arrays.get('input_mask')!;
+  const x = upload(gpu, ids.data, ids.shape, 'i32');
+  const m = upload(gpu, mask.data, mask.shape, 'i32');
+  const t0 = performance.now();
+  const out = languageLogits(gpu, x, m, new Params(f.weights), f.config as LanguageConfig);
+  const logits = await readF32(out);
+  const seconds = (performance.now() - t0) / 1000;
+  assert.equal(out.shape, [2, 2048, 262]);
+  const ref = f.arrays.get('logits')!.data;
+  const err = maxRelError(logits, ref);
+  console.log(`  language_mlm: max relative error ${err.toExponential(2)} in ${seconds.toFixed(1)} s`);
+  [x, m, out].forEach((t) => t.dispose());
+  disposeFixture(f);
+  assert.ok(err < TOLERANCE, `max relative error ${err}`);
+});
+
+/** A tiny language-mlm (48-byte window) with random weights at the released scales. */
+function tinyModel(gpu: Awaited<ReturnType<typeof testGpu>>): { model: MaskedLanguageModel; weights: Map<string, Tensor> } {
+  const base = defaultConfig('language-mlm') as LanguageConfig;
+  const cfg: LanguageConfig = {
+    ...base,
+    maxSeqLen: 48,
+    dModel: 32,
+    decoderQkChannels: 16,
+    decoderVChannels: 32,
+    encoder: { ...base.encoder, numLatents: 8, latentChannels: 24, numSelfAttendsPerBlock: 2, numSelfAttentionHeads: 4, crossQkChannels: 16, crossVChannels: 24, selfQkChannels: 16, selfVChannels: 24 },
+  };
+  const weights = new Map<string, Tensor>();
+  let seed = 3;
+  for (const [name, shape] of expectedParams(cfg)) {
+    const n = shape.reduce((a, d) => a * d, 1);
+    let data: Float32Array;
+    if (name.endsWith('/scale')) data = new Float32Array(n).fill(1);
+    else if (name.endsWith('/w')) data = randn(n, seed++, Math.sqrt(3 / shape[0]));
+    else if (name.endsWith('pos_embs') || name.endsWith('/b') || name.endsWith('/offset')) data = randn(n, seed++, 0.1);
+    else data = randn(n, seed++, 1);
+    weights.set(name, upload(gpu, data, shape));
+  }
+  return { model: new MaskedLanguageModel(gpu, cfg, weights), weights };
+}
+
+test('tiny model: fill-mask equals a hand-made single pass when the text fits one window', async () => {
+  const gpu = await testGpu();
+  const { model, weights } = tinyModel(gpu);
+  const W = model.windowSize;
+  const result = await model.fillMask('Gaps: [MASK:3] and é[MASK:2]!', { topK: 4 });
+  const { bytes, gaps } = parseFillMask('Gaps: [MASK:3] and é[MASK:2]!');
+  const ids = new Int32Array(W);
+  const mask = new Int32Array(W);
+  bytes.forEach((b, t) => {
+    ids[t] = gaps.some((g) => t >= g.start && t < g.end) ? MASK_ID : b + NUM_RESERVED_TOKENS;
+    mask[t] = 1;
+  });
+  const x = upload(gpu, ids, [1, W], 'i32');
+  const m = upload(gpu, mask, [1, W], 'i32');
+  const out = languageLogits(gpu, x, m, model.params, model.config);
+  const logits = await readF32(out);
+  [x, m, out].forEach((t) => t.dispose());
+  assert.equal(result.windows, [{ start: 0, end: bytes.length }]);
+  for (const g of result.gaps) {
+    for (const p of g.perByte) {
+      const want = predictByte(logits.subarray(p.offset * VOCAB_SIZE, (p.offset + 1) * VOCAB_SIZE), p.offset, 4);
+      assert.is(p.byte, want.byte);
+      assert.ok(Math.abs(p.probability - want.probability) < 1e-5);
+      assert.equal(p.topK.map((c) => c.byte), want.topK.map((c) => c.byte));
+    }
+  }
+  // the completed text keeps the literal bytes and has the gaps' byte counts
+  assert.is(result.bytes.length, bytes.length);
+  assert.equal(Array.from(result.bytes.subarray(0, 6)), Array.from(utf8('Gaps: ')));
+  for (const t of weights.values()) t.dispose();
+});
+
+test('tiny model: each windowed gap equals the single pass over its own window; batching changes nothing', async () => {
+  const gpu = await testGpu();
+  const { model, weights } = tinyModel(gpu);
+  const W = model.windowSize;
+  const text = 'The quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs. '.repeat(3).slice(0, 230);
+  // gaps where a naive 48-byte split would cut (47|48, 95|96, ...), and at both ends
+  const ranges: [number, number][] = [[0, 3], [45, 50], [94, 97], [150, 153], [190, 192], [226, 230]];
+  const windowed = await model.fillRanges(text, ranges, { topK: 3, contextMargin: 6 });
+  const batched = await model.fillRanges(text, ranges, { topK: 3, contextMargin: 6, batchSize: 3 });
+  assert.ok(windowed.windows.length > 1);
+  assert.equal(Array.from(batched.bytes), Array.from(windowed.bytes));
+  const bytes = utf8(text);
+  for (const g of windowed.gaps) {
+    const w = g.window;
+    assert.is(w.end - w.start, W);
+    assert.ok(g.start - w.start >= 6 || w.start === 0, `gap ${g.start}: left context`);
+    assert.ok(w.end - g.end >= 6 || w.end === bytes.length, `gap ${g.start}: right context`);
+    // the same window as a text of its own, every gap inside it (clipped) masked
+    const inside = ranges
+      .map(([s, e]) => [Math.max(s, w.start) - w.start, Math.min(e, w.end) - w.start] as [number, number])
+      .filter(([s, e]) => s < e);
+    const alone = await model.fillRanges(text.slice(w.start, w.end), inside, { topK: 3 });
+    assert.equal(alone.windows, [{ start: 0, end: W }]);
+    const same = alone.gaps.find((a) => a.start === g.start - w.start)!;
+    assert.equal(Array.from(same.bytes), Array.from(g.bytes), `gap ${g.start}`);
+    g.perByte.forEach((p, i) => assert.ok(Math.abs(p.probability - same.perByte[i].probability) < 1e-5));
+  }
+  for (const t of weights.values()) t.dispose();
+});
+
+test("released weights (PERCEIVER_MLM_WEIGHTS): the colab's example", async () => {
+  const file = process.env.PERCEIVER_MLM_WEIGHTS;
+  if (!file) {
+    console.log('  skipped: set PERCEIVER_MLM_WEIGHTS to a converted language_perceiver_io_bytes.pickle');
+    return;
+  }
+  const gpu = await testGpu();
+  const model = await loadMaskedLanguageModel(gpu, readFileSync(file));
+  const byRange = await model.fillRanges(COLAB, [[51, 60]]);
+  assert.equal(Array.from(byRange.gaps[0].bytes, (b) => b + NUM_RESERVED_TOKENS), [38, 115, 111, 121, 121, 111, 116, 109, 52]);
+  assert.is(byRange.gaps[0].text, ' missing.');
+  assert.is(byRange.text, COLAB);
+  const byMark = await model.fillMask('This is an incomplete sentence where some words are[MASK:9]');
+  assert.is(byMark.text, COLAB);
+  for (const t of model.params.tensors.values()) t.dispose();
 });
 
 test.run();
