@@ -1,0 +1,502 @@
+// The project's weight file: named tensors plus a free-form JSON `meta`
+// object (the engine does not interpret it; the converter stores preset,
+// config and overrides there). Browser-safe: no node: imports.
+//
+// Layout (all integers little-endian):
+//   bytes 0-7    magic "PIOWGT\0\0"
+//   bytes 8-11   u32 format version (WEIGHT_FORMAT_VERSION = 1)
+//   bytes 12-15  u32 header length H in bytes
+//   bytes 16..   H bytes of UTF-8 JSON:
+//                { "version": 1, "meta": {...},
+//                  "tensors": [{ "name", "dtype": "f32"|"f16"|"i32",
+//                                "shape": [...], "offset", "bytes" }, ...] }
+//   zero padding, then each tensor's data at its `offset` (from the start of
+//   the file, a multiple of 256, in header order, non-overlapping, zero
+//   padding between), little-endian, row-major. bytes = prod(shape) * size.
+// The file ends at the end of the last tensor.
+//
+// Readers: parseWeightHeader (validation only) and loadWeights (streams the
+// tensors to the GPU one at a time from bytes, a fetch Response or a
+// ReadableStream; f16 tensors are widened to f32 on the host unless
+// keepF16). Writers: encodeWeights (in memory) and WeightWriter (incremental,
+// to any sink, e.g. a file: only one tensor is in flight at a time).
+
+import type { Gpu } from './gpu.ts';
+import { Tensor, upload } from './tensor.ts';
+import { f32ToF16, fromHalfBits, toHalfBits } from './f16.ts';
+
+export const WEIGHT_MAGIC = new Uint8Array([0x50, 0x49, 0x4f, 0x57, 0x47, 0x54, 0x00, 0x00]); // "PIOWGT\0\0"
+export const WEIGHT_FORMAT_VERSION = 1;
+export const WEIGHT_ALIGN = 256;
+/** Fixed preamble: magic, version, header length. */
+export const WEIGHT_PREAMBLE = 16;
+/** Largest JSON header accepted (16 MiB). */
+export const MAX_WEIGHT_HEADER = 16 * 2 ** 20;
+const MAX_TENSORS = 1_000_000;
+const MAX_RANK = 16;
+
+export type WeightDType = 'f32' | 'f16' | 'i32';
+export const WEIGHT_DTYPE_BYTES: Readonly<Record<WeightDType, number>> = Object.freeze({ f32: 4, f16: 2, i32: 4 });
+
+export interface WeightSpec {
+  name: string;
+  dtype: WeightDType;
+  shape: readonly number[];
+}
+
+export interface WeightTensorInfo {
+  name: string;
+  dtype: WeightDType;
+  shape: number[];
+  offset: number;
+  bytes: number;
+}
+
+export interface WeightHeader {
+  version: number;
+  meta: Record<string, unknown>;
+  tensors: WeightTensorInfo[];
+  /** where the data section starts (after the padded JSON header) */
+  dataStart: number;
+  /** the file's length according to the header (end of the last tensor) */
+  totalBytes: number;
+}
+
+/** Host data for one tensor: f16 may be given as Float32Array (converted) or as Uint16Array bits. */
+export type WeightData = Float32Array | Uint16Array | Int32Array;
+
+export interface HostTensor extends WeightSpec {
+  data: WeightData;
+}
+
+export class WeightFormatError extends Error {
+  override name = 'WeightFormatError';
+}
+
+const align = (n: number) => Math.ceil(n / WEIGHT_ALIGN) * WEIGHT_ALIGN;
+
+function checkSpec(s: WeightSpec, where: string): number {
+  if (typeof s.name !== 'string' || s.name.length === 0 || s.name.length > 4096) throw new WeightFormatError(`${where}: bad tensor name ${JSON.stringify(s.name)}`);
+  if (!Object.hasOwn(WEIGHT_DTYPE_BYTES, s.dtype)) throw new WeightFormatError(`${where}: tensor '${s.name}' has unknown dtype ${JSON.stringify(s.dtype)}`);
+  if (!Array.isArray(s.shape) || s.shape.length > MAX_RANK) throw new WeightFormatError(`${where}: tensor '${s.name}' has a bad shape`);
+  let n = 1;
+  for (const d of s.shape) {
+    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) throw new WeightFormatError(`${where}: tensor '${s.name}' has bad dimension ${JSON.stringify(d)} in [${s.shape}]`);
+    n *= d;
+    if (n > Number.MAX_SAFE_INTEGER / 8) throw new WeightFormatError(`${where}: tensor '${s.name}' shape [${s.shape}] is absurdly large`);
+  }
+  return n * WEIGHT_DTYPE_BYTES[s.dtype];
+}
+
+/** Lays out a file for these tensors: the header and the bytes that precede the data. */
+export function planWeights(meta: Record<string, unknown>, specs: readonly WeightSpec[]): { header: WeightHeader; prefix: Uint8Array } {
+  if (specs.length > MAX_TENSORS) throw new WeightFormatError(`planWeights: ${specs.length} tensors (limit ${MAX_TENSORS})`);
+  const names = new Set<string>();
+  const sizes = specs.map((s) => {
+    const b = checkSpec(s, 'planWeights');
+    if (names.has(s.name)) throw new WeightFormatError(`planWeights: duplicate tensor name '${s.name}'`);
+    names.add(s.name);
+    return b;
+  });
+  // The JSON length depends on the offsets, which depend on the JSON length:
+  // iterate until stable (two rounds in practice).
+  let dataStart = align(WEIGHT_PREAMBLE + 64);
+  for (let round = 0; round < 8; round++) {
+    let off = dataStart;
+    const tensors: WeightTensorInfo[] = specs.map((s, i) => {
+      const t = { name: s.name, dtype: s.dtype, shape: [...s.shape], offset: off, bytes: sizes[i] };
+      off = align(off + sizes[i]);
+      return t;
+    });
+    const json = new TextEncoder().encode(JSON.stringify({ version: WEIGHT_FORMAT_VERSION, meta, tensors }));
+    if (json.length > MAX_WEIGHT_HEADER) throw new WeightFormatError(`planWeights: header of ${json.length} bytes (limit ${MAX_WEIGHT_HEADER})`);
+    const need = align(WEIGHT_PREAMBLE + json.length);
+    if (need <= dataStart) {
+      const prefix = new Uint8Array(dataStart);
+      prefix.set(WEIGHT_MAGIC, 0);
+      const dv = new DataView(prefix.buffer);
+      dv.setUint32(8, WEIGHT_FORMAT_VERSION, true);
+      dv.setUint32(12, json.length, true);
+      prefix.set(json, WEIGHT_PREAMBLE);
+      const last = tensors[tensors.length - 1];
+      const totalBytes = last ? last.offset + last.bytes : dataStart;
+      return { header: { version: WEIGHT_FORMAT_VERSION, meta, tensors, dataStart, totalBytes }, prefix };
+    }
+    dataStart = need;
+  }
+  throw new WeightFormatError('planWeights: header layout did not settle');
+}
+
+/** The bytes to store for one tensor (f32 data converted to f16 bits where the spec says f16). */
+function storedBytes(spec: WeightSpec, data: WeightData, expectBytes: number): Uint8Array {
+  let d: ArrayBufferView;
+  if (spec.dtype === 'f16') {
+    if (data instanceof Float32Array) d = f32ToF16(data);
+    else if (data instanceof Uint16Array) d = data;
+    else throw new WeightFormatError(`tensor '${spec.name}' is f16 but its data is ${data.constructor.name}`);
+  } else if (spec.dtype === 'f32') {
+    if (!(data instanceof Float32Array)) throw new WeightFormatError(`tensor '${spec.name}' is f32 but its data is ${data.constructor.name}`);
+    d = data;
+  } else {
+    if (!(data instanceof Int32Array)) throw new WeightFormatError(`tensor '${spec.name}' is i32 but its data is ${data.constructor.name}`);
+    d = data;
+  }
+  if (d.byteLength !== expectBytes) {
+    throw new WeightFormatError(`tensor '${spec.name}' [${spec.shape}] ${spec.dtype} needs ${expectBytes} bytes, its data has ${d.byteLength}`);
+  }
+  return new Uint8Array(d.buffer, d.byteOffset, d.byteLength);
+}
+
+export interface EncodeOptions {
+  /** store float tensors (dtype f32 or f16) in this dtype; default: as given */
+  floatDtype?: 'f32' | 'f16';
+}
+
+function withFloatDtype<T extends WeightSpec>(t: T, opts: EncodeOptions): T {
+  if (!opts.floatDtype || t.dtype === 'i32') return t;
+  return { ...t, dtype: opts.floatDtype };
+}
+
+/** Encodes a whole weight file in memory. */
+export function encodeWeights(meta: Record<string, unknown>, tensors: readonly HostTensor[], opts: EncodeOptions = {}): Uint8Array {
+  const list = tensors.map((t) => withFloatDtype(t, opts));
+  const { header, prefix } = planWeights(meta, list);
+  const out = new Uint8Array(header.totalBytes);
+  out.set(prefix, 0);
+  list.forEach((t, i) => {
+    const info = header.tensors[i];
+    if (t.dtype === 'f16' && t.data instanceof Float32Array) {
+      // f32 -> f16 conversion straight into the output
+      const bits = new Uint16Array(out.buffer, info.offset, info.bytes / 2);
+      if (t.data.length * 2 !== info.bytes) storedBytes(t, t.data, info.bytes); // throws the size error
+      for (let k = 0; k < t.data.length; k++) bits[k] = toHalfBits(t.data[k]);
+    } else {
+      out.set(storedBytes(t, t.data, info.bytes), info.offset);
+    }
+  });
+  return out;
+}
+
+/**
+ * Writes a weight file incrementally: the header first, then each tensor in
+ * the order of `specs` (one `write` per tensor), to any sink (a file, a
+ * WritableStream writer, an array of chunks). Only the tensor being written
+ * is held in memory.
+ */
+export class WeightWriter {
+  readonly header: WeightHeader;
+  private readonly prefix: Uint8Array;
+  private next = 0;
+  private pos = 0;
+  private started = false;
+
+  constructor(
+    meta: Record<string, unknown>,
+    specs: readonly WeightSpec[],
+    private readonly sink: (chunk: Uint8Array) => void | Promise<void>,
+  ) {
+    const p = planWeights(meta, specs);
+    this.header = p.header;
+    this.prefix = p.prefix;
+  }
+
+  /** The spec expected by the next `write`, or null when all are written. */
+  get pending(): WeightTensorInfo | null {
+    return this.header.tensors[this.next] ?? null;
+  }
+
+  async write(name: string, data: WeightData): Promise<void> {
+    if (!this.started) {
+      await this.sink(this.prefix);
+      this.pos = this.prefix.length;
+      this.started = true;
+    }
+    const info = this.header.tensors[this.next];
+    if (!info) throw new WeightFormatError(`WeightWriter: '${name}' written after the last tensor`);
+    if (info.name !== name) throw new WeightFormatError(`WeightWriter: expected tensor '${info.name}' next, got '${name}'`);
+    if (info.offset > this.pos) await this.sink(new Uint8Array(info.offset - this.pos));
+    const bytes = storedBytes(info, data, info.bytes);
+    await this.sink(bytes);
+    this.pos = info.offset + info.bytes;
+    this.next++;
+  }
+
+  /** Checks every tensor was written (and writes the header if there were none). */
+  async finish(): Promise<WeightHeader> {
+    if (!this.started) {
+      await this.sink(this.prefix);
+      this.started = true;
+    }
+    if (this.next !== this.header.tensors.length) {
+      throw new WeightFormatError(`WeightWriter: ${this.header.tensors.length - this.next} tensors not written (next: '${this.header.tensors[this.next].name}')`);
+    }
+    return this.header;
+  }
+}
+
+// ---------- reading ----------
+
+/** Reads the preamble; returns the header length. */
+function readPreamble(bytes: Uint8Array, fileLength: number | null): number {
+  if (bytes.byteLength < WEIGHT_PREAMBLE) {
+    throw new WeightFormatError(`not a weight file: ${bytes.byteLength} bytes, shorter than the ${WEIGHT_PREAMBLE}-byte preamble (truncated?)`);
+  }
+  for (let i = 0; i < WEIGHT_MAGIC.length; i++) {
+    if (bytes[i] !== WEIGHT_MAGIC[i]) {
+      throw new WeightFormatError('not a weight file (bad magic; expected "PIOWGT"). Convert checkpoints with `npm run convert`.');
+    }
+  }
+  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const version = dv.getUint32(8, true);
+  if (version !== WEIGHT_FORMAT_VERSION) {
+    throw new WeightFormatError(`weight format version ${version}; this build reads version ${WEIGHT_FORMAT_VERSION} (re-convert the checkpoint)`);
+  }
+  const len = dv.getUint32(12, true);
+  if (len > MAX_WEIGHT_HEADER) throw new WeightFormatError(`weight header of ${len} bytes (limit ${MAX_WEIGHT_HEADER}); corrupt file?`);
+  if (fileLength !== null && WEIGHT_PREAMBLE + len > fileLength) {
+    throw new WeightFormatError(`truncated weight file: the header needs ${WEIGHT_PREAMBLE + len} bytes, the file has ${fileLength}`);
+  }
+  return len;
+}
+
+/**
+ * Validates a weight file's header. `bytes` must hold at least the preamble
+ * and the JSON header; `fileLength` is the whole file's length (default
+ * bytes.byteLength; null when unknown, e.g. a stream: then the data ranges
+ * are checked while reading).
+ */
+export function parseWeightHeader(bytes: Uint8Array, fileLength: number | null = bytes.byteLength): WeightHeader {
+  const len = readPreamble(bytes, fileLength);
+  if (bytes.byteLength < WEIGHT_PREAMBLE + len) {
+    throw new WeightFormatError(`truncated weight file: the header needs ${WEIGHT_PREAMBLE + len} bytes, only ${bytes.byteLength} are here`);
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(WEIGHT_PREAMBLE, WEIGHT_PREAMBLE + len)));
+  } catch (e) {
+    throw new WeightFormatError(`corrupt weight header (not UTF-8 JSON): ${(e as Error).message}`);
+  }
+  const h = json as { version?: unknown; meta?: unknown; tensors?: unknown };
+  if (typeof h !== 'object' || h === null || Array.isArray(h)) throw new WeightFormatError('corrupt weight header: not a JSON object');
+  if (h.version !== WEIGHT_FORMAT_VERSION) throw new WeightFormatError(`weight header version ${JSON.stringify(h.version)}; this build reads ${WEIGHT_FORMAT_VERSION}`);
+  const meta = h.meta ?? {};
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) throw new WeightFormatError('corrupt weight header: meta is not an object');
+  if (!Array.isArray(h.tensors)) throw new WeightFormatError('corrupt weight header: no tensor list');
+  if (h.tensors.length > MAX_TENSORS) throw new WeightFormatError(`weight header lists ${h.tensors.length} tensors (limit ${MAX_TENSORS})`);
+  const dataStart = align(WEIGHT_PREAMBLE + len);
+  const names = new Set<string>();
+  const tensors: WeightTensorInfo[] = [];
+  for (const raw of h.tensors as unknown[]) {
+    if (typeof raw !== 'object' || raw === null) throw new WeightFormatError('corrupt weight header: a tensor entry is not an object');
+    const t = raw as Record<string, unknown>;
+    const spec = { name: t.name, dtype: t.dtype, shape: t.shape } as WeightSpec;
+    const bytesNeeded = checkSpec(spec, 'weight header');
+    if (names.has(spec.name)) throw new WeightFormatError(`weight header: duplicate tensor '${spec.name}'`);
+    names.add(spec.name);
+    const { offset, bytes } = t;
+    if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < dataStart || offset % WEIGHT_ALIGN) {
+      throw new WeightFormatError(`weight header: tensor '${spec.name}' has bad offset ${JSON.stringify(offset)} (must be a multiple of ${WEIGHT_ALIGN} at or after ${dataStart})`);
+    }
+    if (bytes !== bytesNeeded) {
+      throw new WeightFormatError(`weight header: tensor '${spec.name}' [${spec.shape}] ${spec.dtype} needs ${bytesNeeded} bytes, header says ${JSON.stringify(bytes)}`);
+    }
+    if (fileLength !== null && offset + bytesNeeded > fileLength) {
+      throw new WeightFormatError(`truncated weight file: tensor '${spec.name}' ends at byte ${offset + bytesNeeded}, the file has ${fileLength}`);
+    }
+    tensors.push({ name: spec.name, dtype: spec.dtype, shape: [...spec.shape], offset, bytes: bytesNeeded });
+  }
+  const sorted = [...tensors].sort((a, b) => a.offset - b.offset);
+  let end = dataStart;
+  let prev = '';
+  for (const t of sorted) {
+    if (t.offset < end) throw new WeightFormatError(`weight header: tensor '${t.name}' overlaps '${prev}'`);
+    end = t.offset + t.bytes;
+    prev = t.name;
+  }
+  return { version: WEIGHT_FORMAT_VERSION, meta: meta as Record<string, unknown>, tensors, dataStart, totalBytes: end };
+}
+
+// ---------- loading onto the GPU ----------
+
+export type WeightSource = Uint8Array | ArrayBuffer | Response | ReadableStream<Uint8Array>;
+
+export interface LoadOptions {
+  /** called after each tensor: file bytes consumed so far, the file's length, the tensor's name */
+  onProgress?(loadedBytes: number, totalBytes: number, name: string): void;
+  /** called with the header's meta before any tensor is uploaded; throw to refuse the file */
+  expectMeta?(meta: Record<string, unknown>): void;
+  /** keep f16-stored tensors as f16 on the GPU (default: widen to f32 on the host) */
+  keepF16?: boolean;
+}
+
+export interface LoadedWeights {
+  meta: Record<string, unknown>;
+  header: WeightHeader;
+  tensors: Map<string, Tensor>;
+}
+
+/** Sequential byte access over bytes or a stream. */
+interface ByteReader {
+  /** exactly n bytes from the current position (throws when the source ends first) */
+  read(n: number, what: string): Promise<Uint8Array>;
+  skip(n: number, what: string): Promise<void>;
+  cancel(): Promise<void>;
+  readonly length: number | null;
+}
+
+function bytesReader(bytes: Uint8Array): ByteReader {
+  let pos = 0;
+  const check = (n: number, what: string) => {
+    if (pos + n > bytes.byteLength) throw new WeightFormatError(`truncated weight file: ${what} needs bytes up to ${pos + n}, the file has ${bytes.byteLength}`);
+  };
+  return {
+    length: bytes.byteLength,
+    async read(n, what) {
+      check(n, what);
+      const out = bytes.subarray(pos, pos + n);
+      pos += n;
+      return out;
+    },
+    async skip(n, what) {
+      check(n, what);
+      pos += n;
+    },
+    async cancel() {},
+  };
+}
+
+function streamReader(stream: ReadableStream<Uint8Array>, length: number | null): ByteReader {
+  const reader = stream.getReader();
+  let chunk: Uint8Array = new Uint8Array(0);
+  let pos = 0; // bytes consumed from the stream so far
+  let done = false;
+  const more = async (what: string, want: number): Promise<void> => {
+    if (done) throw new WeightFormatError(`truncated weight file: ${what} needs bytes up to ${want}, the stream ended at ${pos + chunk.byteLength}`);
+    const r = await reader.read();
+    if (r.done) {
+      done = true;
+      throw new WeightFormatError(`truncated weight file: ${what} needs bytes up to ${want}, the stream ended at ${pos + chunk.byteLength}`);
+    }
+    const v = r.value as Uint8Array | ArrayBuffer;
+    chunk = v instanceof Uint8Array ? v : new Uint8Array(v);
+  };
+  return {
+    length,
+    async read(n, what) {
+      const want = pos + n;
+      if (chunk.byteLength >= n) {
+        const out = chunk.subarray(0, n);
+        chunk = chunk.subarray(n);
+        pos += n;
+        return out;
+      }
+      const out = new Uint8Array(n);
+      let filled = 0;
+      while (filled < n) {
+        if (chunk.byteLength === 0) await more(what, want);
+        const k = Math.min(n - filled, chunk.byteLength);
+        out.set(chunk.subarray(0, k), filled);
+        chunk = chunk.subarray(k);
+        filled += k;
+        pos += k;
+      }
+      return out;
+    },
+    async skip(n, what) {
+      const want = pos + n;
+      let left = n;
+      while (left > 0) {
+        if (chunk.byteLength === 0) await more(what, want);
+        const k = Math.min(left, chunk.byteLength);
+        chunk = chunk.subarray(k);
+        left -= k;
+        pos += k;
+      }
+    },
+    async cancel() {
+      try {
+        await reader.cancel();
+      } catch {
+        /* already closed */
+      }
+    },
+  };
+}
+
+function openSource(source: WeightSource): ByteReader {
+  if (source instanceof Uint8Array) return bytesReader(source);
+  if (source instanceof ArrayBuffer) return bytesReader(new Uint8Array(source));
+  if (typeof Response !== 'undefined' && source instanceof Response) {
+    if (!source.ok) throw new WeightFormatError(`weight file request failed: HTTP ${source.status} ${source.statusText}`);
+    if (!source.body) throw new WeightFormatError('weight file response has no body');
+    const enc = source.headers.get('content-encoding');
+    const cl = source.headers.get('content-length');
+    const length = !enc && cl && /^\d+$/.test(cl) ? Number(cl) : null;
+    return streamReader(source.body, length);
+  }
+  if (typeof ReadableStream !== 'undefined' && source instanceof ReadableStream) return streamReader(source, null);
+  throw new WeightFormatError('loadWeights: source must be a Uint8Array, an ArrayBuffer, a Response or a ReadableStream');
+}
+
+let halfTable: Float32Array | null = null;
+
+/** f16 bits -> f32 through a 64K-entry table (exact). */
+export function widenF16(bits: Uint16Array): Float32Array {
+  if (!halfTable) {
+    halfTable = new Float32Array(65536);
+    for (let i = 0; i < 65536; i++) halfTable[i] = fromHalfBits(i);
+  }
+  const t = halfTable;
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = t[bits[i]];
+  return out;
+}
+
+/** A typed view of `raw`, copying when the bytes are not aligned for the type. */
+function aligned(raw: Uint8Array, size: number): Uint8Array {
+  return raw.byteOffset % size === 0 ? raw : raw.slice();
+}
+const asF32 = (raw: Uint8Array) => ((a) => new Float32Array(a.buffer, a.byteOffset, a.byteLength / 4))(aligned(raw, 4));
+const asI32 = (raw: Uint8Array) => ((a) => new Int32Array(a.buffer, a.byteOffset, a.byteLength / 4))(aligned(raw, 4));
+const asU16 = (raw: Uint8Array) => ((a) => new Uint16Array(a.buffer, a.byteOffset, a.byteLength / 2))(aligned(raw, 2));
+
+/**
+ * Loads a weight file onto the GPU, one tensor at a time (at most one tensor
+ * is held on the host). Tensors already uploaded are disposed if loading fails.
+ */
+export async function loadWeights(gpu: Gpu, source: WeightSource, opts: LoadOptions = {}): Promise<LoadedWeights> {
+  const r = openSource(source);
+  const tensors = new Map<string, Tensor>();
+  try {
+    const pre = await r.read(WEIGHT_PREAMBLE, 'the preamble').catch((e) => {
+      throw e instanceof WeightFormatError ? new WeightFormatError(`not a weight file or truncated: ${e.message}`) : e;
+    });
+    const len = readPreamble(pre, r.length);
+    const json = await r.read(len, 'the header');
+    const head = new Uint8Array(WEIGHT_PREAMBLE + len);
+    head.set(pre, 0);
+    head.set(json, WEIGHT_PREAMBLE);
+    const header = parseWeightHeader(head, r.length);
+    opts.expectMeta?.(header.meta);
+    let pos = WEIGHT_PREAMBLE + len;
+    const order = [...header.tensors].sort((a, b) => a.offset - b.offset);
+    for (const t of order) {
+      await r.skip(t.offset - pos, `tensor '${t.name}'`);
+      const raw = await r.read(t.bytes, `tensor '${t.name}'`);
+      pos = t.offset + t.bytes;
+      let tensor: Tensor;
+      if (t.dtype === 'f32') tensor = upload(gpu, asF32(raw), t.shape, 'f32');
+      else if (t.dtype === 'i32') tensor = upload(gpu, asI32(raw), t.shape, 'i32');
+      else if (opts.keepF16) tensor = upload(gpu, asU16(raw), t.shape, 'f16');
+      else tensor = upload(gpu, widenF16(asU16(raw)), t.shape, 'f32');
+      tensors.set(t.name, tensor);
+      opts.onProgress?.(pos, header.totalBytes, t.name);
+    }
+    await r.cancel();
+    return { meta: header.meta, header, tensors };
+  } catch (e) {
+    for (const t of tensors.values()) t.dispose();
+    await r.cancel();
+    throw e;
+  }
+}

@@ -1,0 +1,389 @@
+// Converts a released Perceiver IO checkpoint (a Haiku pickle: .pystate /
+// .pickle) into the project's weight format (engine/weights.ts).
+//
+//   npm run convert -- IN OUT --preset P [--overrides JSON|FILE] [--dtype f32|f16] [--force]
+//
+// Names: every leaf of the checkpoint is flattened to Haiku's flat name
+// `module/path/param` (for ImageNet files, the `params` and `state` mappings
+// are merged; their names never collide) and must match
+// perceiver/params.ts's expectedParams(config) exactly: missing, left-over,
+// mis-shaped or non-float tensors are reported together in one error.
+//
+// LAYOUT RULES (the only place they live; applyLayout below):
+//  1. Linear `w` stays [in, out] (our matmul computes x[.., in] @ w[in, out]);
+//     `b` stays [out]. Heads need no permutation.
+//  2. Conv2D `w` stays HWIO [kh, kw, in, out] (conv2_d_downsample/~/conv,
+//     imagenet-learned's 1x1 conv2_d).
+//  3. LayerNorm `scale`/`offset` [C], `pos_embs` [N, C], `embed/embeddings`
+//     [V, D] and `embedding_decoder/bias` [V] are copied as they are.
+//  4. BatchNorm `.../batchnorm/scale` and `.../batchnorm/offset` [1,1,1,C]
+//     are squeezed to [C] (same data, new shape).
+//  5. BatchNorm state: `.../batchnorm/~/mean_ema/average` [1,1,1,C] is
+//     stored as `.../batchnorm/mean` [C] and `.../batchnorm/~/var_ema/average`
+//     as `.../batchnorm/variance` [C] (perceiver/params.ts BATCHNORM_MEAN,
+//     BATCHNORM_VARIANCE). The EMAs' `counter` (int32 step count) and
+//     `hidden` (the un-debiased accumulator) are dropped on purpose:
+//     inference uses only the zero-debiased `average`.
+//  6. dtype: float tensors (numpy f4/f8/f2) are stored as f32, or as f16
+//     with --dtype f16 (round to nearest even; the loader widens them back
+//     to f32 unless asked to keep f16). Integer tensors would be stored as
+//     i32 (none remain after rule 5).
+//
+// meta written to the file: { preset, config, overrides, source, converter,
+// dtype }. The output is written incrementally (only one converted tensor
+// in flight) to OUT.partial, then renamed; an existing OUT is refused unless
+// --force.
+//
+// The module is browser-safe (node: modules are imported only by the CLI).
+
+import { parsePickle, flattenArrays, NdArray, type PyValue } from './pickle.ts';
+import { expectedParams, BATCHNORM_MEAN, BATCHNORM_VARIANCE } from '../perceiver/params.ts';
+import { presetConfig, defaultConfig, PRESETS, type ModelConfig, type Overrides, type PresetName } from '../perceiver/config.ts';
+import { WeightWriter, encodeWeights, widenF16, type HostTensor, type WeightDType, type WeightData, type WeightSpec } from '../engine/weights.ts';
+import { f32ToF16 } from '../engine/f16.ts';
+
+export const CONVERTER_VERSION = 'perceiver-io convert 1';
+
+export type StoreDtype = 'f32' | 'f16';
+
+const EMA = /^(.*\/batchnorm)\/~\/(mean_ema|var_ema)\/(average|counter|hidden)$/;
+const BN_AFFINE = /\/batchnorm\/(scale|offset)$/;
+
+/**
+ * The layout rules: the stored name and shape of a checkpoint leaf, or null
+ * for the leaves dropped on purpose (batch-norm EMA counter and hidden).
+ */
+export function applyLayout(name: string, shape: readonly number[]): { name: string; shape: number[] } | null {
+  const ema = EMA.exec(name);
+  if (ema) {
+    if (ema[3] !== 'average') return null;
+    const leaf = ema[2] === 'mean_ema' ? BATCHNORM_MEAN : BATCHNORM_VARIANCE;
+    return { name: `${ema[1]}/${leaf}`, shape: squeezeBatchNorm(name, shape) };
+  }
+  if (BN_AFFINE.test(name)) return { name, shape: squeezeBatchNorm(name, shape) };
+  return { name, shape: [...shape] };
+}
+
+function squeezeBatchNorm(name: string, shape: readonly number[]): number[] {
+  if (shape.length === 4 && shape[0] === 1 && shape[1] === 1 && shape[2] === 1) return [shape[3]];
+  if (shape.length === 1) return [...shape];
+  throw new Error(`${name}: batch-norm tensor of shape [${shape}] (expected [1,1,1,C])`);
+}
+
+/** The names and shapes a converted weight file holds for `config` (expectedParams through the layout rules). */
+export function storedShapes(config: ModelConfig): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const [name, shape] of expectedParams(config)) {
+    const s = applyLayout(name, shape);
+    if (s) out.set(s.name, s.shape);
+  }
+  return out;
+}
+
+export interface ConversionPlan {
+  meta: Record<string, unknown>;
+  /** stored tensors in name order, each with its checkpoint source */
+  entries: { spec: WeightSpec; source: NdArray; from: string }[];
+  /** names dropped by the layout rules */
+  dropped: string[];
+}
+
+const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
+
+function listSome(title: string, items: string[], max = 40): string {
+  if (!items.length) return '';
+  const shown = items.slice(0, max).map((x) => `    ${x}`);
+  if (items.length > max) shown.push(`    ... and ${items.length - max} more`);
+  return `  ${title} (${items.length}):\n${shown.join('\n')}\n`;
+}
+
+/** Flattens a parsed checkpoint: {'params', 'state'} (ImageNet) or the bare params mapping. */
+export function flattenCheckpoint(root: PyValue): Map<string, NdArray> {
+  if (!(root instanceof Map)) throw new Error(`checkpoint: the pickle holds a ${Array.isArray(root) ? 'list' : typeof root}, not a mapping`);
+  const keys = [...root.keys()];
+  const split = keys.includes('params') && keys.every((k) => k === 'params' || k === 'state');
+  if (!split) return flattenArrays(root);
+  const out = flattenArrays(root.get('params')!);
+  if (root.has('state')) {
+    for (const [k, v] of flattenArrays(root.get('state')!)) {
+      if (out.has(k)) throw new Error(`checkpoint: '${k}' is in both params and state`);
+      out.set(k, v);
+    }
+  }
+  return out;
+}
+
+/** Which preset's released names best match these (a hint for error messages). */
+function guessPreset(names: Set<string>): string {
+  let best = '';
+  let bestScore = 0;
+  for (const p of PRESETS) {
+    const exp = expectedParams(defaultConfig(p));
+    let hit = 0;
+    for (const n of names) if (exp.has(n)) hit++;
+    const score = hit / Math.max(exp.size, names.size);
+    if (score > bestScore) {
+      bestScore = score;
+      best = p;
+    }
+  }
+  return bestScore > 0.5 ? best : '';
+}
+
+/** Maps a flattened checkpoint onto the preset's expected names and the layout rules. */
+export function planConversion(
+  flat: Map<string, NdArray>,
+  preset: PresetName,
+  overrides: Overrides = {},
+  dtype: StoreDtype = 'f32',
+  source = '',
+): ConversionPlan {
+  if (!PRESETS.includes(preset)) throw new Error(`unknown preset '${preset}' (known: ${PRESETS.join(', ')})`);
+  if (dtype !== 'f32' && dtype !== 'f16') throw new Error(`--dtype must be f32 or f16, not '${dtype as string}'`);
+  const config = presetConfig(preset, overrides);
+  const expected = expectedParams(config);
+  const missing: string[] = [];
+  const extra: string[] = [];
+  const shapes: string[] = [];
+  const dtypes: string[] = [];
+  for (const [name, shape] of expected) if (!flat.has(name)) missing.push(`${name} ${fmt(shape)}`);
+  for (const [name, arr] of flat) {
+    const want = expected.get(name);
+    if (!want) extra.push(`${name} ${fmt(arr.shape)}`);
+    else if (fmt(want) !== fmt(arr.shape)) shapes.push(`${name}: file ${fmt(arr.shape)}, expected ${fmt(want)}`);
+    else if (applyLayout(name, want) && arr.dtype !== 'f32' && arr.dtype !== 'f16') {
+      dtypes.push(`${name}: ${arr.sourceDtype}, expected a float array`);
+    }
+  }
+  if (missing.length || extra.length || shapes.length || dtypes.length) {
+    const guess = guessPreset(new Set(flat.keys()));
+    const hint = guess && guess !== preset ? `  hint: the names look like preset '${guess}'\n` : '';
+    throw new Error(
+      `checkpoint${source ? ` ${source}` : ''} does not match preset '${preset}' with overrides ${JSON.stringify(overrides)}:\n` +
+        listSome('missing', missing) +
+        listSome('not expected', extra) +
+        listSome('wrong shape', shapes) +
+        listSome('wrong dtype', dtypes) +
+        hint,
+    );
+  }
+  const entries: ConversionPlan['entries'] = [];
+  const dropped: string[] = [];
+  for (const [name, shape] of expected) {
+    const stored = applyLayout(name, shape);
+    if (!stored) {
+      dropped.push(name);
+      continue;
+    }
+    const src = flat.get(name)!;
+    const isFloat = src.dtype === 'f32' || src.dtype === 'f16';
+    const d: WeightDType = isFloat ? dtype : 'i32';
+    entries.push({ spec: { name: stored.name, dtype: d, shape: stored.shape }, source: src, from: name });
+  }
+  entries.sort((a, b) => (a.spec.name < b.spec.name ? -1 : a.spec.name > b.spec.name ? 1 : 0));
+  const meta = { preset, config, overrides, source, converter: CONVERTER_VERSION, dtype };
+  return { meta, entries, dropped };
+}
+
+/** The stored data of one planned tensor (f32 -> f16 or f16 -> f32 as needed). */
+export function storedData(spec: WeightSpec, src: NdArray): WeightData {
+  if (spec.dtype === 'i32') {
+    if (!(src.data instanceof Int32Array)) throw new Error(`${spec.name}: expected int32 data`);
+    return src.data;
+  }
+  const f32 = src.dtype === 'f16' ? null : (src.data as Float32Array);
+  if (spec.dtype === 'f32') return f32 ?? widenF16(src.data as Uint16Array);
+  return f32 ? f32ToF16(f32) : (src.data as Uint16Array);
+}
+
+/**
+ * Converts a checkpoint held in memory: parse, match, apply the layout
+ * rules. Returns tensors ready for encodeWeights (f16 as Uint16Array bits).
+ */
+export function convertPickle(
+  bytes: Uint8Array,
+  preset: PresetName,
+  overrides: Overrides = {},
+  dtype: StoreDtype = 'f32',
+  source = '',
+): { meta: Record<string, unknown>; tensors: HostTensor[]; dropped: string[] } {
+  const plan = planConversion(flattenCheckpoint(parsePickle(bytes)), preset, overrides, dtype, source);
+  const tensors = plan.entries.map(({ spec, source: src }) => ({ ...spec, data: storedData(spec, src) }));
+  return { meta: plan.meta, tensors, dropped: plan.dropped };
+}
+
+/** convertPickle + encodeWeights: a complete weight file in memory. */
+export function convertToWeightFile(bytes: Uint8Array, preset: PresetName, overrides: Overrides = {}, dtype: StoreDtype = 'f32', source = ''): Uint8Array {
+  const { meta, tensors } = convertPickle(bytes, preset, overrides, dtype, source);
+  return encodeWeights(meta, tensors);
+}
+
+/** Streams a plan to a sink, one tensor at a time; reports progress. */
+export async function writePlan(
+  plan: ConversionPlan,
+  sink: (chunk: Uint8Array) => void | Promise<void>,
+  onProgress?: (written: number, total: number, name: string) => void,
+): Promise<{ bytes: number; f16Overflow: string[] }> {
+  const writer = new WeightWriter(plan.meta, plan.entries.map((e) => e.spec), sink);
+  const overflow: string[] = [];
+  for (let i = 0; i < plan.entries.length; i++) {
+    const { spec, source } = plan.entries[i];
+    if (spec.dtype === 'f16' && source.data instanceof Float32Array) {
+      let n = 0;
+      for (const v of source.data) if (Math.abs(v) > 65504) n++;
+      if (n) overflow.push(`${spec.name} (${n} values beyond ±65504 became ±inf)`);
+    }
+    await writer.write(spec.name, storedData(spec, source));
+    const info = writer.header.tensors[i];
+    onProgress?.(info.offset + info.bytes, writer.header.totalBytes, spec.name);
+  }
+  const header = await writer.finish();
+  return { bytes: header.totalBytes, f16Overflow: overflow };
+}
+
+// ---------------- CLI ----------------
+
+const USAGE = `usage: npm run convert -- IN OUT --preset P [--overrides JSON|FILE] [--dtype f32|f16] [--force]
+  IN          a released checkpoint (.pystate / .pickle)
+  OUT         the weight file to write
+  --preset    ${PRESETS.join(' | ')}
+  --overrides size overrides as JSON ('{"num_latents":32}') or a JSON file
+              (an overrides object, or a fixture's STEM.json with "overrides")
+  --dtype     f32 (default) or f16 storage for float tensors
+  --force     overwrite OUT if it exists`;
+
+export interface CliArgs {
+  input: string;
+  output: string;
+  preset: PresetName;
+  overrides: string | null;
+  dtype: StoreDtype;
+  force: boolean;
+}
+
+export function parseArgs(argv: string[]): CliArgs | 'help' {
+  const pos: string[] = [];
+  let preset = '';
+  let overrides: string | null = null;
+  let dtype = 'f32';
+  let force = false;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const val = () => {
+      const v = argv[++i];
+      if (v === undefined) throw new Error(`${a} needs a value\n${USAGE}`);
+      return v;
+    };
+    if (a === '--help' || a === '-h') return 'help';
+    else if (a === '--preset') preset = val();
+    else if (a.startsWith('--preset=')) preset = a.slice(9);
+    else if (a === '--overrides') overrides = val();
+    else if (a.startsWith('--overrides=')) overrides = a.slice(12);
+    else if (a === '--dtype') dtype = val();
+    else if (a.startsWith('--dtype=')) dtype = a.slice(8);
+    else if (a === '--force') force = true;
+    else if (a.startsWith('--')) throw new Error(`unknown option ${a}\n${USAGE}`);
+    else pos.push(a);
+  }
+  if (pos.length !== 2) throw new Error(`expected IN and OUT, got ${pos.length} paths\n${USAGE}`);
+  if (!PRESETS.includes(preset as PresetName)) throw new Error(`--preset must be one of ${PRESETS.join(', ')}${preset ? `, not '${preset}'` : ''}\n${USAGE}`);
+  if (dtype !== 'f32' && dtype !== 'f16') throw new Error(`--dtype must be f32 or f16, not '${dtype}'`);
+  return { input: pos[0], output: pos[1], preset: preset as PresetName, overrides, dtype, force };
+}
+
+function parseOverrides(text: string, from: string): Overrides {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`--overrides ${from}: not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`--overrides ${from}: expected a JSON object`);
+  const o = v as Record<string, unknown>;
+  const inner = 'overrides' in o && typeof o.overrides === 'object' ? (o.overrides as Overrides) : (o as Overrides);
+  return inner ?? {};
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const fs = await import('node:fs');
+  const path = await import('node:path');
+  const log = (s: string) => process.stderr.write(`${s}\n`);
+  let args: CliArgs | 'help';
+  try {
+    args = parseArgs(argv);
+  } catch (e) {
+    log((e as Error).message);
+    return 2;
+  }
+  if (args === 'help') {
+    log(USAGE);
+    return 0;
+  }
+  const { input, output, preset, dtype, force } = args;
+  const partial = `${output}.partial`;
+  let fd: number | null = null;
+  try {
+    let overrides: Overrides = {};
+    if (args.overrides !== null) {
+      const o = args.overrides.trim();
+      overrides = o.startsWith('{') ? parseOverrides(o, 'argument') : parseOverrides(fs.readFileSync(o, 'utf8'), o);
+    }
+    presetConfig(preset, overrides); // validates the overrides early
+    if (!fs.existsSync(input)) throw new Error(`${input}: no such file`);
+    if (fs.existsSync(output) && !force) throw new Error(`${output} exists; pass --force to overwrite it`);
+    if (path.resolve(input) === path.resolve(output)) throw new Error('IN and OUT are the same file');
+    const size = fs.statSync(input).size;
+    const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MB`;
+    log(`reading ${input} (${mb(size)})`);
+    const t0 = performance.now();
+    let bytes: Uint8Array | null = fs.readFileSync(input);
+    const tree = parsePickle(bytes);
+    bytes = null; // the parsed arrays are copies: let the file's bytes go
+    void bytes;
+    const plan = planConversion(flattenCheckpoint(tree), preset, overrides, dtype, path.basename(input));
+    log(`parsed and matched ${plan.entries.length + plan.dropped.length} tensors for ${preset} in ${((performance.now() - t0) / 1000).toFixed(1)} s` +
+      (plan.dropped.length ? ` (dropped on purpose: ${plan.dropped.map((n) => n.split('/').slice(-2).join('/')).join(', ')})` : ''));
+    fd = fs.openSync(partial, 'w');
+    const out = fd;
+    let lastStep = -1;
+    const big = size > 64 * 2 ** 20;
+    const result = await writePlan(
+      plan,
+      (chunk) => {
+        let off = 0;
+        while (off < chunk.byteLength) off += fs.writeSync(out, chunk, off, chunk.byteLength - off);
+      },
+      (written, total) => {
+        const step = Math.floor((written / total) * 10);
+        if (big && step !== lastStep) {
+          lastStep = step;
+          log(`  writing ${output}: ${step * 10}% (${mb(written)} of ${mb(total)})`);
+        }
+      },
+    );
+    fs.closeSync(fd);
+    fd = null;
+    fs.renameSync(partial, output);
+    for (const w of result.f16Overflow) log(`warning: ${w}`);
+    log(`wrote ${output}: ${plan.entries.length} tensors, ${mb(result.bytes)}, ${dtype}, in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    return 0;
+  } catch (e) {
+    if (fd !== null) fs.closeSync(fd);
+    if (fs.existsSync(partial)) fs.unlinkSync(partial);
+    log(`convert: ${(e as Error).message}`);
+    return 1;
+  }
+}
+
+function invokedDirectly(): boolean {
+  if (typeof process === 'undefined' || !Array.isArray(process.argv) || !process.argv[1]) return false;
+  const self = decodeURIComponent(new URL(import.meta.url).pathname).replace(/^\/([A-Za-z]:)/, '$1');
+  const arg = process.argv[1].replace(/\\/g, '/');
+  return self === arg || self.endsWith(`/${arg.replace(/^\.\//, '')}`);
+}
+
+if (invokedDirectly()) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}
