@@ -8,7 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
-import { deflateSync, crc32 as zlibCrc32 } from 'node:zlib';
+import { deflateSync } from 'node:zlib';
 import { decodePng, encodePng, readPng, crc32, PngError } from '../../tools/png.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -28,6 +28,16 @@ function rng(seed: number) {
 
 // ------------------------------------------------------------ an independent writer
 
+/** CRC-32 bit by bit (no table), independent of tools/png.ts's. */
+function refCrc32(bytes: Uint8Array): number {
+  let c = 0xffffffff;
+  for (const b of bytes) {
+    c ^= b;
+    for (let k = 0; k < 8; k++) c = (c >>> 1) ^ (0xedb88320 & -(c & 1));
+  }
+  return (c ^ 0xffffffff) >>> 0;
+}
+
 const ADAM7 = [[0, 0, 8, 8], [4, 0, 8, 8], [0, 4, 4, 8], [2, 0, 4, 4], [0, 2, 2, 4], [1, 0, 2, 2], [0, 1, 1, 2]];
 const CHANNELS: Record<number, number> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
 
@@ -36,7 +46,7 @@ function pngChunk(type: string, data: Uint8Array): Buffer {
   head.writeUInt32BE(data.length, 0);
   head.write(type, 4, 'latin1');
   const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(zlibCrc32(Buffer.concat([head.subarray(4), data])), 0);
+  crc.writeUInt32BE(refCrc32(Buffer.concat([head.subarray(4), data])), 0);
   return Buffer.concat([head, data, crc]);
 }
 
@@ -329,7 +339,7 @@ test('refuses absurd dimensions before allocating anything', () => {
   });
   const t0 = performance.now();
   throwsPng(() => decodePng(huge), /more than the limit/);
-  assert.ok(performance.now() - t0 < 50);
+  assert.ok(performance.now() - t0 < 200);
   // A caller's own limit applies too.
   throwsPng(() => decodePng(small(), { maxPixels: 19 }), /5x4 has 20 pixels, more than the limit of 19/);
   assert.is(decodePng(small(), { maxPixels: 20 }).width, 5);
@@ -398,7 +408,7 @@ test('random corruption never escapes as anything but a PngError (fuzz, CRCs fix
     while (pos + 12 <= png.length) {
       const len = Buffer.from(png.buffer).readUInt32BE(pos);
       if (pos + 12 + len > png.length) break;
-      Buffer.from(png.buffer).writeUInt32BE(zlibCrc32(png.subarray(pos + 4, pos + 8 + len)), pos + 8 + len);
+      Buffer.from(png.buffer).writeUInt32BE(refCrc32(png.subarray(pos + 4, pos + 8 + len)), pos + 8 + len);
       pos += 12 + len;
     }
     try {
