@@ -15,7 +15,7 @@
 //     (round(w * 2048), ties to even); the 4th weight is 1 - w0 - w1 - w2;
 //   - taps floor(f) - 1 .. floor(f) + 2, clamped to the image (border
 //     replication), horizontal pass first into exact integers;
-//   - the vertical pass: OpenCV built with SIMD (every x86-64 build, SSE2
+//   - the vertical pass: OpenCV built with SIMD (every x86-64 build: SSE2
 //     baseline) converts the integer rows to float32 and computes
 //     round_half_even(S0*b0 + (S1*b1 + (S2*b2 + S3*b3))) in float32 with
 //     b_k = beta_k / 2^22, for runs of 8 values; the row's remaining
@@ -46,8 +46,10 @@ export interface CropBox {
 
 export interface ResizeOptions {
   /**
-   * 'simd' (default): OpenCV's SSE2/NEON vertical pass, what cv2 from pip or a
-   * distribution computes on x86-64. 'fixed': its scalar fixed-point pass.
+   * 'simd' (default): the vertical pass of OpenCV's x86-64 builds (SSE2
+   * baseline: pip's opencv-python, Linux distributions), float32 without FMA.
+   * 'fixed': its scalar fixed-point pass (builds without SIMD). ARM builds
+   * fuse the multiply-adds and may differ from both by 1 on rare values.
    */
   vertical?: 'simd' | 'fixed';
 }
