@@ -266,12 +266,12 @@ export class Gpu {
   write(buffer: GPUBuffer, offset: number, data: ArrayBufferView): void {
     this.checkAlive();
     if (this.encoder) this.submit();
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    const padded = bytes.byteLength % 4 === 0 ? bytes : (() => {
-      const p = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
-      p.set(bytes);
-      return p;
-    })();
+    const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
+    let padded = bytes;
+    if (bytes.byteLength % 4 !== 0) {
+      padded = new Uint8Array(Math.ceil(bytes.byteLength / 4) * 4);
+      padded.set(bytes);
+    }
     this.device.queue.writeBuffer(buffer, offset, padded);
   }
 
