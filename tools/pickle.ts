@@ -263,7 +263,7 @@ class Unpickler {
     const left = this.buf.byteLength - this.pos;
     if (hi >= 0x200000 || hi * 2 ** 32 + lo > left) {
       const claimed = (BigInt(hi) << 32n) | BigInt(lo);
-      this.fail(`${what} claims ${claimed} bytes but only ${left} remain in the file`);
+      this.fail(`${what} claims ${claimed} bytes but only ${left} remain in the file (truncated or corrupt)`);
     }
     return hi * 2 ** 32 + lo;
   }
@@ -798,10 +798,13 @@ export function isMapping(v: PyValue): v is Map<PyKey, PyValue> {
  * path + '/' + parameter name). Every leaf must be an NdArray and every key a
  * string; the first offending path is reported.
  */
-export function flattenArrays(root: PyValue, prefix = ''): Map<string, NdArray> {
+export function flattenArrays(root: PyValue, prefix = '', maxVisits = 1_000_000): Map<string, NdArray> {
   const out = new Map<string, NdArray>();
+  let visits = 0;
   const walk = (v: PyValue, path: string, depth: number): void => {
     if (depth > 64) throw new Error(`flattenArrays: nesting deeper than 64 at '${path}'`);
+    // Shared sub-mappings are walked once per path: bound the total work.
+    if (++visits > maxVisits) throw new Error(`flattenArrays: more than ${maxVisits} entries (shared sub-mappings?)`);
     if (v instanceof NdArray) {
       if (out.has(path)) throw new Error(`flattenArrays: two arrays are both named '${path}'`);
       out.set(path, v);
