@@ -116,7 +116,7 @@ test('loadWeights from bytes, a Response and a chunked stream; f16 widened or ke
   const sources = [
     () => file,
     () => file.buffer.slice(0),
-    () => new Response(file),
+    () => new Response(file as Uint8Array<ArrayBuffer>),
     () => chunkedStream(file, 3),
     () => chunkedStream(file, 77),
   ];
