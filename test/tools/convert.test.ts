@@ -13,7 +13,7 @@ import { readF32 } from '../../engine/index.ts';
 import { encodeWeights, loadWeights, parseWeightHeader, widenF16 } from '../../engine/weights.ts';
 import { f32ToF16 } from '../../engine/f16.ts';
 import { convertPickle, storedShapes, applyLayout, main, CONVERTER_VERSION } from '../../tools/convert.ts';
-import { parsePickle, flattenArrays, NdArray } from '../../tools/pickle.ts';
+import { parsePickle, flattenArrays, NdArray, type PyValue } from '../../tools/pickle.ts';
 import { expectedParams, BATCHNORM_MEAN, BATCHNORM_VARIANCE, CONV_STEM } from '../../perceiver/params.ts';
 import { presetConfig, type PresetName, type Overrides } from '../../perceiver/config.ts';
 import { GOLDEN_DIR, COMPACT_DIR, REPO, checkpointPickle, treeFromFlat, randomF32Bytes, skipNote, type LeafSpec, type Tree } from './helpers.ts';
@@ -49,7 +49,7 @@ test('layout rules: batch-norm squeeze and renames, EMA counter/hidden dropped, 
   assert.is(applyLayout(`${CONV_STEM}/batchnorm/~/mean_ema/hidden`, [1, 1, 1, 64]), null);
   assert.equal(applyLayout(`${CONV_STEM}/batchnorm/scale`, [1, 1, 1, 64]), { name: `${CONV_STEM}/batchnorm/scale`, shape: [64] });
   assert.equal(applyLayout(`${CONV_STEM}/conv/w`, [7, 7, 3, 64]), { name: `${CONV_STEM}/conv/w`, shape: [7, 7, 3, 64] });
-  assert.equal(applyLayout('basic_decoder/cross_attention/attention/linear/w', [768, 256]).shape, [768, 256]);
+  assert.equal(applyLayout('basic_decoder/cross_attention/attention/linear/w', [768, 256])?.shape, [768, 256]);
   const stored = storedShapes(presetConfig('imagenet-conv'));
   assert.is(stored.size, 145 - 4);
   assert.equal(stored.get('image_preprocessor/~/conv2_d_downsample/~/batchnorm/mean'), [64]);
@@ -72,8 +72,8 @@ test('every golden fixture converts: names = storedShapes, values bit-exact, met
     assert.is(meta.converter, CONVERTER_VERSION);
     assert.is(meta.dtype, 'f32');
     // values: every stored tensor equals its checkpoint source
-    const root = parsePickle(bytes) as Map<string, never>;
-    const src = root.has('params') ? new Map([...flattenArrays(root.get('params')), ...flattenArrays(root.get('state'))]) : flattenArrays(root);
+    const root = parsePickle(bytes) as Map<string, PyValue>;
+    const src = root.has('params') ? new Map([...flattenArrays(root.get('params')!), ...flattenArrays(root.get('state')!)]) : flattenArrays(root);
     const back = new Map<string, NdArray>();
     for (const [name, a] of src) {
       const s = applyLayout(name, a.shape);
