@@ -22,6 +22,7 @@ import { window, splitRanges, bindingLimit, groups } from './slicing.ts';
 
 /** Matches concat.wgsl. */
 const WORKGROUP = 256;
+const PER_INVOCATION = 16;
 
 function describe(parts: Tensor[]): string {
   return parts.map((p) => p.toString()).join(', ');
@@ -92,7 +93,7 @@ export function concat(gpu: Gpu, parts: Tensor[], batch?: number): Tensor {
               b_stride: bStride, n_stride: nStride, part_start: start, part_off: pw.off, out_off: ow.off,
             },
           },
-          groups((g1 - g0) * ci, WORKGROUP),
+          groups((g1 - g0) * ci, WORKGROUP * PER_INVOCATION),
         );
       }
       coff += ci;

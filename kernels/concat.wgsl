@@ -12,8 +12,9 @@
 // part_start (the first one these rows read); `out` is an aligned window
 // whose element out_off is element (row0, 0) of the output.
 //
-// Tiling: one invocation per copied element (c fastest), WORKGROUP per
-// workgroup; large grids are folded through grid_x.
+// Tiling: PER_INVOCATION copied elements per invocation (WORKGROUP apart, c
+// fastest), WORKGROUP invocations per workgroup; large grids are folded
+// through grid_x.
 
 struct Params {
   rows: u32,
@@ -35,11 +36,12 @@ struct Params {
 @group(0) @binding(2) var<uniform> params: Params;
 
 const WORKGROUP = 256u;
+// Elements per invocation, WORKGROUP apart (coalesced on GPUs; amortises the
+// per-invocation cost of CPU emulation, ~3x faster on lavapipe than one).
+const PER_INVOCATION = 16u;
 
-@compute @workgroup_size(WORKGROUP)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let e = (wid.x + wid.y * params.grid_x) * WORKGROUP + lid;
-  if (e >= params.rows * params.ci) { return; }
+// One output element.
+fn element(e: u32) {
   let r = e / params.ci;
   let c = e % params.ci;
   let g = params.row0 + r;
@@ -47,4 +49,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   let n = g % params.n;
   let src = b * params.b_stride + n * params.n_stride + c - params.part_start;
   out[params.out_off + r * params.ctot + params.coff + c] = part[params.part_off + src];
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let count = params.rows * params.ci;
+  let base = (wid.x + wid.y * params.grid_x) * (WORKGROUP * PER_INVOCATION) + lid;
+  for (var j = 0u; j < PER_INVOCATION; j++) {
+    let e = base + j * WORKGROUP;
+    if (e >= count) { return; }
+    element(e);
+  }
 }

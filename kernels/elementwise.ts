@@ -13,6 +13,7 @@ import { window, splitRanges, checkFits, groups, bindingLimit } from './slicing.
 
 /** Match the WGSL files. */
 const WORKGROUP = 256;
+const PER_INVOCATION = 16;
 const SOFTMAX_ROWS_PER_GROUP = 16;
 
 function requireF32(name: string, ...ts: [string, Tensor][]): void {
@@ -38,7 +39,7 @@ function axpb(gpu: Gpu, a: Tensor, b: Tensor | null, alpha: number): Tensor {
         a: aw.view, b: bw.view, out: ow.view,
         params: { n: e1 - e0, e0, nb, b_start: bStart, a_off: aw.off, b_off: bw.off, out_off: ow.off, has_b: b ? 1 : 0, alpha },
       },
-      groups(e1 - e0, WORKGROUP),
+      groups(e1 - e0, WORKGROUP * PER_INVOCATION),
     );
   }
   return out;
@@ -90,7 +91,7 @@ export function gather(gpu: Gpu, table: Tensor, ids: Tensor): Tensor {
     gpu.dispatch(
       gatherShader,
       { table: tw.view, ids: iw.view, out: ow.view, params: { rows: r1 - r0, cols: C, vocab: V, table_off: tw.off, ids_off: iw.off, out_off: ow.off } },
-      groups((r1 - r0) * C, WORKGROUP),
+      groups((r1 - r0) * C, WORKGROUP * PER_INVOCATION),
     );
   }
   return out;

@@ -10,8 +10,8 @@
 // (element offsets a_off, out_off); b is an aligned window whose element
 // b_off holds b element b_start.
 //
-// Tiling: one invocation per element, WORKGROUP per workgroup; large grids
-// are folded through grid_x.
+// Tiling: PER_INVOCATION elements per invocation (WORKGROUP apart), WORKGROUP
+// invocations per workgroup; large grids are folded through grid_x.
 
 struct Params {
   n: u32,
@@ -32,15 +32,27 @@ struct Params {
 @group(0) @binding(3) var<uniform> params: Params;
 
 const WORKGROUP = 256u;
+// Elements per invocation, WORKGROUP apart (coalesced on GPUs; amortises the
+// per-invocation cost of CPU emulation, ~3x faster on lavapipe than one).
+const PER_INVOCATION = 16u;
 
-@compute @workgroup_size(WORKGROUP)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let i = (wid.x + wid.y * params.grid_x) * WORKGROUP + lid;
-  if (i >= params.n) { return; }
+// One output element.
+fn element(i: u32) {
   let v = a[params.a_off + i];
   if (params.has_b != 0u) {
     out[params.out_off + i] = v + b[params.b_off + (params.e0 + i) % params.nb - params.b_start];
   } else {
     out[params.out_off + i] = v * params.alpha;
+  }
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let count = params.n;
+  let base = (wid.x + wid.y * params.grid_x) * (WORKGROUP * PER_INVOCATION) + lid;
+  for (var j = 0u; j < PER_INVOCATION; j++) {
+    let e = base + j * WORKGROUP;
+    if (e >= count) { return; }
+    element(e);
   }
 }

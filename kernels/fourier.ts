@@ -30,6 +30,7 @@ import { window, splitRanges, checkFits, groups } from './slicing.ts';
 
 /** Matches fourier.wgsl. */
 const WORKGROUP = 256;
+const PER_INVOCATION = 16;
 const MAX_AXES = 4;
 
 export type FourierGrid = 'linspace' | 'fractional';
@@ -198,7 +199,7 @@ export function fourierFeatures(gpu: Gpu, o: FourierOptions): Tensor {
           out_off: ow.off, cos_shift: cosShift, total_points: total,
         },
       },
-      groups((p1 - p0) * width, WORKGROUP),
+      groups((p1 - p0) * width, WORKGROUP * PER_INVOCATION),
     );
   }
   table.dispose();

@@ -19,8 +19,9 @@
 // when use_indices != 0 (out-of-range indices are clamped to the last grid
 // point; `indices` is then a dummy). At most MAX_AXES axes.
 //
-// Tiling: one invocation per output element, WORKGROUP per workgroup; grids
-// over 65535 workgroups are folded into (x, y) through `grid_x`.
+// Tiling: PER_INVOCATION output elements per invocation (WORKGROUP apart),
+// WORKGROUP invocations per workgroup; grids over 65535 workgroups are folded
+// into (x, y) through `grid_x`.
 
 struct Params {
   dims: vec4<u32>,
@@ -46,12 +47,13 @@ struct Params {
 @group(0) @binding(3) var<uniform> params: Params;
 
 const WORKGROUP = 256u;
+// Elements per invocation, WORKGROUP apart (coalesced on GPUs; amortises the
+// per-invocation cost of CPU emulation, ~3x faster on lavapipe than one).
+const PER_INVOCATION = 16u;
 const MAX_AXES = 4u;
 
-@compute @workgroup_size(WORKGROUP)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let e = (wid.x + wid.y * params.grid_x) * WORKGROUP + lid;
-  if (e >= params.n) { return; }
+// One output element.
+fn element(e: u32) {
   let p = e / params.width;
   let ch = e % params.width;
   let point = params.point0 + p;
@@ -86,4 +88,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     v = table[base + idx[a] * K + band];
   }
   out[params.out_off + e] = v;
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let count = params.n;
+  let base = (wid.x + wid.y * params.grid_x) * (WORKGROUP * PER_INVOCATION) + lid;
+  for (var j = 0u; j < PER_INVOCATION; j++) {
+    let e = base + j * WORKGROUP;
+    if (e >= count) { return; }
+    element(e);
+  }
 }

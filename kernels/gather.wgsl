@@ -6,8 +6,9 @@
 // All are aligned windows indexed from element offsets (table_off, ids_off,
 // out_off); this dispatch covers `rows` rows.
 //
-// Tiling: one invocation per output element (c fastest), WORKGROUP per
-// workgroup; large grids are folded through grid_x.
+// Tiling: PER_INVOCATION output elements per invocation (WORKGROUP apart, c
+// fastest), WORKGROUP invocations per workgroup; large grids are folded
+// through grid_x.
 
 struct Params {
   rows: u32,
@@ -25,13 +26,25 @@ struct Params {
 @group(0) @binding(3) var<uniform> params: Params;
 
 const WORKGROUP = 256u;
+// Elements per invocation, WORKGROUP apart (coalesced on GPUs; amortises the
+// per-invocation cost of CPU emulation, ~3x faster on lavapipe than one).
+const PER_INVOCATION = 16u;
 
-@compute @workgroup_size(WORKGROUP)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let e = (wid.x + wid.y * params.grid_x) * WORKGROUP + lid;
-  if (e >= params.rows * params.cols) { return; }
+// One output element.
+fn element(e: u32) {
   let r = e / params.cols;
   let c = e % params.cols;
   let id = u32(clamp(ids[params.ids_off + r], 0, i32(params.vocab) - 1));
   out[params.out_off + e] = table[params.table_off + id * params.cols + c];
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let count = params.rows * params.cols;
+  let base = (wid.x + wid.y * params.grid_x) * (WORKGROUP * PER_INVOCATION) + lid;
+  for (var j = 0u; j < PER_INVOCATION; j++) {
+    let e = base + j * WORKGROUP;
+    if (e >= count) { return; }
+    element(e);
+  }
 }

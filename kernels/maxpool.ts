@@ -10,6 +10,7 @@ import { samePadding } from './conv.ts';
 
 /** Matches maxpool.wgsl. */
 const WORKGROUP = 256;
+const PER_INVOCATION = 16;
 
 export function maxPoolSame(gpu: Gpu, x: Tensor, o: { size: number; stride: number }): Tensor {
   const name = `maxPoolSame(x=${x}, size=${o.size}, stride=${o.stride})`;
@@ -37,7 +38,7 @@ export function maxPoolSame(gpu: Gpu, x: Tensor, o: { size: number; stride: numb
           pad_top: ph.before, pad_left: pw.before, x_off: xw.off, y_off: yw.off,
         },
       },
-      groups(nb * outImage, WORKGROUP),
+      groups(nb * outImage, WORKGROUP * PER_INVOCATION),
     );
   }
   return y;

@@ -6,9 +6,9 @@
 // Layout: x NHWC [B,H,W,C], y NHWC [B,OH,OW,C], both aligned windows indexed
 // from element offsets x_off / y_off.
 //
-// Tiling: one invocation per output element (c fastest, so neighbouring
-// invocations read neighbouring channels), WORKGROUP per workgroup; large
-// grids are folded through grid_x.
+// Tiling: PER_INVOCATION output elements per invocation (WORKGROUP apart, c
+// fastest, so neighbouring invocations read neighbouring channels), WORKGROUP
+// invocations per workgroup; large grids are folded through grid_x.
 
 struct Params {
   batch: u32,
@@ -31,12 +31,13 @@ struct Params {
 @group(0) @binding(2) var<uniform> params: Params;
 
 const WORKGROUP = 256u;
+// Elements per invocation, WORKGROUP apart (coalesced on GPUs; amortises the
+// per-invocation cost of CPU emulation, ~3x faster on lavapipe than one).
+const PER_INVOCATION = 16u;
 
-@compute @workgroup_size(WORKGROUP)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let e = (wid.x + wid.y * params.grid_x) * WORKGROUP + lid;
+// One output element.
+fn element(e: u32) {
   let C = params.channels;
-  if (e >= params.batch * params.out_h * params.out_w * C) { return; }
   let c = e % C;
   let pix = e / C;
   let ox = pix % params.out_w;
@@ -59,4 +60,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     }
   }
   y[params.y_off + e] = m;
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let count = params.batch * params.out_h * params.out_w * params.channels;
+  let base = (wid.x + wid.y * params.grid_x) * (WORKGROUP * PER_INVOCATION) + lid;
+  for (var j = 0u; j < PER_INVOCATION; j++) {
+    let e = base + j * WORKGROUP;
+    if (e >= count) { return; }
+    element(e);
+  }
 }

@@ -13,6 +13,7 @@ import { window, splitRanges, groups, bindingLimit } from './slicing.ts';
 
 /** Match patches.wgsl. */
 const WORKGROUP = 256;
+const PER_INVOCATION = 16;
 const FRAMES = 2;
 const PATCH = 3;
 
@@ -38,7 +39,7 @@ export function patchesForFlow(gpu: Gpu, frames: Tensor): Tensor {
     gpu.dispatch(
       shader,
       { frames: fw.view, out: ow.view, params: { rows: r1 - r0, row0: r0, height: H, width: W, channels: C, frames_off: fw.off, out_off: ow.off } },
-      groups((r1 - r0) * W * OC, WORKGROUP),
+      groups((r1 - r0) * W * OC, WORKGROUP * PER_INVOCATION),
     );
   }
   return out;

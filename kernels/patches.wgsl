@@ -10,8 +10,9 @@
 // (b, h) = row0 .. row0 + rows - 1 (row = b*H + h); its frames window
 // starts at the first element of image b = row0 / H, at element frames_off.
 //
-// Tiling: one invocation per output element (channels fastest), WORKGROUP
-// per workgroup; large grids are folded through grid_x.
+// Tiling: PER_INVOCATION output elements per invocation (WORKGROUP apart,
+// channels fastest), WORKGROUP invocations per workgroup; large grids are
+// folded through grid_x.
 
 struct Params {
   rows: u32,
@@ -29,18 +30,19 @@ struct Params {
 @group(0) @binding(2) var<uniform> params: Params;
 
 const WORKGROUP = 256u;
+// Elements per invocation, WORKGROUP apart (coalesced on GPUs; amortises the
+// per-invocation cost of CPU emulation, ~3x faster on lavapipe than one).
+const PER_INVOCATION = 16u;
 const FRAMES = 2u;
 const PATCH = 3u;
 const HALO = 1;
 
-@compute @workgroup_size(WORKGROUP)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let e = (wid.x + wid.y * params.grid_x) * WORKGROUP + lid;
+// One output element.
+fn element(e: u32) {
   let C = params.channels;
   let OC = FRAMES * PATCH * PATCH * C;
   let W = params.width;
   let H = params.height;
-  if (e >= params.rows * W * OC) { return; }
   let ch = e % OC;
   let w = (e / OC) % W;
   let row = params.row0 + e / (OC * W);
@@ -59,4 +61,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     v = frames[params.frames_off + (((b * FRAMES + f) * H + u32(iy)) * W + u32(ix)) * C + c];
   }
   out[params.out_off + e] = v;
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let count = params.rows * params.width * FRAMES * PATCH * PATCH * params.channels;
+  let base = (wid.x + wid.y * params.grid_x) * (WORKGROUP * PER_INVOCATION) + lid;
+  for (var j = 0u; j < PER_INVOCATION; j++) {
+    let e = base + j * WORKGROUP;
+    if (e >= count) { return; }
+    element(e);
+  }
 }

@@ -11,6 +11,7 @@ import { window, splitRanges, groups } from './slicing.ts';
 
 /** Match space_to_depth.wgsl. */
 const WORKGROUP = 256;
+const PER_INVOCATION = 16;
 const MAX_DIMS = 8;
 
 /**
@@ -51,7 +52,7 @@ function gather(gpu: Gpu, kernel: string, x: Tensor, out: Tensor, dims: number[]
           n, e0, in_start: lo, x_off: xw.off, out_off: ow.off,
         },
       },
-      groups(n, WORKGROUP),
+      groups(n, WORKGROUP * PER_INVOCATION),
     );
   }
 }

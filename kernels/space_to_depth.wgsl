@@ -14,8 +14,8 @@
 // elements [e0, e0 + n); out[out_off + e] = x[x_off + f(e0 + e) - in_start],
 // where in_start is the smallest input element the dispatch reads.
 //
-// Tiling: one invocation per output element, WORKGROUP per workgroup; large
-// grids are folded through grid_x.
+// Tiling: PER_INVOCATION output elements per invocation (WORKGROUP apart),
+// WORKGROUP invocations per workgroup; large grids are folded through grid_x.
 
 struct Params {
   dims_lo: vec4<u32>,
@@ -35,13 +35,14 @@ struct Params {
 @group(0) @binding(2) var<uniform> params: Params;
 
 const WORKGROUP = 256u;
+// Elements per invocation, WORKGROUP apart (coalesced on GPUs; amortises the
+// per-invocation cost of CPU emulation, ~3x faster on lavapipe than one).
+const PER_INVOCATION = 16u;
 const MAX_DIMS = 8u;
 const HALF = 4u;
 
-@compute @workgroup_size(WORKGROUP)
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let e = (wid.x + wid.y * params.grid_x) * WORKGROUP + lid;
-  if (e >= params.n) { return; }
+// One output element.
+fn element(e: u32) {
   var rest = params.e0 + e;
   var src = 0u;
   for (var j = 0u; j < MAX_DIMS; j++) {
@@ -59,4 +60,15 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     rest /= extent;
   }
   out[params.out_off + e] = x[params.x_off + src - params.in_start];
+}
+
+@compute @workgroup_size(WORKGROUP)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let count = params.n;
+  let base = (wid.x + wid.y * params.grid_x) * (WORKGROUP * PER_INVOCATION) + lid;
+  for (var j = 0u; j < PER_INVOCATION; j++) {
+    let e = base + j * WORKGROUP;
+    if (e >= count) { return; }
+    element(e);
+  }
 }
