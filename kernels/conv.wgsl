@@ -57,8 +57,10 @@ struct Params {
 @group(0) @binding(8) var<uniform> params: Params;
 
 const WORKGROUP = 64u;
-// Output channels per invocation: two vec4 accumulators (acc0, acc1).
-const CO_TILE = 8u;
+// Output channels per invocation: two vec4 accumulators (acc0, acc1) of
+// LANES channels each.
+const LANES = 4u;
+const CO_TILE = 2u * LANES;
 
 @compute @workgroup_size(WORKGROUP)
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
@@ -103,7 +105,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   for (var j = 0u; j < CO_TILE; j++) {
     let co = co0 + j;
     if (co >= params.cout) { break; }
-    var v = acc[j / 4u][j % 4u];
+    var v = acc[j / LANES][j % LANES];
     if (params.has_bias != 0u) { v += bias[params.bias_off + co]; }
     if (params.has_bn != 0u) {
       let inv = bn_scale[params.scale_off + co] * inverseSqrt(bn_var[params.var_off + co] + params.eps);

@@ -8,18 +8,23 @@
 //                    values is exact (24 + 24 bits <= 53);
 //   r = t mod 2      is exact in float64 (fmod is exact);
 //   sin(pi r), cos(pi r) in float64, then rounded to float32.
-// So each feature is the correctly rounded-ish (within 1 float32 ulp) value
-// of sin(pi * pos32 * freq32), whatever the argument (frequencies reach
-// 15,360 for audio). A feature depends on one axis index only, so this
-// needs d * n_a * K evaluations per axis, done on the CPU into a small
-// table; the GPU kernel (fourier.wgsl) assembles the [n, d + 2dK] rows.
-// No GPU trigonometry is involved, so the result is the same on every
-// adapter (WGSL only bounds sin/cos error to 2^-11 on [-pi, pi]).
+// So each feature is sin(pi * pos32 * freq32) rounded to float32 (the
+// float64 error is far below a float32 ulp), whatever the argument
+// (frequencies reach 15,360 for audio). A feature depends on one axis index
+// only, so axis a needs just n_a * K sine/cosine pairs: they are computed on
+// the CPU into a small table (kept in a per-device LRU cache of
+// MAX_CACHED_TABLES grids), and the GPU kernel (fourier.wgsl) assembles the
+// [n, d + 2dK] rows from it. No GPU trigonometry is involved, so results are
+// identical on every adapter (WGSL only bounds sin/cos error to 2^-11 on
+// [-pi, pi]).
 //
 // Versus JAX itself: JAX rounds pos * freq to float32 and then pi * that to
-// float32 before its sin, which costs it up to ~3e-5 (ImageNet, freq <= 112)
-// and ~3e-3 (audio, freq <= 15,360) of absolute error; these features are
-// closer to the exact values than JAX's own.
+// float32 before its sin, which costs it up to about 3e-5 (ImageNet,
+// freq <= 112) and 3e-3 (audio, freq <= 15,360) of absolute error; these
+// features are closer to the exact values than JAX's own. Versus exact
+// float64 positions and frequencies (no float32 grid at all), the float32
+// grid itself accounts for up to 3.7e-5 (ImageNet) and 5.9e-3 (audio),
+// measured in test/kernels/fourier.test.ts.
 //
 // Output rows are written in slices when [n, width] exceeds one storage
 // binding (optical flow: 182,528 x 258 f32 = 188 MB).
@@ -27,6 +32,17 @@
 import { empty, upload, type Gpu, type Tensor } from '../engine/index.ts';
 import { fourier as shader } from './shaders.gen.ts';
 import { window, splitRanges, checkFits, groups } from './slicing.ts';
+
+/** Feature tables kept per device (the decoders ask for the same grid chunk after chunk). */
+const MAX_CACHED_TABLES = 8;
+const tableCache = new WeakMap<Gpu, Map<string, TableInfo>>();
+
+interface TableInfo {
+  table: Tensor;
+  posBase: number[];
+  trigBase: number[];
+  cosShift: number;
+}
 
 /** Matches fourier.wgsl. */
 const WORKGROUP = 256;
@@ -120,7 +136,7 @@ function checkOptions(o: FourierOptions): void {
  * The feature table for the wgsl kernel: positions of all axes, then sines of
  * all (axis, index, band), then cosines in the same order.
  */
-function buildTable(o: FourierOptions): { data: Float32Array; posBase: number[]; trigBase: number[]; cosShift: number } {
+function buildTable(o: FourierOptions): Omit<TableInfo, 'table'> & { data: Float32Array } {
   const d = o.dims.length, K = o.bands;
   const grid = o.grid ?? 'linspace';
   const posBase: number[] = [], trigBase: number[] = [];
@@ -177,8 +193,7 @@ export function fourierFeatures(gpu: Gpu, o: FourierOptions): Tensor {
     }
   }
 
-  const { data, posBase, trigBase, cosShift } = buildTable(o);
-  const table = upload(gpu, data, [data.length]);
+  const { table, posBase, trigBase, cosShift } = cachedTable(gpu, o);
   checkFits(gpu, 'fourierFeatures', 'feature table', table);
   const out = empty(gpu, [n, width]);
   const pad = (v: number[]) => [...v, ...new Array(MAX_AXES - v.length).fill(0)];
@@ -202,7 +217,30 @@ export function fourierFeatures(gpu: Gpu, o: FourierOptions): Tensor {
       groups((p1 - p0) * width, WORKGROUP * PER_INVOCATION),
     );
   }
-  table.dispose();
   dummy?.dispose();
   return out;
+}
+
+/** The uploaded feature table for a grid, from a small per-device LRU cache. */
+function cachedTable(gpu: Gpu, o: FourierOptions): TableInfo {
+  const key = JSON.stringify([o.dims, o.bands, o.maxResolution, o.grid ?? 'linspace']);
+  let cache = tableCache.get(gpu);
+  if (!cache) tableCache.set(gpu, (cache = new Map()));
+  const hit = cache.get(key);
+  if (hit && !hit.table.disposed) {
+    cache.delete(key);
+    cache.set(key, hit);
+    return hit;
+  }
+  const { data, posBase, trigBase, cosShift } = buildTable(o);
+  const table = upload(gpu, data, [data.length]);
+  const info = { table, posBase, trigBase, cosShift };
+  cache.set(key, info);
+  if (cache.size > MAX_CACHED_TABLES) {
+    // Work already recorded keeps its ordering after a dispose (engine/pool.ts).
+    const [oldest, evicted] = cache.entries().next().value as [string, TableInfo];
+    cache.delete(oldest);
+    evicted.table.dispose();
+  }
+  return info;
 }

@@ -39,7 +39,8 @@ const WORKGROUP = 256u;
 // per-invocation cost of CPU emulation, ~3x faster on lavapipe than one).
 const PER_INVOCATION = 16u;
 const MAX_DIMS = 8u;
-const HALF = 4u;
+// Axes held by each vec4 of dims / strides.
+const HALF = MAX_DIMS / 2u;
 
 // One output element.
 fn element(e: u32) {

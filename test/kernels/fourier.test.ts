@@ -157,6 +157,21 @@ test('i32 indices and row slices over the binding limit', async () => {
   }
 });
 
+test('cached tables: repeated chunks of one grid, and eviction', async () => {
+  const gpu = await testGpu();
+  const grids = Array.from({ length: 11 }, (_, i) => ({ dims: [3 + i, 4], bands: 2 + (i % 3), maxResolution: [8, 8] }));
+  for (const round of [0, 1]) {
+    for (const g of grids) {
+      for (const [first, count] of [[0, 5], [7, 5]]) {
+        const out = fourierFeatures(gpu, { ...g, first, count });
+        const err = maxAbs(await readF32(out), reference({ ...g, jaxF32: true }, range(first, count)));
+        assert.ok(err < 1e-7, `round ${round} [${g.dims}] ${first}: ${err}`);
+        out.dispose();
+      }
+    }
+  }
+});
+
 test('option errors', async () => {
   const gpu = await testGpu();
   assert.throws(() => fourierFeatures(gpu, { dims: [4, 4], bands: 2, maxResolution: [4] }), /maxResolution needs one entry per axis/);
