@@ -480,6 +480,13 @@ export async function loadWeights(gpu: Gpu, source: WeightSource, opts: LoadOpti
     opts.expectMeta?.(header.meta);
     let pos = WEIGHT_PREAMBLE + len;
     const order = [...header.tensors].sort((a, b) => a.offset - b.offset);
+    const maxBuffer = gpu.limits.maxBufferSize;
+    for (const t of header.tensors) {
+      const onGpu = t.dtype === 'f16' && !opts.keepF16 ? t.bytes * 2 : t.bytes;
+      if (onGpu > maxBuffer) {
+        throw new WeightFormatError(`tensor '${t.name}' [${t.shape}] needs ${onGpu} bytes on the GPU, over the device's maxBufferSize (${maxBuffer})`);
+      }
+    }
     for (const t of order) {
       await r.skip(t.offset - pos, `tensor '${t.name}'`);
       const raw = await r.read(t.bytes, `tensor '${t.name}'`);

@@ -235,6 +235,17 @@ test('hostile weight files: truncated, wrong magic, wrong version, bad offsets a
       }
     }
   }
+  // a stream (length unknown) whose header claims a huge tensor: refused before allocating
+  const huge = withHeader(file, (h) => {
+    h.tensors[5].shape = [2 ** 40];
+    h.tensors[5].bytes = 2 ** 42;
+  });
+  try {
+    await loadWeights(gpu, chunkedStream(huge));
+    assert.unreachable();
+  } catch (e) {
+    assert.match((e as Error).message, /needs 4398046511104 bytes on the GPU, over the device's maxBufferSize/);
+  }
   for (const cut of [0, 5, 16, 100, file.length - 1]) {
     try {
       await loadWeights(gpu, chunkedStream(file.subarray(0, cut)));

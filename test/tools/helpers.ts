@@ -10,17 +10,19 @@ import { fileURLToPath } from 'node:url';
 const here = dirname(fileURLToPath(import.meta.url));
 export const REPO = resolve(here, '..', '..');
 
-function firstDir(candidates: (string | undefined)[]): string | null {
+/** An env var, when set, decides alone (set it to 'none' to simulate a missing set); else the first existing candidate. */
+function firstDir(env: string, candidates: (string | undefined)[]): string | null {
+  const forced = process.env[env];
+  if (forced !== undefined && forced !== '') return existsSync(forced) ? forced : null;
   for (const c of candidates) if (c && existsSync(c)) return c;
   return null;
 }
 
 /** The full golden set (../shared/golden), or null. Override with PERCEIVER_GOLDEN_DIR. */
-export const GOLDEN_DIR = firstDir([process.env.PERCEIVER_GOLDEN_DIR, join(REPO, '..', 'shared', 'golden'), '/work/shared/golden']);
+export const GOLDEN_DIR = firstDir('PERCEIVER_GOLDEN_DIR', [join(REPO, '..', 'shared', 'golden'), '/work/shared/golden']);
 
 /** The compact set: PERCEIVER_GOLDEN_COMPACT_DIR, the repo's bench/fixtures, or ../shared/golden-compact. */
-export const COMPACT_DIR = firstDir([
-  process.env.PERCEIVER_GOLDEN_COMPACT_DIR,
+export const COMPACT_DIR = firstDir('PERCEIVER_GOLDEN_COMPACT_DIR', [
   existsSync(join(REPO, 'bench', 'fixtures', 'imagenet_conv.pystate')) ? join(REPO, 'bench', 'fixtures') : undefined,
   join(REPO, '..', 'shared', 'golden-compact'),
   '/work/shared/golden-compact',
