@@ -1,0 +1,108 @@
+// matmul: out = activation(A @ B + bias) + residual, f32 in, f32 out, f32 accumulation.
+//
+// Layout: every operand is a flat f32 array; the wrapper (kernels/matmul.ts)
+// binds windows of the tensors and passes element offsets and strides, so one
+// shader covers plain, transposed and batched products:
+//   A[batch, m, k] = a[a_off + batch * a_bs + m * a_ms + k * a_ks]
+//   B[batch, k, n] = b[b_off + batch * b_bs + k * b_ks + n * b_ns]   (b_bs = 0: B shared)
+//   out[batch, m, n] = out[c_off + batch * c_bs + m * N + n]         (row-major [M, N])
+//   residual: same indexing as out, from r_off; bias[n] from bias_off.
+// `flags` selects the epilogue: FLAG_BIAS, FLAG_GELU, FLAG_RESIDUAL.
+//
+// Tiling: register blocking. Each invocation computes a TILE_M x TILE_N block of
+// outputs (64 accumulators held in registers); a workgroup of WG_X x WG_Y
+// invocations covers (WG_Y * TILE_M) rows by (WG_X * TILE_N) columns, and the
+// grid is (column blocks, row blocks, batches). Per step of k an invocation loads
+// TILE_M values of A and TILE_N values of B and does TILE_M * TILE_N multiply-adds,
+// so every loaded value is reused 8 times. No workgroup memory: on CPU emulation
+// (lavapipe) barriers are expensive and shared-memory loads cost as much as
+// storage loads, so the register tile is what buys speed. Rows and columns past
+// the edge are clamped for loading (they read valid memory) and skipped when
+// storing, so any M, N, K works.
+
+struct Params {
+  m: u32, n: u32, k: u32,
+  a_off: u32, a_ms: u32, a_ks: u32, a_bs: u32,
+  b_off: u32, b_ks: u32, b_ns: u32, b_bs: u32,
+  c_off: u32, c_bs: u32,
+  r_off: u32, bias_off: u32,
+  flags: u32,
+}
+
+@group(0) @binding(0) var<storage, read> a: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read> residual: array<f32>;
+@group(0) @binding(4) var<storage, read_write> out: array<f32>;
+@group(0) @binding(5) var<uniform> params: Params;
+
+const TILE_M = 8u;   // output rows per invocation
+const TILE_N = 8u;   // output columns per invocation
+const WG_X = 8u;     // invocations along N
+const WG_Y = 8u;     // invocations along M
+
+const FLAG_BIAS = 1u;
+const FLAG_GELU = 2u;
+const FLAG_RESIDUAL = 4u;
+
+const SQRT_2_OVER_PI = 0.7978845608028654;
+const GELU_CUBIC = 0.044715;
+// tanh(x) is exactly 1.0 in f32 for x >= 9.1; clamping its argument keeps
+// drivers that build tanh from exp() from overflowing to inf/inf = NaN.
+const TANH_CLAMP = 10.0;
+
+// GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))).
+// Finite for any finite x (x^3 may reach inf; the clamp absorbs it).
+fn gelu(x: f32) -> f32 {
+  let u = SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x);
+  return 0.5 * x * (1.0 + tanh(clamp(u, -TANH_CLAMP, TANH_CLAMP)));
+}
+
+@compute @workgroup_size(WG_X, WG_Y)
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let p = params;
+  let batch = wid.z;
+  let n0 = (wid.x * WG_X + lid.x) * TILE_N;
+  let m0 = (wid.y * WG_Y + lid.y) * TILE_M;
+
+  // Where this invocation's rows of A and columns of B start (edges clamped).
+  var a_row: array<u32, TILE_M>;
+  var b_col: array<u32, TILE_N>;
+  for (var i = 0u; i < TILE_M; i++) {
+    a_row[i] = p.a_off + batch * p.a_bs + min(m0 + i, p.m - 1u) * p.a_ms;
+  }
+  for (var j = 0u; j < TILE_N; j++) {
+    b_col[j] = p.b_off + batch * p.b_bs + min(n0 + j, p.n - 1u) * p.b_ns;
+  }
+
+  var acc: array<array<f32, TILE_N>, TILE_M>;
+  for (var k = 0u; k < p.k; k++) {
+    let ak = k * p.a_ks;
+    let bk = k * p.b_ks;
+    var av: array<f32, TILE_M>;
+    var bv: array<f32, TILE_N>;
+    for (var i = 0u; i < TILE_M; i++) { av[i] = a[a_row[i] + ak]; }
+    for (var j = 0u; j < TILE_N; j++) { bv[j] = b[b_col[j] + bk]; }
+    for (var i = 0u; i < TILE_M; i++) {
+      for (var j = 0u; j < TILE_N; j++) {
+        acc[i][j] = av[i] * bv[j] + acc[i][j];
+      }
+    }
+  }
+
+  // Epilogue: bias, activation, residual; store the in-range part of the tile.
+  for (var i = 0u; i < TILE_M; i++) {
+    let m = m0 + i;
+    if (m >= p.m) { break; }
+    let row = batch * p.c_bs + m * p.n;
+    for (var j = 0u; j < TILE_N; j++) {
+      let n = n0 + j;
+      if (n >= p.n) { break; }
+      var v = acc[i][j];
+      if ((p.flags & FLAG_BIAS) != 0u) { v = v + bias[p.bias_off + n]; }
+      if ((p.flags & FLAG_GELU) != 0u) { v = gelu(v); }
+      if ((p.flags & FLAG_RESIDUAL) != 0u) { v = v + residual[p.r_off + row + n]; }
+      out[p.c_off + row + n] = v;
+    }
+  }
+}

@@ -1,0 +1,158 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { testGpu, randn, relError } from '../gpu.ts';
+import { upload, readF32 } from '../../engine/index.ts';
+import { matmul, matmulTesting, type MatmulOptions } from '../../kernels/matmul.ts';
+
+const TOL = 1e-5;
+
+function gelu(x: number): number {
+  return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
+}
+
+/**
+ * float64 reference over `batches` products. a is [batches, M, K] (or
+ * [batches, K, M] transposed) with aStride 0 meaning shared; b likewise.
+ */
+function reference(
+  a: Float32Array, b: Float32Array, batches: number, M: number, K: number, N: number,
+  o: { tA?: boolean; tB?: boolean; sharedB?: boolean; bias?: Float32Array; gelu?: boolean; residual?: Float32Array },
+): Float64Array {
+  const out = new Float64Array(batches * M * N);
+  for (let z = 0; z < batches; z++) {
+    const ab = z * M * K, bb = o.sharedB ? 0 : z * K * N;
+    for (let m = 0; m < M; m++) {
+      for (let n = 0; n < N; n++) {
+        let s = 0;
+        for (let k = 0; k < K; k++) {
+          const av = o.tA ? a[ab + k * M + m] : a[ab + m * K + k];
+          const bv = o.tB ? b[bb + n * K + k] : b[bb + k * N + n];
+          s += av * bv;
+        }
+        if (o.bias) s += o.bias[n];
+        if (o.gelu) s = gelu(s);
+        const i = z * M * N + m * N + n;
+        if (o.residual) s += o.residual[i];
+        out[i] = s;
+      }
+    }
+  }
+  return out;
+}
+
+interface Case {
+  M: number; K: number; N: number; batches?: number; lead?: number[];
+  tA?: boolean; tB?: boolean; batchedB?: boolean; bias?: boolean; gelu?: boolean; residual?: boolean;
+}
+
+let seed = 100;
+async function check(c: Case, label = JSON.stringify(c)): Promise<number> {
+  const gpu = await testGpu();
+  const { M, K, N } = c;
+  const batches = c.batches ?? 1;
+  const lead = c.lead ?? (batches > 1 || c.batchedB ? [batches] : []);
+  const a = randn(batches * M * K, seed++);
+  const b = randn((c.batchedB ? batches : 1) * K * N, seed++);
+  const bias = c.bias ? randn(N, seed++) : undefined;
+  const residual = c.residual ? randn(batches * M * N, seed++) : undefined;
+  const ta = upload(gpu, a, [...lead, ...(c.tA ? [K, M] : [M, K])]);
+  const tb = upload(gpu, b, [...(c.batchedB ? lead : []), ...(c.tB ? [N, K] : [K, N])]);
+  const tbias = bias ? upload(gpu, bias, [N]) : undefined;
+  const tres = residual ? upload(gpu, residual, [...lead, M, N]) : undefined;
+  const opts: MatmulOptions = { transposeA: c.tA, transposeB: c.tB, bias: tbias, residual: tres, activation: c.gelu ? 'gelu' : 'none' };
+  const out = matmul(gpu, ta, tb, opts);
+  assert.equal([...out.shape], [...lead, M, N], `${label}: shape`);
+  const got = await readF32(out);
+  const want = reference(a, b, batches, M, K, N, { tA: c.tA, tB: c.tB, sharedB: !c.batchedB, bias, gelu: c.gelu, residual });
+  const err = relError(got, want);
+  assert.ok(err < TOL, `${label}: relative error ${err}`);
+  [ta, tb, tbias, tres, out].forEach((t) => t?.dispose());
+  return err;
+}
+
+test('odd sizes that do not divide the 8x8 register tile or the 64x64 block', async () => {
+  for (const [M, K, N] of [[37, 13, 29], [1, 1, 1], [1, 5, 70], [65, 7, 3], [64, 64, 64], [130, 33, 67], [5, 300, 9]]) {
+    await check({ M, K, N });
+  }
+});
+
+test('every option combination: transposes, bias, gelu, residual', async () => {
+  for (let bits = 0; bits < 32; bits++) {
+    await check({
+      M: 19, K: 11, N: 23,
+      tA: !!(bits & 1), tB: !!(bits & 2), bias: !!(bits & 4), gelu: !!(bits & 8), residual: !!(bits & 16),
+    });
+  }
+});
+
+test('batched b, with and without transposes and the full epilogue', async () => {
+  await check({ M: 17, K: 9, N: 21, batches: 3, batchedB: true });
+  await check({ M: 17, K: 9, N: 21, batches: 3, batchedB: true, tA: true, tB: true, bias: true, gelu: true, residual: true });
+  await check({ M: 6, K: 5, N: 4, batches: 6, lead: [2, 3], batchedB: true, tB: true });
+});
+
+test('shared b: leading dims of a are rows; transposed a makes them batches', async () => {
+  // x[2, 5, 7] @ w[7, 11] -> [2, 5, 11]
+  await check({ M: 5, K: 7, N: 11, batches: 2, lead: [2], bias: true });
+  // a[2, 7, 5] transposed @ w[7, 11] -> [2, 5, 11]
+  await check({ M: 5, K: 7, N: 11, batches: 2, lead: [2], tA: true, residual: true });
+});
+
+test('gelu stays finite for |x| up to 1e4 and matches the tanh formula', async () => {
+  const gpu = await testGpu();
+  const xs = [-1e4, -3e3, -50, -9, -3, -1, -1e-3, 0, 1e-3, 0.5, 1, 3, 9, 50, 3e3, 1e4];
+  const n = xs.length;
+  // out = gelu(x @ I + 0): a 1 x n row times an identity.
+  const eye = new Float32Array(n * n);
+  for (let i = 0; i < n; i++) eye[i * n + i] = 1;
+  const x = upload(gpu, Float32Array.from(xs), [1, n]);
+  const w = upload(gpu, eye, [n, n]);
+  const out = matmul(gpu, x, w, { activation: 'gelu' });
+  const got = await readF32(out);
+  for (let i = 0; i < n; i++) {
+    assert.ok(Number.isFinite(got[i]), `gelu(${xs[i]}) = ${got[i]}`);
+    const want = gelu(Math.fround(xs[i]));
+    assert.ok(Math.abs(got[i] - want) <= 1e-6 * Math.max(1, Math.abs(want)), `gelu(${xs[i]}) = ${got[i]}, want ${want}`);
+  }
+  [x, w, out].forEach((t) => t.dispose());
+});
+
+test('over the binding limit: row slices and batch groups at aligned windows', async () => {
+  matmulTesting.maxBindingBytes = 4096; // 1024 f32 per binding
+  try {
+    await check({ M: 300, K: 13, N: 29, bias: true, residual: true, gelu: true }, 'rows sliced');
+    await check({ M: 20, K: 13, N: 29, batches: 4, batchedB: true, residual: true }, 'one batch per dispatch');
+    await check({ M: 100, K: 13, N: 29, batches: 2, batchedB: true, tB: true }, 'batched, rows sliced');
+    await check({ M: 100, K: 5, N: 29, batches: 2, lead: [2], tA: true, residual: true }, 'transposed a, rows sliced');
+    await check({ M: 7, K: 9, N: 5, batches: 40, batchedB: true }, 'several batches per dispatch');
+  } finally {
+    matmulTesting.maxBindingBytes = 0;
+  }
+});
+
+test('a tensor that starts at an unaligned offset (rows view) is bound through a window', async () => {
+  const gpu = await testGpu();
+  const [M, K, N] = [9, 7, 6];
+  const full = randn(12 * K, 7);
+  const w = randn(K * N, 8);
+  const tf = upload(gpu, full, [12, K]);
+  const tw = upload(gpu, w, [K, N]);
+  const view = tf.rows(3, 3 + M); // starts at byte 84
+  const out = matmul(gpu, view, tw);
+  const want = reference(full.subarray(3 * K, (3 + M) * K), w, 1, M, K, N, { sharedB: true });
+  assert.ok(relError(await readF32(out), want) < TOL);
+  [tf, tw, out].forEach((t) => t.dispose());
+});
+
+test('shape and dtype errors name the kernel and the shapes', async () => {
+  const gpu = await testGpu();
+  const a = upload(gpu, new Float32Array(6), [2, 3]);
+  const b = upload(gpu, new Float32Array(8), [4, 2]);
+  const i = upload(gpu, new Int32Array(6), [3, 2], 'i32');
+  assert.throws(() => matmul(gpu, a, b), /matmul\(a=f32\[2,3\], b=f32\[4,2\]\): inner dimensions differ/);
+  assert.throws(() => matmul(gpu, a, i), /b must be f32/);
+  assert.throws(() => matmul(gpu, a.reshape([3, 2]), b.reshape([2, 4]), { bias: a }), /bias must be \[4\]/);
+  [a, b, i].forEach((t) => t.dispose());
+});
+
+test.run();
