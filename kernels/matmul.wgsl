@@ -75,7 +75,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     b_col[j] = p.b_off + batch * p.b_bs + min(n0 + j, p.n - 1u) * p.b_ns;
   }
 
-  var acc: array<array<f32, TILE_N>, TILE_M>;
+  var acc = array<array<f32, TILE_N>, TILE_M>();
   for (var k = 0u; k < p.k; k++) {
     let ak = k * p.a_ks;
     let bk = k * p.b_ks;

@@ -1,0 +1,154 @@
+// attention: fused multi-head softmax attention, flash style (kernels/attention.wgsl).
+//
+//   q [B, Tq, H*Dqk], k [B, Tk, H*Dqk], v [B, Tk, H*Dv] -> out [B, Tq, H*Dv]
+//
+// Heads are the outer factor of the channel dim (channel c of head h is
+// h*D + c). Scale 1/sqrt(Dqk). Masks are i32 [B, Tk] / [B, Tq] (1 = attend);
+// masked logits are -1e30 before the softmax and queries with every key
+// masked come out as zeros, as in DeepMind's Perceiver.
+//
+// Large inputs: when q, k, v, the output or a mask would exceed
+// maxStorageBufferBindingSize (182528 keys of 322 channels is 235 MB), each
+// batch runs as dispatches over slices of queries and of keys. The key slices
+// of one query slice carry the online-softmax state: the unnormalised output
+// stays in `out`, the running max and sum go through a scratch buffer, and the
+// last slice normalises. Every window is bound at an aligned byte offset with
+// the remainder passed as an element offset.
+
+import { Tensor, empty } from '../engine/index.ts';
+import type { Gpu } from '../engine/index.ts';
+import { attention as attentionShader } from './shaders.gen.ts';
+
+export interface AttentionOptions {
+  heads: number;
+  keyMask?: Tensor; // i32 [B, Tk], 1 = attend, 0 = masked
+  queryMask?: Tensor; // i32 [B, Tq], 1 = real query, 0 = padded query
+}
+
+/**
+ * Testing knobs (0 = automatic): a smaller binding limit in bytes, or explicit
+ * key / query slice sizes, to run the sliced path on small shapes. Leave at 0
+ * in real use.
+ */
+export const attentionTesting = { maxBindingBytes: 0, keysPerSlice: 0, queriesPerSlice: 0 };
+
+// Must match attention.wgsl.
+const BLOCK_Q = 64;
+const BLOCK_K = 32;
+const FLAG_FIRST = 1;
+const FLAG_LAST = 2;
+const FLAG_KEY_MASK = 4;
+const FLAG_QUERY_MASK = 8;
+
+/** A window of `t`'s elements [start, end) bound at an aligned byte offset; `off` is element start inside it. */
+function window(t: Tensor, start: number, end: number, align: number): { t: Tensor; off: number } {
+  const startByte = t.byteOffset + start * 4;
+  const base = startByte - (startByte % align);
+  const off = (startByte - base) / 4;
+  return { t: new Tensor(t.gpu, t.buffer, [Math.max(1, off + end - start)], t.dtype, base, false), off };
+}
+
+export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): Tensor {
+  const { heads: H, keyMask, queryMask } = opts;
+  const what = () =>
+    `attention(q=${q}, k=${k}, v=${v}, heads=${H}` +
+    `${keyMask ? `, keyMask=${keyMask}` : ''}${queryMask ? `, queryMask=${queryMask}` : ''})`;
+  const fail = (msg: string): never => {
+    throw new Error(`${what()}: ${msg}`);
+  };
+  for (const [n, t] of [['q', q], ['k', k], ['v', v]] as const) {
+    if (t.dtype !== 'f32') fail(`${n} must be f32, got ${t.dtype}`);
+    if (t.shape.length !== 3) fail(`${n} must be [B, T, channels]`);
+  }
+  if (!Number.isInteger(H) || H < 1) fail('heads must be a positive integer');
+  const [B, Tq, Cqk] = q.shape;
+  const [, Tk, Ck] = k.shape;
+  const Cv = v.shape[2];
+  if (k.shape[0] !== B || v.shape[0] !== B) fail('q, k and v must have the same batch size');
+  if (v.shape[1] !== Tk) fail('k and v must have the same number of keys');
+  if (Ck !== Cqk) fail('q and k must have the same number of channels');
+  if (Cqk % H !== 0 || Cv % H !== 0) fail(`the channel counts must be multiples of heads=${H}`);
+  for (const [n, m, T] of [['keyMask', keyMask, Tk], ['queryMask', queryMask, Tq]] as const) {
+    if (!m) continue;
+    if (m.dtype !== 'i32' && m.dtype !== 'u32') fail(`${n} must be i32, got ${m.dtype}`);
+    if (m.shape.length !== 2 || m.shape[0] !== B || m.shape[1] !== T) fail(`${n} must be [${B}, ${T}]`);
+  }
+  const Dqk = Cqk / H, Dv = Cv / H;
+  const out = empty(gpu, [B, Tq, Cv]);
+  if (B * Tq * Cv === 0) return out;
+  if (Tk === 0) fail('needs at least one key');
+
+  const align = gpu.limits.minStorageBufferOffsetAlignment;
+  const limitBytes = attentionTesting.maxBindingBytes > 0 ? attentionTesting.maxBindingBytes : gpu.limits.maxStorageBufferBindingSize;
+  const maxElems = Math.floor(limitBytes / 4) - align / 4;
+  const maxGrid = gpu.limits.maxComputeWorkgroupsPerDimension;
+  if (H > maxGrid) fail(`more than ${maxGrid} heads`);
+
+  // Per-batch element counts, and the widest row of any binding.
+  const qE = Tq * Cqk, kE = Tk * Cqk, vE = Tk * Cv, oE = Tq * Cv;
+  const rowElems = Math.max(Cqk, Cv);
+  if (rowElems > maxElems) fail(`one row needs ${rowElems * 4} bytes, over the ${limitBytes}-byte binding limit`);
+  const forced = attentionTesting.keysPerSlice > 0 || attentionTesting.queriesPerSlice > 0;
+  const wholeBatch = !forced && Math.max(qE, kE, vE, oE, Tq, Tk) <= maxElems && Math.ceil(Tq / BLOCK_Q) <= maxGrid;
+
+  interface Piece { b0: number; nb: number; t0: number; nt: number; }
+  const pieces: { queries: Piece; keySlices: [number, number][] }[] = [];
+  if (wholeBatch) {
+    const nbMax = Math.max(1, Math.min(Math.floor(maxElems / Math.max(qE, kE, vE, oE, Tq, Tk)), Math.floor(maxGrid / H)));
+    for (let b0 = 0; b0 < B; b0 += nbMax) {
+      pieces.push({ queries: { b0, nb: Math.min(nbMax, B - b0), t0: 0, nt: Tq }, keySlices: [[0, Tk]] });
+    }
+  } else {
+    let qs = attentionTesting.queriesPerSlice || Math.min(Math.floor(maxElems / rowElems), maxGrid * BLOCK_Q);
+    let ks = attentionTesting.keysPerSlice || Math.floor(maxElems / rowElems);
+    if (qs > BLOCK_Q && !attentionTesting.queriesPerSlice) qs -= qs % BLOCK_Q;
+    if (ks > BLOCK_K && !attentionTesting.keysPerSlice) ks -= ks % BLOCK_K;
+    const keySlices: [number, number][] = [];
+    for (let k0 = 0; k0 < Tk; k0 += ks) keySlices.push([k0, Math.min(Tk, k0 + ks)]);
+    for (let b0 = 0; b0 < B; b0++) {
+      for (let t0 = 0; t0 < Tq; t0 += qs) pieces.push({ queries: { b0, nb: 1, t0, nt: Math.min(qs, Tq - t0) }, keySlices });
+    }
+  }
+
+  const scale = 1 / Math.sqrt(Dqk);
+  const maskFlags = (keyMask ? FLAG_KEY_MASK : 0) | (queryMask ? FLAG_QUERY_MASK : 0);
+  for (const { queries: { b0, nb, t0, nt }, keySlices } of pieces) {
+    // Rows [t0, t0 + nt) of batches [b0, b0 + nb): with several batches the rows are whole.
+    const rows = (t: Tensor, T: number, C: number, r0: number, r1: number) =>
+      window(t, (b0 * T + r0) * C, ((b0 + nb - 1) * T + r1) * C, align);
+    const qw = rows(q, Tq, Cqk, t0, t0 + nt);
+    const ow = rows(out, Tq, Cv, t0, t0 + nt);
+    const qmw = queryMask ? rows(queryMask, Tq, 1, t0, t0 + nt) : null;
+    const stats = keySlices.length > 1 ? empty(gpu, [nb * H * nt * 2]) : empty(gpu, [1]);
+    keySlices.forEach(([k0, k1], s) => {
+      const kw = rows(k, Tk, Cqk, k0, k1);
+      const vw = rows(v, Tk, Cv, k0, k1);
+      const kmw = keyMask ? rows(keyMask, Tk, 1, k0, k1) : null;
+      const flags = maskFlags | (s === 0 ? FLAG_FIRST : 0) | (s === keySlices.length - 1 ? FLAG_LAST : 0);
+      gpu.dispatch(
+        attentionShader,
+        {
+          q: qw.t, k: kw.t, v: vw.t,
+          query_mask: qmw?.t ?? qw.t,
+          key_mask: kmw?.t ?? qw.t,
+          out: ow.t,
+          stats,
+          params: {
+            tq: nt, tk: k1 - k0, heads: H, dqk: Dqk, dv: Dv,
+            q_off: qw.off, q_bs: qE,
+            k_off: kw.off, k_bs: kE,
+            v_off: vw.off, v_bs: vE,
+            o_off: ow.off, o_bs: oE,
+            qm_off: qmw?.off ?? 0, qm_bs: Tq,
+            km_off: kmw?.off ?? 0, km_bs: Tk,
+            scale,
+            flags,
+          },
+        },
+        [Math.ceil(nt / BLOCK_Q), 1, nb * H],
+      );
+    });
+    stats.dispose();
+  }
+  return out;
+}

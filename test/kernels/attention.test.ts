@@ -1,0 +1,156 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { testGpu, randn, relError } from '../gpu.ts';
+import { upload, readF32 } from '../../engine/index.ts';
+import { attention, attentionTesting } from '../../kernels/attention.ts';
+
+const TOL = 1e-5;
+
+/** DeepMind's attend() in float64: masked logits -1e30, fully masked queries wiped to zero. */
+function reference(
+  q: Float32Array, k: Float32Array, v: Float32Array,
+  B: number, Tq: number, Tk: number, H: number, Dqk: number, Dv: number,
+  keyMask?: Int32Array, queryMask?: Int32Array,
+): Float64Array {
+  const out = new Float64Array(B * Tq * H * Dv);
+  const scale = 1 / Math.sqrt(Dqk);
+  const logits = new Float64Array(Tk);
+  for (let b = 0; b < B; b++) {
+    for (let h = 0; h < H; h++) {
+      for (let t = 0; t < Tq; t++) {
+        let max = -Infinity;
+        let any = false;
+        for (let T = 0; T < Tk; T++) {
+          const on = (!queryMask || queryMask[b * Tq + t] !== 0) && (!keyMask || keyMask[b * Tk + T] !== 0);
+          any ||= on;
+          let s = 0;
+          for (let d = 0; d < Dqk; d++) s += q[(b * Tq + t) * H * Dqk + h * Dqk + d] * k[(b * Tk + T) * H * Dqk + h * Dqk + d];
+          logits[T] = on ? s * scale : -1e30;
+          max = Math.max(max, logits[T]);
+        }
+        if (!any) continue; // wiped to zero
+        let sum = 0;
+        for (let T = 0; T < Tk; T++) sum += (logits[T] = Math.exp(logits[T] - max));
+        for (let T = 0; T < Tk; T++) {
+          const p = logits[T] / sum;
+          for (let c = 0; c < Dv; c++) out[(b * Tq + t) * H * Dv + h * Dv + c] += p * v[(b * Tk + T) * H * Dv + h * Dv + c];
+        }
+      }
+    }
+  }
+  return out;
+}
+
+interface Case {
+  B?: number; Tq: number; Tk: number; H: number; Dqk: number; Dv?: number;
+  keyMask?: (b: number, T: number) => number;
+  queryMask?: (b: number, t: number) => number;
+}
+
+let seed = 1;
+async function run(c: Case, label = ''): Promise<{ got: Float32Array; want: Float64Array }> {
+  const gpu = await testGpu();
+  const B = c.B ?? 1, Dv = c.Dv ?? c.Dqk;
+  const { Tq, Tk, H, Dqk } = c;
+  const q = randn(B * Tq * H * Dqk, seed++, 2), k = randn(B * Tk * H * Dqk, seed++, 2), v = randn(B * Tk * H * Dv, seed++);
+  const km = c.keyMask ? Int32Array.from({ length: B * Tk }, (_, i) => c.keyMask!(Math.floor(i / Tk), i % Tk)) : undefined;
+  const qm = c.queryMask ? Int32Array.from({ length: B * Tq }, (_, i) => c.queryMask!(Math.floor(i / Tq), i % Tq)) : undefined;
+  const tq = upload(gpu, q, [B, Tq, H * Dqk]), tk = upload(gpu, k, [B, Tk, H * Dqk]), tv = upload(gpu, v, [B, Tk, H * Dv]);
+  const tkm = km ? upload(gpu, km, [B, Tk], 'i32') : undefined;
+  const tqm = qm ? upload(gpu, qm, [B, Tq], 'i32') : undefined;
+  const out = attention(gpu, tq, tk, tv, { heads: H, keyMask: tkm, queryMask: tqm });
+  assert.equal([...out.shape], [B, Tq, H * Dv], `${label} shape`);
+  const got = await readF32(out);
+  [tq, tk, tv, tkm, tqm, out].forEach((t) => t?.dispose());
+  return { got, want: reference(q, k, v, B, Tq, Tk, H, Dqk, Dv, km, qm) };
+}
+
+async function check(c: Case, label = JSON.stringify({ ...c, keyMask: !!c.keyMask, queryMask: !!c.queryMask })): Promise<Float32Array> {
+  const { got, want } = await run(c, label);
+  const err = relError(got, want);
+  assert.ok(err < TOL, `${label}: relative error ${err}`);
+  return got;
+}
+
+test('odd sizes: Tq=5, Tk=77, 3 heads of 7 channels', async () => {
+  await check({ Tq: 5, Tk: 77, H: 3, Dqk: 7 });
+});
+
+test('Dqk != Dv, tails of every block size, batches', async () => {
+  await check({ B: 2, Tq: 70, Tk: 33, H: 2, Dqk: 5, Dv: 9 });
+  await check({ Tq: 1, Tk: 1, H: 1, Dqk: 1 });
+  await check({ Tq: 65, Tk: 32, H: 1, Dqk: 3, Dv: 1 });
+});
+
+test('few queries over many keys, many queries over few keys, self-attention', async () => {
+  await check({ Tq: 12, Tk: 700, H: 1, Dqk: 24, Dv: 17 }); // encoder-like
+  await check({ Tq: 300, Tk: 6, H: 8, Dqk: 4 }); // decoder-like
+  await check({ Tq: 96, Tk: 96, H: 4, Dqk: 16 }); // latent self-attention
+});
+
+test('large head dims (one head of 322 or 261 channels)', async () => {
+  await check({ Tq: 9, Tk: 40, H: 1, Dqk: 322 });
+  await check({ Tq: 17, Tk: 35, H: 1, Dqk: 261, Dv: 130 });
+});
+
+test('masks: partial, fully masked rows and padded queries come out as zeros', async () => {
+  const got = await check({
+    B: 3, Tq: 10, Tk: 45, H: 2, Dqk: 6, Dv: 5,
+    // batch 0: every third key masked; batch 1: all keys masked; batch 2: only key 44 attended
+    keyMask: (b, T) => (b === 0 ? (T % 3 !== 0 ? 1 : 0) : b === 1 ? 0 : T === 44 ? 1 : 0),
+    queryMask: (b, t) => (t === 7 || (b === 2 && t === 0) ? 0 : 1),
+  });
+  const row = 2 * 5;
+  for (let t = 0; t < 10; t++) {
+    assert.ok(got.subarray((10 + t) * row, (10 + t + 1) * row).every((x) => x === 0), `batch 1 query ${t} not zero`);
+  }
+  for (const [b, t] of [[0, 7], [2, 7], [2, 0]]) {
+    assert.ok(got.subarray((b * 10 + t) * row, (b * 10 + t + 1) * row).every((x) => x === 0), `padded query ${b},${t} not zero`);
+  }
+  // A query-mask-only case too.
+  await check({ Tq: 66, Tk: 20, H: 1, Dqk: 8, queryMask: (_, t) => (t % 5 === 0 ? 0 : 1) });
+});
+
+test('key and query slices carry the softmax state and equal the unsplit result', async () => {
+  const c: Case = {
+    B: 2, Tq: 70, Tk: 77, H: 3, Dqk: 7, Dv: 5,
+    // batch 0: the first 30 keys masked (whole first slices masked, later ones not)
+    keyMask: (b, T) => (b === 0 ? (T < 30 ? 0 : 1) : T % 4 === 1 ? 0 : 1),
+    queryMask: (b, t) => (b === 1 && t === 3 ? 0 : 1),
+  };
+  const s0 = seed;
+  const whole = await check(c, 'unsplit');
+  for (const [keys, queries] of [[13, 0], [32, 0], [0, 19], [10, 64], [1, 5]]) {
+    Object.assign(attentionTesting, { keysPerSlice: keys, queriesPerSlice: queries });
+    seed = s0;
+    try {
+      const split = await check(c, `keys ${keys} queries ${queries}`);
+      assert.ok(relError(split, whole) < 1e-6, `split ${keys}/${queries} differs from unsplit by ${relError(split, whole)}`);
+    } finally {
+      Object.assign(attentionTesting, { keysPerSlice: 0, queriesPerSlice: 0 });
+    }
+  }
+});
+
+test('slices chosen automatically when a binding would exceed the limit', async () => {
+  attentionTesting.maxBindingBytes = 4096; // 1024 f32 per binding
+  try {
+    await check({ B: 2, Tq: 90, Tk: 200, H: 2, Dqk: 5, Dv: 3, keyMask: (_, T) => (T % 7 === 0 ? 0 : 1) }, 'auto-sliced');
+  } finally {
+    attentionTesting.maxBindingBytes = 0;
+  }
+});
+
+test('shape, dtype and mask errors name the kernel and the shapes', async () => {
+  const gpu = await testGpu();
+  const q = upload(gpu, new Float32Array(2 * 3 * 4), [2, 3, 4]);
+  const kv = upload(gpu, new Float32Array(2 * 5 * 4), [2, 5, 4]);
+  const m = upload(gpu, new Float32Array(10), [2, 5]);
+  assert.throws(() => attention(gpu, q, kv, kv, { heads: 3 }), /attention\(q=f32\[2,3,4\], k=f32\[2,5,4\], v=f32\[2,5,4\], heads=3\): .*multiples of heads=3/);
+  assert.throws(() => attention(gpu, q, q, kv, { heads: 2 }), /same number of keys/);
+  assert.throws(() => attention(gpu, q, kv, kv, { heads: 2, keyMask: m }), /keyMask must be i32/);
+  assert.throws(() => attention(gpu, q, kv, kv, { heads: 2, queryMask: m.reshape([2, 5]) }), /queryMask must be/);
+  [q, kv, m].forEach((t) => t.dispose());
+});
+
+test.run();
