@@ -26,6 +26,7 @@ export {
   rangesToGaps,
   planWindows,
   fillGaps,
+  predictByte,
   type Gap,
   type ByteRange,
   type ByteCandidate,
