@@ -14,6 +14,8 @@ export async function loadMaskedLanguageModel(gpu: Gpu, source: WeightSource, op
   let config: LanguageConfig | null = null;
   const { tensors } = await loadWeights(gpu, source, {
     ...opts,
+    // the kernels take f32: f16-stored files (half the download) are widened on the host
+    keepF16: false,
     expectMeta(meta: Record<string, unknown>) {
       if (meta.preset !== 'language-mlm') {
         throw new Error(`this weight file is for preset '${String(meta.preset)}', not the masked language model (language-mlm)`);

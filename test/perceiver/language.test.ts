@@ -13,7 +13,9 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { testGpu, randn } from '../gpu.ts';
 import { upload, readF32, type Tensor } from '../../engine/index.ts';
-import { loadFixture, disposeFixture, maxRelError } from '../../bench/fixture.ts';
+import { fixtureSpec, maxRelError } from '../../bench/fixture.ts';
+import { convertToWeightFile } from '../../tools/convert.ts';
+import { readNpz } from '../../tools/npy.ts';
 import { defaultConfig, type LanguageConfig } from '../../perceiver/config.ts';
 import { expectedParams, countParams } from '../../perceiver/params.ts';
 import { Params } from '../../perceiver/layers.ts';
@@ -255,28 +257,37 @@ test('language-mlm parameters: the full manifest, name for name and shape for sh
   assert.is(countParams(defaultConfig('language-mlm')), 201_108_230);
 });
 
-test("golden fixture: DeepMind's logits [2, 2048, 262], padding positions included", async () => {
+test("golden fixture: DeepMind's logits [2, 2048, 262] through a converted weight file; fill-mask of its colab row", async () => {
   if (!existsSync(join(GOLDEN, 'language_mlm.pystate'))) {
     console.log(`  skipped: ${GOLDEN} is absent (the golden fixtures are read in place)`);
     return;
   }
   const gpu = await testGpu();
-  const f = await loadFixture(gpu, GOLDEN, 'language_mlm');
-  const ids = f.arrays.get('inputs')!;
-  const mask = f.arrays.get('input_mask')!;
-  const x = upload(gpu, ids.data, ids.shape, 'i32');
-  const m = upload(gpu, mask.data, mask.shape, 'i32');
+  const { overrides } = fixtureSpec(GOLDEN, 'language_mlm');
+  const file = convertToWeightFile(readFileSync(join(GOLDEN, 'language_mlm.pystate')), 'language-mlm', overrides, 'f32');
+  const model = await loadMaskedLanguageModel(gpu, file);
+  const arrays = readNpz(readFileSync(join(GOLDEN, 'language_mlm.npz')));
+  const ids = arrays.get('inputs')!.data as Int32Array;
+  const mask = arrays.get('input_mask')!.data as Int32Array;
+  const ref = arrays.get('logits')!.data as Float32Array;
   const t0 = performance.now();
-  const out = languageLogits(gpu, x, m, new Params(f.weights), f.config as LanguageConfig);
-  const logits = await readF32(out);
+  const logits = await model.logits(ids, mask, 2);
   const seconds = (performance.now() - t0) / 1000;
-  assert.equal(out.shape, [2, 2048, 262]);
-  const ref = f.arrays.get('logits')!.data;
   const err = maxRelError(logits, ref);
   console.log(`  language_mlm: max relative error ${err.toExponential(2)} in ${seconds.toFixed(1)} s`);
-  [x, m, out].forEach((t) => t.dispose());
-  disposeFixture(f);
   assert.ok(err < TOLERANCE, `max relative error ${err}`);
+
+  // Row 0 is the colab's input: its sentence with bytes [51, 60) masked, padded.
+  assert.equal(Array.from(ids.subarray(51, 60)), new Array(9).fill(MASK_ID));
+  const filled = await model.fillMask('This is an incomplete sentence where some words are[MASK:9]', { topK: 3 });
+  const want = Array.from({ length: 9 }, (_, i) => predictByte(ref.subarray((51 + i) * VOCAB_SIZE, (52 + i) * VOCAB_SIZE), 51 + i, 3));
+  assert.equal(Array.from(filled.gaps[0].bytes), want.map((p) => p.byte));
+  filled.gaps[0].perByte.forEach((p, i) => {
+    assert.equal(p.topK.map((c) => c.byte), want[i].topK.map((c) => c.byte));
+    assert.ok(Math.abs(p.probability - want[i].probability) < 1e-4);
+  });
+  assert.equal(Array.from(filled.bytes.subarray(0, 51)), Array.from(utf8(COLAB).subarray(0, 51)));
+  for (const t of model.params.tensors.values()) t.dispose();
 });
 
 /** A tiny language-mlm (48-byte window) with random weights at the released scales. */
