@@ -91,7 +91,7 @@ export async function estimateFlow(gpu: Gpu, params: Params, cfg: FlowConfig, fr
       }
       gpu.write(gpuTile.buffer, gpuTile.byteOffset, cropTile(padded, PH, PW, t, th, tw, hostTile));
       const flow = await flowTile(gpu, gpuTile, params, cfg, indices, opts, own);
-      if (tiles.length === 1 && !indices) single = flow;
+      if (tiles.length === 1 && !indices) single = flow; // (any count: count * w / (count * w))
       else stitch.add(t, flow, indices);
     }
   } finally {

@@ -5,9 +5,19 @@
 //      ys = range(0, H, 368 - 20), last entry forced to H - 368
 //      xs = range(0, W, 496 - 20), last entry forced to W - 496
 //    and every (y, x) pair is a tile. Sintel 436x1024 -> ys {0, 68},
-//    xs {0, 476, 528}: six tiles. H = 368 gives ys [0, 0]: the colab runs
-//    that tile twice with equal weights, which averages to the same flow, so
-//    `tileOrigins` drops the repeat (dedupe: false keeps it).
+//    xs {0, 476, 528}: six tiles. A side whose length minus the tile side is
+//    a multiple of the step (368 - 20 or 496 - 20) repeats its last origin:
+//    368 gives ys [0, 0], 716 gives [0, 348, 348]. The colab runs a repeated
+//    tile again and so counts its flow twice in the weighted average (which
+//    matters where it overlaps other tiles); `tileOrigins` returns each
+//    distinct tile once with its multiplicity `count`, and the stitcher
+//    weights it by count * w: the colab's average, one model run per tile.
+//    One case the colab does not handle: when the forced last origin falls
+//    below the entry before it by more than the overlap allows, that entry's
+//    tile runs past the border (700 rows: [0, 348, 696] -> [0, 348, 332],
+//    and rows 348..715 do not exist); numpy then crops a short tile and the
+//    colab fails on a negative padding. Such origins are dropped here (the
+//    last tile already covers everything they would): [0, 332].
 //  - each tile's flow is weighted by the tent w(y, x) = min(min(x + 1,
 //    496 - x), min(y + 1, 368 - y)) (1 on the tile border, peak at the
 //    centre); the result is sum(flow * w) / sum(w) over the tiles covering a
@@ -26,30 +36,42 @@ export const MIN_OVERLAP = 20;
 export interface Tile {
   y: number;
   x: number;
+  /** how many times the colab's grid lists this tile (default 1) */
+  count?: number;
 }
 
-/** range(0, n, step) with the last entry forced to n - size (the colab's axis list). */
+/** range(0, n, step) with the last entry forced to n - size (the colab's axis list), minus origins past n - size. */
 export function axisOrigins(n: number, size: number, minOverlap: number): number[] {
   if (!(minOverlap < size)) throw new Error(`tiling: min_overlap ${minOverlap} must be smaller than the tile side ${size}`);
   if (n < size) throw new Error(`tiling: a side of ${n} pixels is smaller than the tile side ${size} (pad first)`);
   const out: number[] = [];
   for (let v = 0; v < n; v += size - minOverlap) out.push(v);
   out[out.length - 1] = n - size;
-  return out;
+  // an entry whose tile would run past the border (see the header) is dropped
+  return out.filter((v) => v <= n - size);
 }
 
-/** The colab's compute_grid_indices: tile origins, row-major (ys outer). */
+/**
+ * The colab's compute_grid_indices: distinct tile origins, row-major (ys
+ * outer), each with the number of times the grid lists it (`count`); with
+ * `dedupe` false, the grid's list itself (repeats included, count 1 each).
+ */
 export function tileOrigins(height: number, width: number, tile: readonly [number, number] = TRAIN_SIZE, minOverlap = MIN_OVERLAP, dedupe = true): Tile[] {
   const ys = axisOrigins(height, tile[0], minOverlap);
   const xs = axisOrigins(width, tile[1], minOverlap);
   const tiles: Tile[] = [];
-  const seen = new Set<string>();
+  const seen = new Map<string, Tile>();
   for (const y of ys) {
     for (const x of xs) {
       const key = `${y},${x}`;
-      if (dedupe && seen.has(key)) continue;
-      seen.add(key);
-      tiles.push({ y, x });
+      const t = seen.get(key);
+      if (dedupe && t) {
+        t.count = (t.count ?? 1) + 1;
+        continue;
+      }
+      const n: Tile = { y, x, count: 1 };
+      seen.set(key, n);
+      tiles.push(n);
     }
   }
   return tiles;
@@ -78,7 +100,8 @@ export class FlowStitcher {
   /**
    * Adds one tile's flow. `flow` holds 2 values per entry of `pixels`
    * (tile-local flat indices y * tileWidth + x), or the whole tile
-   * [tileH, tileW, 2] when `pixels` is omitted.
+   * [tileH, tileW, 2] when `pixels` is omitted. A tile listed `count` times
+   * by the grid is added with weight count * w (as the colab's repeats).
    */
   add(origin: Tile, flow: Float32Array, pixels?: ArrayLike<number>): void {
     const [th, tw] = this.tile;
@@ -88,7 +111,7 @@ export class FlowStitcher {
     for (let i = 0; i < n; i++) {
       const p = pixels ? pixels[i] : i;
       const ty = Math.floor(p / tw), tx = p - ty * tw;
-      const w = tentWeight(ty, tx, this.tile);
+      const w = tentWeight(ty, tx, this.tile) * (origin.count ?? 1);
       const q = (origin.y + ty) * this.width + origin.x + tx;
       this.sum[2 * q] = f32(this.sum[2 * q] + f32(flow[2 * i] * w));
       this.sum[2 * q + 1] = f32(this.sum[2 * q + 1] + f32(flow[2 * i + 1] * w));

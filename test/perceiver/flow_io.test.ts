@@ -69,20 +69,26 @@ test('bad .flo files get clear errors', () => {
 test("tiling: the colab's compute_grid_indices", () => {
   assert.equal(axisOrigins(436, 368, 20), [0, 68]);
   assert.equal(axisOrigins(1024, 496, 20), [0, 476, 528]);
+  const yx = (ts: { y: number; x: number }[]) => ts.map(({ y, x }) => ({ y, x }));
   // Sintel: six tiles, ys outer
-  assert.equal(tileOrigins(436, 1024), [
+  assert.equal(yx(tileOrigins(436, 1024)), [
     { y: 0, x: 0 }, { y: 0, x: 476 }, { y: 0, x: 528 },
     { y: 68, x: 0 }, { y: 68, x: 476 }, { y: 68, x: 528 },
   ]);
+  assert.ok(tileOrigins(436, 1024).every((t) => t.count === 1));
   // the golden fixture's big pair
-  assert.equal(tileOrigins(400, 520), [{ y: 0, x: 0 }, { y: 0, x: 24 }, { y: 32, x: 0 }, { y: 32, x: 24 }]);
-  // 368x496: the colab's duplicate tile, dropped unless asked for
-  assert.equal(tileOrigins(368, 496), [{ y: 0, x: 0 }]);
-  assert.equal(tileOrigins(368, 496, [368, 496], 20, false), [{ y: 0, x: 0 }, { y: 0, x: 0 }, { y: 0, x: 0 }, { y: 0, x: 0 }]);
-  // exact multiples and one pixel more
-  // range(0, 716, 348) = [0, 348, 696], last forced to 348: another repeat
+  assert.equal(yx(tileOrigins(400, 520)), [{ y: 0, x: 0 }, { y: 0, x: 24 }, { y: 32, x: 0 }, { y: 32, x: 24 }]);
+  // 368x496: the colab lists the one tile four times (ys [0, 0], xs [0, 0])
+  assert.equal(tileOrigins(368, 496), [{ y: 0, x: 0, count: 4 }]);
+  assert.equal(yx(tileOrigins(368, 496, [368, 496], 20, false)), [{ y: 0, x: 0 }, { y: 0, x: 0 }, { y: 0, x: 0 }, { y: 0, x: 0 }]);
+  // range(0, 716, 348) = [0, 348, 696], last forced to 348: a repeat next to another tile
   assert.equal(axisOrigins(348 + 368, 368, 20), [0, 348, 348]);
-  assert.equal(tileOrigins(348 + 368, 496).length, 2);
+  assert.equal(tileOrigins(348 + 368, 496), [{ y: 0, x: 0, count: 2 }, { y: 348, x: 0, count: 4 }]);
+  // forced last entry below the one before it, whose tile would run past the border (the colab fails there): dropped
+  assert.equal(axisOrigins(700, 368, 20), [0, 332]);
+  assert.equal(axisOrigins(970, 496, 20), [0, 474]);
+  assert.equal(axisOrigins(37, 16, 4), [0, 12, 21]);
+  for (let n = 368; n < 2000; n++) for (const v of axisOrigins(n, 368, 20)) assert.ok(v >= 0 && v + 368 <= n);
   assert.equal(axisOrigins(369, 368, 20), [0, 1]);
   assert.throws(() => axisOrigins(300, 368, 20), /smaller than the tile side/);
   assert.throws(() => axisOrigins(400, 368, 368), /min_overlap/);
@@ -101,7 +107,7 @@ test('stitching: a constant flow stays constant; overlaps are tent-weighted aver
   const tile: [number, number] = [4, 6];
   const H = 6, W = 9;
   const tiles = tileOrigins(H, W, tile, 1);
-  assert.equal(tiles, [{ y: 0, x: 0 }, { y: 0, x: 3 }, { y: 2, x: 0 }, { y: 2, x: 3 }]);
+  assert.equal(tiles.map(({ y, x }) => ({ y, x })), [{ y: 0, x: 0 }, { y: 0, x: 3 }, { y: 2, x: 0 }, { y: 2, x: 3 }]);
   const s = new FlowStitcher(H, W, tile);
   for (const t of tiles) s.add(t, constantFlow(4, 6, 1.5, -2));
   const out = s.result();
@@ -115,6 +121,18 @@ test('stitching: a constant flow stays constant; overlaps are tent-weighted aver
   const w = tiles.map((t) => tentWeight(3 - t.y, 4 - t.x, tile));
   const want = w.reduce((a, wi, i) => a + wi * i, 0) / w.reduce((a, b) => a + b, 0);
   assert.ok(Math.abs(o2[2 * (3 * W + 4)] - want) < 1e-6);
+  // repeated tiles count as often as the colab's grid lists them
+  const rep = tileOrigins(6, 8, tile, 2, false); // ys [0, 2, 2] x xs [0, 2]: repeats next to other tiles
+  assert.equal(rep.map((t) => t.y), [0, 0, 2, 2, 2, 2]);
+  const flowOf = (t: { y: number; x: number }) => constantFlow(4, 6, t.y * 10 + t.x, -t.x);
+  const listed = new FlowStitcher(6, 8, tile);
+  for (const t of rep) listed.add(t, flowOf(t));
+  const counted = new FlowStitcher(6, 8, tile);
+  const distinct = tileOrigins(6, 8, tile, 2);
+  assert.equal(distinct.map((t) => t.count), [1, 1, 2, 2]);
+  for (const t of distinct) counted.add(t, flowOf(t));
+  const a = listed.result(), b = counted.result();
+  for (let i = 0; i < a.length; i++) assert.ok(Math.abs(a[i] - b[i]) < 1e-6 * (1 + Math.abs(a[i])), `value ${i}`);
   // a subset: only the given pixels are filled
   const s3 = new FlowStitcher(H, W, tile);
   s3.add({ y: 0, x: 0 }, new Float32Array([7, 8]), [6 + 2]);
