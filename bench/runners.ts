@@ -9,6 +9,9 @@ import type { ModelConfig, ImageNetConfig, LanguageConfig } from '../perceiver/c
 import { Params } from '../perceiver/layers.ts';
 import { imagenetLogits } from '../perceiver/imagenet/model.ts';
 import { languageLogits } from '../perceiver/language/model.ts';
+import type { FlowConfig } from '../perceiver/config.ts';
+import { estimateFlow } from '../perceiver/flow/pipeline.ts';
+import { evenSubset } from '../perceiver/flow/tiling.ts';
 
 export interface HostArray {
   shape: number[];
@@ -63,9 +66,37 @@ async function languageMlm(ctx: RunContext): Promise<Map<string, RunOutput>> {
   return new Map([['logits', { data, shape: [...logits.shape], coverage: 'all' }]]);
 }
 
+/**
+ * optical-flow: frames [1,2,368,496,3] -> flow [1,368,496,2] (one tile) and
+ * big_frames [2,400,520,3] -> big_flow [1,400,520,2] (the colab's tiling:
+ * four tiles, tent weights). Inputs are already in [-1, 1]. On a GPU every
+ * pixel is decoded; on a software adapter (unless --full) an evenly spread
+ * subset of FLOW_SUBSET pixels per output, pixel floor((i + 0.5) * H * W /
+ * FLOW_SUBSET) for i < FLOW_SUBSET, NaN elsewhere (the encoder still sees
+ * every whole tile; each selected pixel is decoded in every tile covering it).
+ */
+export const FLOW_SUBSET = 4096;
+
+async function opticalFlow(ctx: RunContext): Promise<Map<string, RunOutput>> {
+  const cfg = ctx.config as FlowConfig;
+  const params = new Params(ctx.weights);
+  const subset = !ctx.full && /llvmpipe|lavapipe|swiftshader/i.test(ctx.gpu.adapterName);
+  const out = new Map<string, RunOutput>();
+  for (const [from, to] of [['frames', 'flow'], ['big_frames', 'big_flow']] as const) {
+    const a = input(ctx, from);
+    const [H, W] = a.shape.slice(-3, -1);
+    if (a.data.length !== 2 * H * W * 3) throw new Error(`optical-flow: ${from} [${a.shape}] is not one pair of RGB frames`);
+    const pixels = subset ? evenSubset(H * W, FLOW_SUBSET) : undefined;
+    const flow = await estimateFlow(ctx.gpu, params, cfg, a.data as Float32Array, H, W, { pixels });
+    out.set(to, { data: flow, shape: [1, H, W, 2], coverage: pixels ? `${pixels.length} of ${H * W} pixels (even spread)` : 'all' });
+  }
+  return out;
+}
+
 export const RUNNERS: Partial<Record<ModelConfig['preset'], Runner>> = {
   'imagenet-conv': imagenet,
   'imagenet-fourier': imagenet,
   'imagenet-learned': imagenet,
   'language-mlm': languageMlm,
+  'optical-flow': opticalFlow,
 };
