@@ -12,6 +12,8 @@ import { languageLogits } from '../perceiver/language/model.ts';
 import type { FlowConfig } from '../perceiver/config.ts';
 import { estimateFlow } from '../perceiver/flow/pipeline.ts';
 import { evenSubset } from '../perceiver/flow/tiling.ts';
+import type { MultimodalConfig } from '../perceiver/config.ts';
+import { MultimodalAutoencoderModel, allIndices, frameIndices, scatterImage, type WindowGeometry } from '../perceiver/video/model.ts';
 
 export interface HostArray {
   shape: number[];
@@ -93,10 +95,48 @@ async function opticalFlow(ctx: RunContext): Promise<Map<string, RunOutput>> {
   return out;
 }
 
+/**
+ * multimodal-autoencoder: images [1,16,224,224,3] in [0,1] and audio
+ * [1,30720,1] -> rec_label [1,700], rec_audio [1,30720,1] and rec_image
+ * [1,16,224,224,3] (the colab's 128-chunk reconstruction). The encoder runs
+ * once; the decoder decodes the label, all the audio and, on a GPU (or with
+ * --full), every pixel; on a software adapter the pixels of the whole frames
+ * VIDEO_SUBSET_FRAMES (the window's first and last: 100,352 of 802,816
+ * pixels), NaN elsewhere.
+ */
+export const VIDEO_SUBSET_FRAMES = (frames: number): number[] => [0, frames - 1];
+
+async function multimodalAutoencoder(ctx: RunContext): Promise<Map<string, RunOutput>> {
+  const cfg = ctx.config as MultimodalConfig;
+  const images = input(ctx, 'images');
+  const audio = input(ctx, 'audio');
+  const [, T, H, W] = images.shape;
+  const g: WindowGeometry = { frames: T, height: H, width: W, audioSamples: audio.shape[1] };
+  const model = new MultimodalAutoencoderModel(ctx.gpu, cfg, ctx.weights);
+  const x = upload(ctx.gpu, images.data as Float32Array, images.shape);
+  const a = upload(ctx.gpu, audio.data as Float32Array, audio.shape);
+  const z = model.encode(x, a);
+  x.dispose();
+  a.dispose();
+  const subset = !ctx.full && /llvmpipe|lavapipe|swiftshader/i.test(ctx.gpu.adapterName);
+  const frames = VIDEO_SUBSET_FRAMES(T);
+  const pixels = subset ? frameIndices(g, frames) : allIndices(T * H * W);
+  const patches = allIndices(g.audioSamples / cfg.samplesPerPatch);
+  const out = await model.decode(z, g, { label: true, audio: patches, image: pixels });
+  z.dispose();
+  model.dispose();
+  return new Map([
+    ['rec_label', { data: out.label!, shape: [1, cfg.numClasses], coverage: 'all' }],
+    ['rec_audio', { data: out.audio!, shape: [...audio.shape], coverage: 'all' }],
+    ['rec_image', { data: scatterImage(g, pixels, out.image!), shape: [...images.shape], coverage: subset ? `frames ${frames.join(' and ')} of ${T} (${pixels.length} of ${T * H * W} pixels)` : 'all' }],
+  ]);
+}
+
 export const RUNNERS: Partial<Record<ModelConfig['preset'], Runner>> = {
   'imagenet-conv': imagenet,
   'imagenet-fourier': imagenet,
   'imagenet-learned': imagenet,
   'language-mlm': languageMlm,
   'optical-flow': opticalFlow,
+  'multimodal-autoencoder': multimodalAutoencoder,
 };
