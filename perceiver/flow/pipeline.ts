@@ -30,7 +30,7 @@ export interface FlowOptions extends SliceOptions {
   pixels?: Uint32Array;
   /** tile overlap (default 20, the colab's) */
   minOverlap?: number;
-  /** called before each tile with its origin (in padded-frame pixels) */
+  /** called before each tile that runs (tiles without selected pixels are skipped), with its origin in padded-frame pixels */
   onTile?(index: number, count: number, tile: Tile): void;
 }
 
@@ -81,7 +81,6 @@ export async function estimateFlow(gpu: Gpu, params: Params, cfg: FlowConfig, fr
     const gpuTile = own.get('tile-frames', [1, 2, th, tw, 3]);
     for (let i = 0; i < tiles.length; i++) {
       const t = tiles[i];
-      opts.onTile?.(i, tiles.length, t);
       let indices: Uint32Array | undefined;
       if (selected) {
         const list: number[] = [];
@@ -89,6 +88,7 @@ export async function estimateFlow(gpu: Gpu, params: Params, cfg: FlowConfig, fr
         indices = Uint32Array.from(list);
         if (indices.length === 0) continue;
       }
+      opts.onTile?.(i, tiles.length, t);
       gpu.write(gpuTile.buffer, gpuTile.byteOffset, cropTile(padded, PH, PW, t, th, tw, hostTile));
       const flow = await flowTile(gpu, gpuTile, params, cfg, indices, opts, own);
       if (tiles.length === 1 && !indices) single = flow; // (any count: count * w / (count * w))
