@@ -8,7 +8,18 @@ import { toRgba, type ImageInput } from '../image.ts';
 import { softmax, topK } from '../topk.ts';
 import { imagenetLogits } from './model.ts';
 import { preprocessImageNet } from './preprocess.ts';
-import { IMAGENET_CLASSES } from './labels.ts';
+
+/**
+ * The 1000 class names (perceiver/imagenet/labels.ts), loaded on first use:
+ * a dynamic import, so bundlers put the ~10 KB (gzip) list in its own chunk
+ * and an app's first load carries only code. Node and unbundled ESM load it
+ * the same way.
+ */
+let classes: Promise<readonly string[]> | null = null;
+export function imagenetClasses(): Promise<readonly string[]> {
+  classes ??= import('./labels.ts').then((m) => m.IMAGENET_CLASSES);
+  return classes;
+}
 
 export interface Prediction {
   index: number;
@@ -52,6 +63,7 @@ export class ImageClassifier {
     list.forEach((img, i) => batch.set(preprocessImageNet(toRgba(img), size), i * per));
     const logits = await this.logits(batch, [list.length, size, size, 3]);
     const n = this.config.numClasses;
-    return list.map((_, i) => topK(softmax(logits.subarray(i * n, (i + 1) * n)), k, IMAGENET_CLASSES));
+    const labels = await imagenetClasses();
+    return list.map((_, i) => topK(softmax(logits.subarray(i * n, (i + 1) * n)), k, labels));
   }
 }

@@ -1,7 +1,8 @@
 // ImageNet classification: the browser/Node entry point for the three
 // imagenet-* presets.
-export { ImageClassifier, type Prediction } from './classify.ts';
+export { ImageClassifier, imagenetClasses, type Prediction } from './classify.ts';
 export { imagenetLogits, imagenetInputs } from './model.ts';
 export { preprocessImageNet } from './preprocess.ts';
-export { IMAGENET_CLASSES } from './labels.ts';
+// The class names: `await imagenetClasses()` (a lazily loaded chunk), or
+// import { IMAGENET_CLASSES } from './labels.ts' to bundle them eagerly.
 export { loadImageClassifier } from './load.ts';
