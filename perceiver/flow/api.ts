@@ -20,7 +20,18 @@ import { Params } from '../layers.ts';
 import { toRgba, type ImageInput, type RgbaImage } from '../image.ts';
 import { FlowWorkspace } from './model.ts';
 import { estimateFlow, normalizeFrame, type FlowOptions } from './pipeline.ts';
-import { flowPicture, type FlowColorOptions } from './colorwheel.ts';
+import type { FlowColorOptions } from './colorwheel.ts';
+
+/**
+ * The colour-wheel picture of a host flow [height, width, 2] in pixels, made
+ * on the GPU (perceiver/flow/colorwheel.ts). That code is loaded on first
+ * use (a dynamic import: bundlers put it in its own chunk, so an app that
+ * only needs flow does not carry it).
+ */
+export async function flowPicture(gpu: Gpu, flow: Float32Array, width: number, height: number, opts: FlowColorOptions = {}): Promise<{ picture: RgbaImage; scale: number }> {
+  const m = await import('./colorwheel.ts');
+  return m.flowPicture(gpu, flow, width, height, opts);
+}
 
 export interface EstimateOptions extends FlowOptions {
   /** also draw the colour-wheel picture (true: automatic scale, no legend) */

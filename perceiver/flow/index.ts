@@ -1,8 +1,8 @@
 // Optical flow: the browser/Node entry point for the optical-flow preset.
-export { OpticalFlow, toImageData, drawFlow, type FlowResult, type SequenceResult, type EstimateOptions } from './api.ts';
+export { OpticalFlow, flowPicture, toImageData, drawFlow, type FlowResult, type SequenceResult, type EstimateOptions } from './api.ts';
 export { loadOpticalFlow } from './load.ts';
 export { estimateFlow, normalizeFrame, type FlowOptions } from './pipeline.ts';
-export { flowPicture, flowToColorCpu, colorWheel, type FlowColorOptions, type LegendOptions } from './colorwheel.ts';
+export type { FlowColorOptions, LegendOptions } from './colorwheel.ts';
 export { readFlo, writeFlo, FloError, type FlowField } from './flo.ts';
 export { endPointError, constantFlow, type EndPointError } from './metrics.ts';
 export { tileOrigins, tentWeight, TRAIN_SIZE, MIN_OVERLAP } from './tiling.ts';
