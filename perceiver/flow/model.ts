@@ -33,6 +33,13 @@
 //    2 x 37.8 GFLOP per tile (the two 322 x 322 projections of every token).
 //    With several cross-attention heads (no released flow model) the usual
 //    projections are computed (matmul slices the rows itself).
+//    The attention itself: the fused kernel (kernels/attention.ts, which
+//    carries the softmax across key slices), except for at most FEW_QUERIES
+//    latents (the golden fixture's 32), where `fewQueryAttention` forms the
+//    L x N logits with matmuls instead: the fused kernel gives a block of 64
+//    queries one workgroup, i.e. one core of a CPU adapter for the whole
+//    tile. Peak memory: the [N, 322] buffer (235 MB), the tile's patches
+//    (39 MB), one slice's temporaries and, for few latents, 2 x L x N floats.
 //  - Decoder (`decodeTile`). Queries are independent given z: they are built
 //    on the fly per chunk (patch rows + Fourier features for that chunk's
 //    tokens, contiguous or any subset) and decoded with the project's one
@@ -175,7 +182,7 @@ export class FlowWorkspace {
 
   constructor(readonly gpu: Gpu) {}
 
-  /** A tensor of this shape, kept between calls (contents are not preserved semantically). */
+  /** The tensor kept under `key` (reallocated when the shape changes); callers overwrite its contents. */
   get(key: string, shape: readonly number[]): Tensor {
     const t = this.tensors.get(key);
     if (t && t.shape.join(',') === shape.join(',')) return t;
