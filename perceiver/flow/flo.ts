@@ -8,8 +8,8 @@
 //   bytes 12..    width * height * 2 float32: (u, v) per pixel, row-major,
 //                 u horizontal (positive right), v vertical (positive down)
 //
-// All little-endian. Browser-safe (no node: imports); readFlo/writeFlo work
-// on bytes, readFloFile/writeFloFile in bench/ and tests use node:fs.
+// All little-endian. Browser-safe (no node: imports): readFlo/writeFlo work
+// on bytes; perceiver/flow/node.ts has the Node file versions.
 
 /** The magic number as a float32 ("PIEH" read as a little-endian float). */
 export const FLO_MAGIC = 202021.25;

@@ -13,6 +13,9 @@ import { tileOrigins, axisOrigins, tentWeight, FlowStitcher, padEdge, cropTopLef
 import { endPointError, constantFlow } from '../../perceiver/flow/metrics.ts';
 import { flowPicture, colorOf } from '../../perceiver/flow/colorwheel.ts';
 import { decodePng } from '../../tools/png.ts';
+import { readFloFile, writeFloFile, writeFlowPng } from '../../perceiver/flow/node.ts';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const MEDIA = join(here, '../../../shared/media');
@@ -64,6 +67,27 @@ test('bad .flo files get clear errors', () => {
   assert.throws(() => writeFlo({ width: 4, height: 3, data: new Float32Array(23) }), /23 values for a 4x3 flow/);
   assert.throws(() => writeFlo({ width: 0, height: 3, data: new Float32Array(0) }), /bad size/);
   assert.is(new DataView(good.buffer).getFloat32(0, true), FLO_MAGIC);
+});
+
+test('.flo and PNG files (Node): round trip, and errors name the file', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flow-'));
+  try {
+    const data = randn(5 * 7 * 2, 4, 10);
+    writeFloFile(join(dir, 'a.flo'), { width: 7, height: 5, data });
+    const back = readFloFile(join(dir, 'a.flo'));
+    assert.equal([back.width, back.height], [7, 5]);
+    assert.equal(Array.from(back.data), Array.from(data));
+    writeFileSync(join(dir, 'bad.flo'), new Uint8Array(20));
+    assert.throws(() => readFloFile(join(dir, 'bad.flo')), /bad\.flo: \.flo: bad magic number/);
+    const gpu = await testGpu();
+    const { picture } = await flowPicture(gpu, data, 7, 5, { maxFlow: 10 });
+    writeFlowPng(join(dir, 'a.png'), picture);
+    const png = decodePng(readFileSync(join(dir, 'a.png')));
+    assert.equal([png.width, png.height], [7, 5]);
+    assert.equal(Array.from(png.data), Array.from(picture.data));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test("tiling: the colab's compute_grid_indices", () => {
