@@ -58,6 +58,11 @@
 // and applies Wv, bv to the 784 attended rows: about half the encoder's
 // FLOPs at the released widths and a twentieth at the fixtures' 32 latents,
 // with float32 rounding differences near 1e-6. 'exact' runs perceiver/encoder.ts.
+// The attention itself (784 or fewer queries over 52,097 keys) runs as
+// matmuls and a row softmax (`keyHeavyAttention`): the fused attention
+// kernel gives each block of 64 queries one workgroup, i.e. 1 to 13
+// workgroups here, which leaves a GPU (or all but one core of a CPU adapter)
+// idle, while the matmuls spread the keys over many workgroups.
 
 import type { Gpu } from '../../engine/index.ts';
 import { Tensor, empty, upload } from '../../engine/index.ts';
@@ -65,8 +70,8 @@ import { spaceToDepth } from '../../kernels/space_to_depth.ts';
 import { fourierFeatures, type FourierOptions } from '../../kernels/fourier.ts';
 import { concat } from '../../kernels/concat.ts';
 import { matmul } from '../../kernels/matmul.ts';
-import { attention } from '../../kernels/attention.ts';
-import { scale } from '../../kernels/elementwise.ts';
+import { scale, softmax } from '../../kernels/elementwise.ts';
+import { bindingLimit } from '../../kernels/slicing.ts';
 import type { MultimodalConfig, EncoderConfig } from '../config.ts';
 import { multimodalWidths } from '../params.ts';
 import { encode } from '../encoder.ts';
@@ -198,6 +203,57 @@ export function multimodalInputs(gpu: Gpu, images: Tensor, audio: Tensor, params
   return out;
 }
 
+/**
+ * One-head attention of few queries q [B, L, C] over many keys that are also
+ * the values, kv [B, N, C], scale 1/sqrt(C), as matmuls and a row softmax:
+ *   S = (q / sqrt(C)) kv^T  [L, N], formed slice by slice of keys (each
+ *       slice's kv and scores fit one storage binding) and copied into place;
+ *   P = softmax(S) over the keys;
+ *   O = sum over slices of P[:, slice] kv[slice]  (residual-chained matmuls).
+ * Exact: the whole row of logits is normalised at once.
+ */
+export function keyHeavyAttention(gpu: Gpu, q: Tensor, kv: Tensor): Tensor {
+  const [B, L, C] = q.shape;
+  const N = kv.shape[1];
+  if (kv.shape[0] !== B || kv.shape[2] !== C) throw new Error(`keyHeavyAttention: q ${q} and kv ${kv} do not match`);
+  const room = bindingLimit(gpu) - 2 * gpu.limits.minStorageBufferOffsetAlignment;
+  const slice = Math.max(1, Math.min(N, Math.floor(room / (4 * C)), Math.floor(room / (4 * L))));
+  const out = empty(gpu, [B, L, C]);
+  const row = (t: Tensor, r: number, cols: number, col0: number, n: number) => new Tensor(gpu, t.buffer, [n], 'f32', t.byteOffset + (r * cols + col0) * 4, false);
+  for (let b = 0; b < B; b++) {
+    const qs = scale(gpu, new Tensor(gpu, q.buffer, [L, C], 'f32', q.byteOffset + b * L * C * 4, false), 1 / Math.sqrt(C));
+    const keys = new Tensor(gpu, kv.buffer, [N, C], 'f32', kv.byteOffset + b * N * C * 4, false);
+    const S = empty(gpu, [L, N]);
+    for (let s0 = 0; s0 < N; s0 += slice) {
+      const n = Math.min(slice, N - s0);
+      const part = matmul(gpu, qs, keys.rows(s0, s0 + n), { transposeB: true }); // [L, n]
+      if (n === N) gpu.copy(part, S);
+      else for (let l = 0; l < L; l++) gpu.copy(row(part, l, n, 0, n), row(S, l, N, s0, n));
+      part.dispose();
+    }
+    qs.dispose();
+    const P = softmax(gpu, S);
+    S.dispose();
+    let o: Tensor | null = null;
+    for (let s0 = 0; s0 < N; s0 += slice) {
+      const n = Math.min(slice, N - s0);
+      let ps = P;
+      if (n !== N) {
+        ps = empty(gpu, [L, n]);
+        for (let l = 0; l < L; l++) gpu.copy(row(P, l, N, s0, n), row(ps, l, n, 0, n));
+      }
+      const next: Tensor = matmul(gpu, ps, keys.rows(s0, s0 + n), o ? { residual: o } : {});
+      if (ps !== P) ps.dispose();
+      o?.dispose();
+      o = next;
+    }
+    P.dispose();
+    gpu.copy(o!, row(out, b, L * C, 0, L * C));
+    o!.dispose();
+  }
+  return out;
+}
+
 export type CrossAttentionMode = 'folded' | 'exact';
 
 /**
@@ -227,7 +283,7 @@ export function encodeFolded(gpu: Gpu, inputs: Tensor, params: Params, cfg: Enco
     qf.dispose();
     qf = r;
   }
-  const u = attention(gpu, qf, nkv, nkv, { heads: 1 });
+  const u = keyHeavyAttention(gpu, qf, nkv);
   qf.dispose();
   nkv.dispose();
   const v = linear(gpu, u, att.scope('linear_2'));
