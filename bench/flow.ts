@@ -160,6 +160,7 @@ async function main() {
           if (i > 0) log(`    tile ${i}/${n} done ${((performance.now() - t0) / 1000).toFixed(1)} s`);
         },
         onProgress: (stage, done, total) => {
+          if (stage === 'encode') return; // recorded, not yet run: the decode's reads wait for it
           const now = performance.now();
           if (now - last > 30000 || done === total) {
             last = now;
