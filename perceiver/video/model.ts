@@ -73,7 +73,7 @@ import { matmul } from '../../kernels/matmul.ts';
 import { scale, softmax } from '../../kernels/elementwise.ts';
 import { bindingLimit } from '../../kernels/slicing.ts';
 import type { MultimodalConfig, EncoderConfig } from '../config.ts';
-import { multimodalWidths } from '../params.ts';
+import { multimodalWidths, expectedParams } from '../params.ts';
 import { encode } from '../encoder.ts';
 import { decodeInChunks, decodeQueries, type DecoderSpec } from '../decoder.ts';
 import { linear, norm, selfAttention, Params } from '../layers.ts';
@@ -92,6 +92,38 @@ export const POSTPROCESSORS: Record<Modality, string> = {
   image: 'projection_postprocessor/linear',
   label: 'classification_postprocessor/linear',
 };
+
+/**
+ * Parameters of the released checkpoint that inference provably never reads:
+ * the image and audio mask tokens (mask probability 0 leaves those inputs
+ * as they are) and the label padding (the label input, probability 1, is
+ * replaced by its whole 704-wide mask token). The model still requires them
+ * to be present with their shapes (the checkpoint maps with nothing left over).
+ */
+export const UNUSED_AT_INFERENCE: readonly string[] = [
+  `${PREPROCESSOR}/audio_mask_token/pos_embs`,
+  `${PREPROCESSOR}/image_mask_token/pos_embs`,
+  `${PREPROCESSOR}/label_padding/pos_embs`,
+];
+
+/**
+ * Checks that `weights` holds exactly the checkpoint's parameters for
+ * `config` (names and shapes), naming what is missing, misshapen or extra.
+ */
+export function checkWeights(config: MultimodalConfig, weights: ReadonlyMap<string, Tensor>): void {
+  const want = expectedParams(config);
+  const problems: string[] = [];
+  for (const [name, shape] of want) {
+    const t = weights.get(name);
+    if (!t) problems.push(`missing ${name} [${shape}]`);
+    else if (t.shape.join(',') !== shape.join(',')) problems.push(`${name}: [${t.shape}] instead of [${shape}]`);
+  }
+  for (const name of weights.keys()) if (!want.has(name)) problems.push(`unexpected ${name}`);
+  if (problems.length) {
+    const more = problems.length > 8 ? ` (and ${problems.length - 8} more)` : '';
+    throw new Error(`multimodal-autoencoder weights do not match the config: ${problems.slice(0, 8).join('; ')}${more}`);
+  }
+}
 
 /** The space-time extent of one window. The released model: 16 x 224 x 224 frames, 30,720 samples. */
 export interface WindowGeometry {
@@ -141,7 +173,7 @@ function vector(p: Params, name: string): Tensor {
 }
 
 /** Stacks [B, Ni, C] parts along rows (buffer copies). */
-function stackRows(gpu: Gpu, parts: Tensor[]): Tensor {
+export function stackRows(gpu: Gpu, parts: Tensor[]): Tensor {
   const [B, , C] = parts[0].shape;
   const N = parts.reduce((a, p) => a + p.shape[1], 0);
   const out = empty(gpu, [B, N, C]);
@@ -395,6 +427,7 @@ export class MultimodalAutoencoderModel {
 
   constructor(readonly gpu: Gpu, readonly config: MultimodalConfig, weights: ReadonlyMap<string, Tensor>) {
     if (config.preset !== 'multimodal-autoencoder') throw new Error(`MultimodalAutoencoderModel needs the multimodal-autoencoder preset, got ${config.preset}`);
+    checkWeights(config, weights);
     this.params = new Params(weights);
   }
 
