@@ -14,6 +14,10 @@
 // stays in `out`, the running max and sum go through a scratch buffer, and the
 // last slice normalises. Every window is bound at an aligned byte offset with
 // the remainder passed as an element offset.
+//
+// Few queries over many keys (the encoder's cross-attention): the keys are
+// also split across workgroups of one dispatch, each split keeping its own
+// softmax state, and a second dispatch merges them (see attention.wgsl).
 
 import { Tensor, empty } from '../engine/index.ts';
 import type { Gpu } from '../engine/index.ts';
@@ -30,15 +34,30 @@ export interface AttentionOptions {
  * key / query slice sizes, to run the sliced path on small shapes. Leave at 0
  * in real use.
  */
-export const attentionTesting = { maxBindingBytes: 0, keysPerSlice: 0, queriesPerSlice: 0 };
+export const attentionTesting = { maxBindingBytes: 0, keysPerSlice: 0, queriesPerSlice: 0, splits: 0 };
+
+/**
+ * Parallel key splits for few queries over many keys: split the keys until
+ * there are about TARGET_WORKGROUPS workgroups, keeping at least
+ * MIN_SPLIT_KEYS keys per split (and at most the shader's MAX_SPLITS).
+ */
+const TARGET_WORKGROUPS = 64;
+const MIN_SPLIT_KEYS = 512;
+
+/** A `const NAME = <n>u;` of attention.wgsl, so the tile sizes are stated once, in the shader. */
+function shaderConst(name: string): number {
+  const m = new RegExp(`const ${name} = (\\d+)u;`).exec(attentionShader.code);
+  if (!m) throw new Error(`attention.wgsl: no constant ${name}`);
+  return Number(m[1]);
+}
 
 // Must match attention.wgsl.
-const BLOCK_Q = 64;
-const BLOCK_K = 32;
 const FLAG_FIRST = 1;
 const FLAG_LAST = 2;
 const FLAG_KEY_MASK = 4;
 const FLAG_QUERY_MASK = 8;
+const FLAG_SPLIT = 16;
+const FLAG_MERGE = 32;
 
 /** A window of `t`'s elements [start, end) bound at an aligned byte offset; `off` is element start inside it. */
 function window(t: Tensor, start: number, end: number, align: number): { t: Tensor; off: number } {
@@ -74,6 +93,8 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
     if (m.shape.length !== 2 || m.shape[0] !== B || m.shape[1] !== T) fail(`${n} must be [${B}, ${T}]`);
   }
   const Dqk = Cqk / H, Dv = Cv / H;
+  const BLOCK_Q = shaderConst('BLOCK_Q'), BLOCK_K = shaderConst('BLOCK_K');
+  const WG = shaderConst('WG'), MAX_SPLITS = shaderConst('MAX_SPLITS');
   const out = empty(gpu, [B, Tq, Cv]);
   if (B * Tq * Cv === 0) return out;
   if (Tk === 0) fail('needs at least one key');
@@ -119,36 +140,62 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
     const qw = rows(q, Tq, Cqk, t0, t0 + nt);
     const ow = rows(out, Tq, Cv, t0, t0 + nt);
     const qmw = queryMask ? rows(queryMask, Tq, 1, t0, t0 + nt) : null;
-    const stats = keySlices.length > 1 ? empty(gpu, [nb * H * nt * 2]) : empty(gpu, [1]);
+    const zs = nb * H;
+    const queryBlocks = Math.ceil(nt / BLOCK_Q);
+
+    // Parallel key splits when there is one key slice and few workgroups.
+    let splits = 1;
+    if (keySlices.length === 1) {
+      const nk = keySlices[0][1] - keySlices[0][0];
+      splits = attentionTesting.splits ||
+        Math.min(MAX_SPLITS, Math.ceil(TARGET_WORKGROUPS / (queryBlocks * zs)), Math.floor(nk / MIN_SPLIT_KEYS));
+      splits = Math.max(1, Math.min(splits, MAX_SPLITS, nk));
+      // the splits' states must fit one binding
+      while (splits > 1 && splits * zs * nt * (Dv + 2) > maxElems) splits--;
+    }
+    let splitKeys = 0;
+    if (splits > 1) {
+      const nk = keySlices[0][1] - keySlices[0][0];
+      splitKeys = Math.ceil(nk / splits);
+      if (!attentionTesting.splits) splitKeys = Math.ceil(splitKeys / BLOCK_K) * BLOCK_K;
+      splits = Math.ceil(nk / splitKeys);
+    }
+    const stateElems = splits > 1 ? splits * zs * nt * (Dv + 2) : keySlices.length > 1 ? 2 * zs * nt : 1;
+    if (stateElems > maxElems) fail(`the online-softmax state of ${nt} queries needs ${stateElems * 4} bytes, over the binding limit`);
+    const state = empty(gpu, [stateElems]);
+
     keySlices.forEach(([k0, k1], s) => {
       const kw = rows(k, Tk, Cqk, k0, k1);
       const vw = rows(v, Tk, Cv, k0, k1);
       const kmw = keyMask ? rows(keyMask, Tk, 1, k0, k1) : null;
-      const flags = maskFlags | (s === 0 ? FLAG_FIRST : 0) | (s === keySlices.length - 1 ? FLAG_LAST : 0);
-      gpu.dispatch(
-        attentionShader,
-        {
-          q: qw.t, k: kw.t, v: vw.t,
-          query_mask: qmw?.t ?? qw.t,
-          key_mask: kmw?.t ?? qw.t,
-          out: ow.t,
-          stats,
-          params: {
-            tq: nt, tk: k1 - k0, heads: H, dqk: Dqk, dv: Dv,
-            q_off: qw.off, q_bs: qE,
-            k_off: kw.off, k_bs: kE,
-            v_off: vw.off, v_bs: vE,
-            o_off: ow.off, o_bs: oE,
-            qm_off: qmw?.off ?? 0, qm_bs: Tq,
-            km_off: kmw?.off ?? 0, km_bs: Tk,
-            scale,
-            flags,
-          },
+      const args = (flags: number) => ({
+        q: qw.t, k: kw.t, v: vw.t,
+        query_mask: qmw?.t ?? qw.t,
+        key_mask: kmw?.t ?? qw.t,
+        out: ow.t,
+        state,
+        params: {
+          tq: nt, tk: k1 - k0, heads: H, dqk: Dqk, dv: Dv,
+          q_off: qw.off, q_bs: qE,
+          k_off: kw.off, k_bs: kE,
+          v_off: vw.off, v_bs: vE,
+          o_off: ow.off, o_bs: oE,
+          qm_off: qmw?.off ?? 0, qm_bs: Tq,
+          km_off: kmw?.off ?? 0, km_bs: Tk,
+          split_keys: splitKeys, splits, zs,
+          scale,
+          flags: maskFlags | flags,
         },
-        [Math.ceil(nt / BLOCK_Q), 1, nb * H],
-      );
+      });
+      if (splits > 1) {
+        gpu.dispatch(attentionShader, args(FLAG_SPLIT), [queryBlocks, splits, zs]);
+        gpu.dispatch(attentionShader, args(FLAG_MERGE), [Math.ceil(nt / WG), 1, zs]);
+      } else {
+        const flags = (s === 0 ? FLAG_FIRST : 0) | (s === keySlices.length - 1 ? FLAG_LAST : 0);
+        gpu.dispatch(attentionShader, args(flags), [queryBlocks, 1, zs]);
+      }
     });
-    stats.dispose();
+    state.dispose();
   }
   return out;
 }

@@ -132,6 +132,35 @@ test('key and query slices carry the softmax state and equal the unsplit result'
   }
 });
 
+test('parallel key splits merge to the unsplit result (masked splits, padded queries)', async () => {
+  const c: Case = {
+    B: 2, Tq: 9, Tk: 100, H: 2, Dqk: 6, Dv: 7,
+    // batch 0: keys 0..49 masked, so whole splits see only masked logits; batch 1: every 5th key
+    keyMask: (b, T) => (b === 0 ? (T < 50 ? 0 : 1) : T % 5 === 0 ? 0 : 1),
+    queryMask: (b, t) => (b === 1 && t === 4 ? 0 : 1),
+  };
+  const s0 = seed;
+  attentionTesting.splits = 1;
+  let whole: Float32Array;
+  try {
+    whole = await check(c, 'no splits');
+  } finally {
+    attentionTesting.splits = 0;
+  }
+  for (const splits of [2, 3, 7, 16]) {
+    attentionTesting.splits = splits;
+    seed = s0;
+    try {
+      const got = await check(c, `${splits} splits`);
+      assert.ok(relError(got, whole) < 1e-6, `${splits} splits differ from unsplit by ${relError(got, whole)}`);
+    } finally {
+      attentionTesting.splits = 0;
+    }
+  }
+  // chosen automatically: 2 workgroups' worth of queries over 1100 keys
+  await check({ Tq: 12, Tk: 1100, H: 1, Dqk: 5, Dv: 3, keyMask: (_, T) => (T < 600 ? 0 : 1) }, 'auto splits');
+});
+
 test('slices chosen automatically when a binding would exceed the limit', async () => {
   attentionTesting.maxBindingBytes = 4096; // 1024 f32 per binding
   try {
