@@ -1,0 +1,176 @@
+// GFLOP/s of the core kernels (matmul, attention) on the current adapter, at
+// the shapes of the released Perceiver IO models.
+//
+//   npm run bench:kernels                       table
+//   npm run bench:kernels -- --quick            fewer repetitions, smaller query counts
+//   npm run bench:kernels -- --json             JSON instead of the table
+//   npm run bench:kernels -- --native-gflops 900   also print the ratio to a native reference
+//   npm run bench:kernels -- --only attention   run the rows whose name contains a word
+//
+// Every pipeline is compiled first on small shapes; each row then runs once,
+// and, when that was shorter than the time budget (2 s, 0.3 s with --quick),
+// repeats between two gpu.sync() calls; the time is the mean per run.
+// FLOPs: matmul 2*M*N*K; attention 2*B*H*Tq*Tk*(Dqk + Dv) (scores and
+// weighted values; the softmax is not counted).
+
+import { availableParallelism, loadavg } from 'node:os';
+import { nodeGpu } from '../engine/node.ts';
+import { upload, type Gpu, type Tensor } from '../engine/index.ts';
+import { matmul } from '../kernels/matmul.ts';
+import { attention } from '../kernels/attention.ts';
+
+interface Row {
+  name: string;
+  kernel: 'matmul' | 'attention';
+  shape: string;
+  flops: number;
+  reps: number;
+  ms: number;
+  gflops: number;
+  /** this process's CPU time over wall time and cores: how much of the host a CPU adapter got */
+  hostCpu: number;
+  vsNative?: number;
+}
+
+const args = process.argv.slice(2);
+const flag = (f: string) => args.includes(f);
+const value = (f: string) => {
+  const i = args.indexOf(f);
+  return i >= 0 ? args[i + 1] : undefined;
+};
+const quick = flag('--quick');
+const json = flag('--json');
+const native = value('--native-gflops') !== undefined ? Number(value('--native-gflops')) : undefined;
+if (native !== undefined && !(native > 0)) throw new Error('--native-gflops needs a positive number (GFLOP/s)');
+const only = value('--only');
+/** Wall-clock budget per shape for the timed repetitions (after the warm-up). */
+const targetMs = quick ? 300 : 2000;
+const maxReps = quick ? 3 : 20;
+/** Query count for the flow decoder (the real model has 182528; it scales linearly). */
+const flowQueries = quick ? 4096 : 16384;
+
+/** Deterministic values in [-1, 1) (xorshift), without the test helpers. */
+function random(n: number, seed: number): Float32Array {
+  let s = seed >>> 0 || 1;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = (s >>> 0) / 2147483648 - 1;
+  }
+  return out;
+}
+
+function tensor(gpu: Gpu, shape: number[], seed: number, scale = 1): Tensor {
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = random(n, seed);
+  if (scale !== 1) for (let i = 0; i < n; i++) data[i] *= scale;
+  return upload(gpu, data, shape);
+}
+
+/**
+ * Mean milliseconds per run. The pipelines are already compiled (warmUp), so a
+ * first run longer than the budget is the measurement; shorter ones are
+ * repeated to fill the budget.
+ */
+interface Timing { ms: number; reps: number; hostCpu: number }
+const cores = availableParallelism();
+
+async function time(gpu: Gpu, run: () => Tensor): Promise<Timing> {
+  const measure = async (reps: number): Promise<Timing> => {
+    const c0 = process.cpuUsage();
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) run().dispose();
+    await gpu.sync();
+    const wall = performance.now() - t0;
+    const cpu = process.cpuUsage(c0);
+    return { ms: wall / reps, reps, hostCpu: (cpu.user + cpu.system) / 1000 / (wall * cores) };
+  };
+  const once = await measure(1);
+  const reps = Math.min(maxReps, Math.round(targetMs / Math.max(once.ms, 1e-3)));
+  return reps < 1 ? once : measure(reps);
+}
+
+/** Compiles every pipeline variant on small shapes (plain, split + merge) so no row pays for it. */
+async function warmUp(gpu: Gpu): Promise<void> {
+  const a = tensor(gpu, [70, 33], 7), w = tensor(gpu, [33, 20], 8);
+  const q = tensor(gpu, [1, 8, 16], 9), kv = tensor(gpu, [1, 2048, 16], 10);
+  matmul(gpu, a, w).dispose();
+  attention(gpu, q, kv, kv, { heads: 2 }).dispose(); // few queries over many keys: split + merge
+  attention(gpu, kv, q, q, { heads: 2 }).dispose();
+  await gpu.sync();
+  [a, w, q, kv].forEach((t) => t.dispose());
+}
+
+const gpu = await nodeGpu();
+const rows: Row[] = [];
+
+function record(name: string, kernel: Row['kernel'], shape: string, flops: number, t: Timing) {
+  const gflops = flops / (t.ms * 1e6);
+  const row: Row = { name, kernel, shape, flops, reps: t.reps, ms: t.ms, gflops, hostCpu: t.hostCpu, vsNative: native ? gflops / native : undefined };
+  rows.push(row);
+  if (!json) printRow(row);
+}
+
+async function benchMatmul(name: string, M: number, K: number, N: number, opts: { bias?: boolean; gelu?: boolean } = {}) {
+  if (only && !`${name} matmul`.includes(only)) return;
+  const a = tensor(gpu, [M, K], 1);
+  const w = tensor(gpu, [K, N], 2, 1 / Math.sqrt(K));
+  const bias = opts.bias ? tensor(gpu, [N], 3) : undefined;
+  const t = await time(gpu, () => matmul(gpu, a, w, { bias, activation: opts.gelu ? 'gelu' : 'none' }));
+  record(name, 'matmul', `${M}x${K} @ ${K}x${N}${opts.bias ? ' +bias' : ''}${opts.gelu ? ' gelu' : ''}`, 2 * M * N * K, t);
+  [a, w, bias].forEach((x) => x?.dispose());
+}
+
+async function benchAttention(name: string, Tq: number, Tk: number, heads: number, Dqk: number, Dv: number) {
+  if (only && !`${name} attention`.includes(only)) return;
+  const q = tensor(gpu, [1, Tq, heads * Dqk], 4);
+  const k = tensor(gpu, [1, Tk, heads * Dqk], 5);
+  const v = tensor(gpu, [1, Tk, heads * Dv], 6);
+  const t = await time(gpu, () => attention(gpu, q, k, v, { heads }));
+  record(name, 'attention', `${Tq} over ${Tk}, ${heads}x(${Dqk},${Dv})`, 2 * Tq * Tk * heads * (Dqk + Dv), t);
+  [q, k, v].forEach((x) => x.dispose());
+}
+
+const header = ['kernel', 'model / layer', 'shape', 'reps', 'ms', 'GFLOP/s', 'host cpu', ...(native ? ['vs native'] : [])];
+const widths = [9, 32, 32, 4, 10, 8, 8, 9];
+function line(cells: string[]): string {
+  return cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+}
+function printRow(r: Row) {
+  console.log(line([
+    r.kernel, r.name, r.shape, String(r.reps), r.ms.toFixed(1), r.gflops.toFixed(2), `${Math.round(r.hostCpu * 100)}%`,
+    ...(r.vsNative !== undefined ? [r.vsNative.toPrecision(3)] : []),
+  ]));
+}
+
+await warmUp(gpu);
+if (!json) {
+  console.log(`adapter: ${gpu.adapterName}${quick ? '  (--quick)' : ''}`);
+  const load = loadavg()[0];
+  console.log(`host: ${cores} cores, load average ${load.toFixed(2)}${load > cores ? ' (busy host: a CPU adapter will measure low)' : ''}`);
+  console.log('host cpu: CPU time of this process / (wall time x cores), i.e. how much of the host a CPU adapter (lavapipe) used');
+  console.log(line(header));
+  console.log(line(header.map((_, i) => '-'.repeat(widths[i]))));
+}
+
+// matmul: the linear layers of the released models
+await benchMatmul('ImageNet latent projection', 512, 1024, 1024);
+await benchMatmul('ImageNet latent MLP (gelu)', 512, 1024, 1024, { bias: true, gelu: true });
+await benchMatmul('ImageNet input projection', 50176, 261, 261, { bias: true });
+await benchMatmul('MLM input value projection', 2048, 768, 1280, { bias: true });
+await benchMatmul('MLM latent MLP (gelu)', 256, 1280, 1280, { bias: true, gelu: true });
+await benchMatmul('flow input projection', 182528, 322, 322, { bias: true });
+// attention
+await benchAttention('ImageNet latent self-attention', 512, 512, 8, 128, 128);
+await benchAttention('ImageNet encoder cross-attention', 512, 50176, 1, 261, 261);
+await benchAttention('MLM encoder cross-attention', 256, 2048, 8, 32, 160);
+await benchAttention('MLM latent self-attention', 256, 256, 8, 160, 160);
+await benchAttention('MLM decoder cross-attention', 2048, 256, 8, 96, 96);
+await benchAttention('flow decoder cross-attention', flowQueries, 2048, 1, 512, 512);
+
+if (json) {
+  console.log(JSON.stringify({ adapter: gpu.adapterName, quick, nativeGflops: native ?? null, hostCores: cores, loadAverage: loadavg()[0], results: rows }, null, 2));
+}
+gpu.destroy();
