@@ -86,6 +86,7 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
   if (k.shape[0] !== B || v.shape[0] !== B) fail('q, k and v must have the same batch size');
   if (v.shape[1] !== Tk) fail('k and v must have the same number of keys');
   if (Ck !== Cqk) fail('q and k must have the same number of channels');
+  if (Cqk === 0) fail('q and k need at least one channel');
   if (Cqk % H !== 0 || Cv % H !== 0) fail(`the channel counts must be multiples of heads=${H}`);
   for (const [n, m, T] of [['keyMask', keyMask, Tk], ['queryMask', queryMask, Tq]] as const) {
     if (!m) continue;
@@ -120,7 +121,8 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
       pieces.push({ queries: { b0, nb: Math.min(nbMax, B - b0), t0: 0, nt: Tq }, keySlices: [[0, Tk]] });
     }
   } else {
-    let qs = attentionTesting.queriesPerSlice || Math.min(Math.floor(maxElems / rowElems), maxGrid * BLOCK_Q);
+    // query slices: q and out rows, and the carried (m, l) of every head, each within one binding
+    let qs = attentionTesting.queriesPerSlice || Math.min(Math.floor(maxElems / Math.max(rowElems, 2 * H)), maxGrid * BLOCK_Q);
     let ks = attentionTesting.keysPerSlice || Math.floor(maxElems / rowElems);
     if (qs > BLOCK_Q && !attentionTesting.queriesPerSlice) qs -= qs % BLOCK_Q;
     if (ks > BLOCK_K && !attentionTesting.keysPerSlice) ks -= ks % BLOCK_K;
@@ -145,7 +147,7 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
 
     // Parallel key splits when there is one key slice and few workgroups.
     let splits = 1;
-    if (keySlices.length === 1) {
+    if (keySlices.length === 1 && Math.ceil(nt / WG) <= maxGrid) {
       const nk = keySlices[0][1] - keySlices[0][0];
       splits = attentionTesting.splits ||
         Math.min(MAX_SPLITS, Math.ceil(TARGET_WORKGROUPS / (queryBlocks * zs)), Math.floor(nk / MIN_SPLIT_KEYS));
