@@ -1,0 +1,181 @@
+// Image classification: an image (drop zone, file picker or the sample
+// photo) -> the colab's preprocessing -> the ImageNet model -> a top-5 bar
+// chart, with the time of each stage.
+
+import { upload, readF32 } from '../../engine/index.ts';
+import { loadImageClassifier, imagenetClasses, imagenetLogits, preprocessImageNet, type ImageClassifier } from '../../perceiver/imagenet/index.ts';
+import { toRgba } from '../../perceiver/image.ts';
+import { softmax, topK, type TopKEntry } from '../../perceiver/topk.ts';
+import { WeightsCard, type LoadedInfo } from '../weights.ts';
+import { h, clear, barChart, canvasOf, figure, message, Stages } from '../ui.ts';
+import { type PanelContext, type Panel, type CheckResult, fixtureArrays, maxRelError, toleranceFor, checkMessage, imageInput, sampleImage, errorBox } from '../common.ts';
+
+export function classifyPanel(ctx: PanelContext): Panel {
+  const { gpu, manifest } = ctx;
+  let model: ImageClassifier | null = null;
+  let info: LoadedInfo | null = null;
+  let image: { bitmap: ImageBitmap; name: string; decodeMs?: number } | null = null;
+  let last: { top5: TopKEntry[]; stages: Record<string, number> } | null = null;
+
+  const result = h('div.result#classify-result');
+  const checkResult = h('div#classify-check-result');
+  const runButton = h('button.primary#classify-run', { type: 'button', disabled: true, onclick: () => void classify() }, 'Classify');
+  const checkButton = h('button#classify-check', { type: 'button', disabled: true, onclick: () => void check() }, 'Check against the reference fixture');
+  const note = h('p.note#classify-note', { hidden: true });
+  const preview = h('div.preview#classify-preview', {}, h('span.placeholder', {}, 'no image yet'));
+
+  const weights = new WeightsCard(
+    'classify',
+    manifest,
+    (src, opts) => loadImageClassifier(gpu, src, opts),
+    (m, i) => {
+      model = m;
+      info = i;
+      checkButton.disabled = !i.fixture;
+      note.hidden = !/golden/.test(i.name);
+      note.textContent =
+        'These are the small random-weight test models DeepMind\'s code was run with: their labels mean nothing, but their numbers must match the reference (use "Check against the reference fixture"). Load released weights for real predictions.';
+      update();
+    },
+    () => {
+      if (model) for (const t of model.params.tensors.values()) t.dispose();
+      model = null;
+      info = null;
+      checkButton.disabled = true;
+      update();
+    },
+  );
+
+  function update() {
+    runButton.disabled = !(model && image);
+  }
+
+  function setImage(bitmap: ImageBitmap, name: string, decodeMs?: number) {
+    image = { bitmap, name, decodeMs };
+    clear(preview, figure(canvasOf(bitmap, bitmap.width, bitmap.height, 224), `${name} · ${bitmap.width}×${bitmap.height}`));
+    update();
+    if (model) void classify();
+  }
+
+  async function classify(): Promise<TopKEntry[] | null> {
+    if (!model || !image) return null;
+    const m = model;
+    runButton.disabled = true;
+    clear(result, message('info', 'Classifying…'));
+    const s = new Stages();
+    try {
+      if (image.decodeMs !== undefined) s.add('decode image', image.decodeMs);
+      const rgba = await s.run('read pixels', () => toRgba(image!.bitmap));
+      const size = m.inputSize;
+      const input = await s.run(`preprocess (centre crop, bicubic ${size}×${size}, normalise)`, () => preprocessImageNet(rgba, size));
+      const x = await s.run('upload', () => upload(gpu, input, [1, size, size, 3]));
+      const out = await s.run('forward (GPU)', async () => {
+        const o = imagenetLogits(gpu, x, m.params, m.config);
+        await gpu.sync();
+        return o;
+      });
+      x.dispose();
+      const logits = await s.run('read back', () => readF32(out));
+      out.dispose();
+      const labels = await s.run('class names (first use: lazy chunk)', () => imagenetClasses());
+      const top5 = await s.run('softmax + top-5', () => topK(softmax(logits), 5, labels));
+      last = { top5, stages: s.toJSON() };
+      clear(
+        result,
+        h('h4', {}, `Top 5 · ${info?.preset ?? ''}`),
+        barChart(top5.map((t) => ({ label: `${t.label}`, value: t.probability }))),
+        h('h4', {}, 'Timings'),
+        s.table(),
+      );
+      return top5;
+    } catch (e) {
+      clear(result, errorBox('Classification failed', e));
+      return null;
+    } finally {
+      update();
+    }
+  }
+
+  async function check(): Promise<CheckResult | null> {
+    if (!model || !info?.fixture) return null;
+    checkButton.disabled = true;
+    clear(checkResult, message('info', `Running fixture ${info.fixture}…`));
+    try {
+      const arrays = await fixtureArrays(manifest, info.fixture);
+      const images = arrays.get('images')!;
+      const ref = arrays.get('logits')!.data as Float32Array;
+      const tol = toleranceFor(info.dtype);
+      const t = performance.now();
+      const [b, hh, w, c] = images.shape;
+      const logits = await model.logits(images.data as Float32Array, [b, hh, w, c]);
+      const err = maxRelError(logits, ref);
+      const r: CheckResult = {
+        stem: info.fixture,
+        maxRelError: err,
+        tolerance: tol.tolerance,
+        pass: err < tol.tolerance,
+        what: `logits [${b}, ${ref.length / b}] for ${b} images of ${hh}×${w} (the fixture's normalised inputs)` + (tol.note ? `; ${tol.note}` : ''),
+        ms: performance.now() - t,
+        output: Array.from(logits),
+        shape: [b, ref.length / b],
+      };
+      clear(checkResult, checkMessage(r));
+      return r;
+    } catch (e) {
+      clear(checkResult, errorBox('Reference check failed', e));
+      return null;
+    } finally {
+      checkButton.disabled = !info?.fixture;
+    }
+  }
+
+  const sampleButton = h('button#classify-sample', {
+    type: 'button',
+    onclick: async () => {
+      const t = performance.now();
+      try {
+        const bmp = await sampleImage(manifest);
+        setImage(bmp, 'sample photo (chelsea, CC0)', performance.now() - t);
+      } catch (e) {
+        clear(result, errorBox('Could not load the sample photo', e));
+      }
+    },
+  }, 'Use the sample photo');
+
+  const el = h(
+    'div.panel',
+    {},
+    weights.el,
+    h(
+      'section.card',
+      {},
+      h('h3', {}, 'Image'),
+      h(
+        'div.io',
+        {},
+        h(
+          'div.inputs',
+          {},
+          imageInput('classify-image', 'Image to classify', (bmp, name) => setImage(bmp, name), (e) => clear(result, errorBox('Could not read the image', e))),
+          h('div.row', {}, sampleButton, runButton),
+          preview,
+        ),
+        h('div.outputs', {}, result),
+      ),
+      note,
+    ),
+    h('section.card', {}, h('h3', {}, 'Reference check'), h('p.small', {}, "Runs the fixture's inputs through the loaded weights and compares the logits with those DeepMind's JAX code gave."), checkButton, checkResult),
+  );
+
+  return {
+    task: 'classify',
+    el,
+    hook: {
+      weights,
+      check,
+      classify,
+      last: () => last,
+      loaded: () => info,
+    },
+  };
+}

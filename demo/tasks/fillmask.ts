@@ -1,0 +1,162 @@
+// Fill-mask: text with [MASK:N] gaps -> the bytes MLM -> the completed text,
+// each gap's prediction and every byte's top candidates.
+
+import { loadMaskedLanguageModel, parseFillMask, fillGaps, type MaskedLanguageModel, type FillMaskResult } from '../../perceiver/language/index.ts';
+import { WeightsCard, type LoadedInfo } from '../weights.ts';
+import { h, clear, barChart, message, Stages } from '../ui.ts';
+import { type PanelContext, type Panel, type CheckResult, fixtureArrays, maxRelError, toleranceFor, checkMessage, errorBox } from '../common.ts';
+
+const EXAMPLE = 'This is an incomplete sentence where some words are[MASK:9]';
+
+export function fillMaskPanel(ctx: PanelContext): Panel {
+  const { manifest } = ctx;
+  let model: MaskedLanguageModel | null = null;
+  let info: LoadedInfo | null = null;
+  let last: { text: string; gaps: { text: string; start: number; end: number }[]; stages: Record<string, number> } | null = null;
+
+  const text = h('textarea#fillmask-text', { rows: 4, spellcheck: 'false' });
+  text.value = EXAMPLE;
+  const result = h('div.result#fillmask-result');
+  const checkResult = h('div#fillmask-check-result');
+  const runButton = h('button.primary#fillmask-run', { type: 'button', disabled: true, onclick: () => void fill() }, 'Fill the gaps');
+  const checkButton = h('button#fillmask-check', { type: 'button', disabled: true, onclick: () => void check() }, 'Check against the reference fixture');
+  const note = h('p.note', { hidden: true }, 'These are random-weight test weights: the filled text is noise, but the logits must match the reference.');
+
+  const weights = new WeightsCard(
+    'fillmask',
+    manifest,
+    (src, opts) => loadMaskedLanguageModel(ctx.gpu, src, opts),
+    (m, i) => {
+      model = m;
+      info = i;
+      runButton.disabled = false;
+      checkButton.disabled = !i.fixture;
+      note.hidden = !/golden/.test(i.name);
+    },
+    () => {
+      if (model) for (const t of model.params.tensors.values()) t.dispose();
+      model = null;
+      info = null;
+      runButton.disabled = checkButton.disabled = true;
+    },
+  );
+
+  function render(r: FillMaskResult, s: Stages) {
+    const pieces: (Node | string)[] = [];
+    const dec = new TextDecoder();
+    let at = 0;
+    for (const g of r.gaps) {
+      pieces.push(dec.decode(r.bytes.subarray(at, g.start)));
+      pieces.push(h('mark', { title: `bytes ${g.start}..${g.end}` }, g.text));
+      at = g.end;
+    }
+    pieces.push(dec.decode(r.bytes.subarray(at)));
+    clear(
+      result,
+      h('h4', {}, 'Completed text'),
+      h('p.filled#fillmask-filled', {}, ...pieces),
+      ...r.gaps.map((g, gi) =>
+        h(
+          'details.gap',
+          { open: gi === 0 },
+          h('summary', {}, `gap ${gi + 1}: bytes ${g.start}–${g.end} → “${g.text}”`),
+          h(
+            'div.byte-grid',
+            {},
+            ...g.perByte.map((p) =>
+              h('div.byte', {}, h('div.byte-head', {}, `byte ${p.offset}`), barChart(p.topK.slice(0, 3).map((c) => ({ label: c.token, value: c.probability })), 'small')),
+            ),
+          ),
+        ),
+      ),
+      h('h4', {}, 'Timings'),
+      s.table(),
+    );
+  }
+
+  async function fill(): Promise<FillMaskResult | null> {
+    if (!model) return null;
+    const m = model;
+    runButton.disabled = true;
+    clear(result, message('info', 'Filling…'));
+    const s = new Stages();
+    try {
+      const { bytes, gaps } = await s.run('parse gaps, UTF-8', () => parseFillMask(text.value, { maxGapBytes: m.windowSize }));
+      let forward = 0;
+      const t = performance.now();
+      const r = await fillGaps(
+        bytes,
+        gaps,
+        async (ids, mask, b) => {
+          const t0 = performance.now();
+          const out = await m.logits(ids, mask, b);
+          forward += performance.now() - t0;
+          return out;
+        },
+        m.windowSize,
+        { topK: 5 },
+      );
+      s.add(`forward + read back (${r.windows.length} window${r.windows.length > 1 ? 's' : ''} of ${m.windowSize} bytes)`, forward);
+      s.add('pick bytes, top-5', performance.now() - t - forward);
+      last = { text: r.text, gaps: r.gaps.map((g) => ({ text: g.text, start: g.start, end: g.end })), stages: s.toJSON() };
+      render(r, s);
+      return r;
+    } catch (e) {
+      clear(result, errorBox('Fill-mask failed', e));
+      return null;
+    } finally {
+      runButton.disabled = !model;
+    }
+  }
+
+  async function check(): Promise<CheckResult | null> {
+    if (!model || !info?.fixture) return null;
+    checkButton.disabled = true;
+    clear(checkResult, message('info', `Running fixture ${info.fixture}…`));
+    try {
+      const a = await fixtureArrays(manifest, info.fixture);
+      const ids = a.get('inputs')!;
+      const mask = a.get('input_mask')!.data as Int32Array;
+      const ref = a.get('logits')!.data as Float32Array;
+      const tol = toleranceFor(info.dtype);
+      const t = performance.now();
+      const logits = await model.logits(ids.data as Int32Array, mask, ids.shape[0]);
+      const err = maxRelError(logits, ref);
+      const r: CheckResult = {
+        stem: info.fixture,
+        maxRelError: err,
+        tolerance: tol.tolerance,
+        pass: err < tol.tolerance,
+        what: `logits [${ids.shape[0]}, ${ids.shape[1]}, ${ref.length / ids.data.length}] for the fixture's byte ids and masks` + (tol.note ? `; ${tol.note}` : ''),
+        ms: performance.now() - t,
+        output: [],
+        shape: [ids.shape[0], ids.shape[1], ref.length / ids.data.length],
+      };
+      clear(checkResult, checkMessage(r));
+      return r;
+    } catch (e) {
+      clear(checkResult, errorBox('Reference check failed', e));
+      return null;
+    } finally {
+      checkButton.disabled = !info?.fixture;
+    }
+  }
+
+  const el = h(
+    'div.panel',
+    {},
+    weights.el,
+    h(
+      'section.card',
+      {},
+      h('h3', {}, 'Text'),
+      h('p.small', {}, 'Mark each gap as [MASK:N], N the number of UTF-8 bytes to predict (write \\[MASK for a literal “[MASK”).'),
+      text,
+      h('div.row', {}, runButton),
+      note,
+      result,
+    ),
+    h('section.card', {}, h('h3', {}, 'Reference check'), h('p.small', {}, "Runs the fixture's byte ids through the loaded weights and compares all logits with those DeepMind's JAX code gave."), checkButton, checkResult),
+  );
+  return { task: 'fillmask', el, hook: { weights, fill, check, last: () => last, loaded: () => info } };
+}

@@ -1,0 +1,223 @@
+// Video autoencoding: a short clip (a video file's first 16 frames at 25 fps
+// with its audio, or a synthetic pan over the sample photo) -> the Kinetics
+// multimodal autoencoder -> reconstructed frames next to the inputs, and
+// the top-5 Kinetics-700 labels.
+
+import { loadVideoAutoencoder, SAMPLE_RATE, type VideoAutoencoder, type ClipResult, type VideoClip } from '../../perceiver/video/index.ts';
+import { toRgba, type RgbaImage } from '../../perceiver/image.ts';
+import { WeightsCard, type LoadedInfo } from '../weights.ts';
+import { h, clear, barChart, canvasOf, figure, message, Stages, fmtMs } from '../ui.ts';
+import { type PanelContext, type Panel, type CheckResult, fixtureArrays, maxRelError, toleranceFor, checkMessage, sampleImage, videoFrames, errorBox } from '../common.ts';
+
+const FRAMES = 16;
+const FPS = 25;
+
+/** float32 [size, size, 3] in [0, 1] (clipped) -> RGBA bytes. */
+function toPixels(data: Float32Array, offset: number, size: number): RgbaImage {
+  const out = new Uint8ClampedArray(size * size * 4);
+  for (let i = 0; i < size * size; i++) {
+    for (let c = 0; c < 3; c++) out[i * 4 + c] = Math.round(Math.min(1, Math.max(0, data[offset + i * 3 + c])) * 255);
+    out[i * 4 + 3] = 255;
+  }
+  return { width: size, height: size, data: out };
+}
+
+/** 16 frames panning across the sample photo (a clip with known motion and no audio). */
+function panClip(img: RgbaImage): RgbaImage[] {
+  const side = Math.floor(Math.min(img.width, img.height) * 0.8);
+  const out: RgbaImage[] = [];
+  for (let f = 0; f < FRAMES; f++) {
+    const x0 = Math.round(((img.width - side) * f) / (FRAMES - 1));
+    const y0 = Math.round(((img.height - side) * (FRAMES - 1 - f)) / (FRAMES - 1));
+    const data = new Uint8ClampedArray(side * side * 4);
+    for (let y = 0; y < side; y++) data.set(img.data.subarray(((y0 + y) * img.width + x0) * 4, ((y0 + y) * img.width + x0 + side) * 4), y * side * 4);
+    out.push({ width: side, height: side, data });
+  }
+  return out;
+}
+
+/** A media file's audio, mono at 48 kHz, or null when it has none. */
+async function audioOf(file: Blob, seconds: number): Promise<Float32Array | null> {
+  try {
+    const ctx = new OfflineAudioContext(1, Math.ceil(seconds * SAMPLE_RATE), SAMPLE_RATE);
+    const buf = await ctx.decodeAudioData(await file.arrayBuffer());
+    const src = ctx.createBufferSource();
+    src.buffer = buf;
+    src.connect(ctx.destination);
+    src.start();
+    return (await ctx.startRendering()).getChannelData(0).slice();
+  } catch {
+    return null;
+  }
+}
+
+export function videoPanel(ctx: PanelContext): Panel {
+  const { manifest } = ctx;
+  let model: VideoAutoencoder | null = null;
+  let info: LoadedInfo | null = null;
+  let clip: { frames: RgbaImage[]; audio: Float32Array | null; name: string } | null = null;
+  let last: { labels: { label: string; probability: number }[]; psnr: number; stages: Record<string, number> } | null = null;
+
+  const result = h('div.result#video-result');
+  const checkResult = h('div#video-check-result');
+  const clipView = h('div.strip#video-clip', {}, h('span.placeholder', {}, 'no clip yet'));
+  const which = h('select#video-frames', {}, h('option', { value: 'ends' }, 'first and last frame'), h('option', { value: 'all' }, 'all 16 frames'), h('option', { value: 'none' }, 'none (labels only)'));
+  const runButton = h('button.primary#video-run', { type: 'button', disabled: true, onclick: () => void run() }, 'Autoencode');
+  const checkButton = h('button#video-check', { type: 'button', disabled: true, onclick: () => void check() }, 'Check against the reference fixture');
+  const fileInput = h('input#video-file', { type: 'file', accept: 'video/*' });
+
+  const weights = new WeightsCard(
+    'video',
+    manifest,
+    (src, opts) => loadVideoAutoencoder(ctx.gpu, src, opts),
+    (m, i) => {
+      model = m;
+      info = i;
+      checkButton.disabled = !i.fixture;
+      update();
+    },
+    () => {
+      model?.dispose();
+      model = null;
+      info = null;
+      checkButton.disabled = true;
+      update();
+    },
+  );
+
+  function update() {
+    runButton.disabled = !(model && clip);
+  }
+
+  function setClip(frames: RgbaImage[], audio: Float32Array | null, name: string) {
+    clip = { frames, audio, name };
+    clear(clipView, ...frames.filter((_, i) => i % 3 === 0 || i === frames.length - 1).map((f, i, arr) => figure(canvasOf(f, f.width, f.height, 96), i === 0 ? name : i === arr.length - 1 ? `${frames.length} frames${audio ? ' + audio' : ', no audio'}` : '')));
+    update();
+  }
+
+  async function run(): Promise<typeof last> {
+    if (!model || !clip) return null;
+    const m = model;
+    const c = clip;
+    runButton.disabled = true;
+    clear(result, message('info', 'Autoencoding…'));
+    const s = new Stages();
+    try {
+      const pick = which.value;
+      const n = c.frames.length;
+      const video: 'none' | { frames: number[] } | 'all' = pick === 'all' ? 'all' : pick === 'none' ? 'none' : { frames: [0, n - 1] };
+      const input: VideoClip = { frames: c.frames, audio: c.audio, sampleRate: SAMPLE_RATE };
+      const t = performance.now();
+      const r: ClipResult = await m.autoencode(input, { video, audio: false, topK: 5 });
+      const total = performance.now() - t;
+      const enc = r.windows.reduce((x, w) => x + w.seconds.encode * 1000, 0);
+      const dec = r.windows.reduce((x, w) => x + w.seconds.decode * 1000, 0);
+      s.add('preprocess (centre square, bilinear 224, /255)', Math.max(0, total - enc - dec));
+      s.add(`encode (GPU, ${r.windows.length} window${r.windows.length > 1 ? 's' : ''} of 16 frames)`, enc);
+      s.add('decode label + frames (GPU), read back', dec);
+      const size = r.size;
+      const per = size * size * 3;
+      const shown = video === 'all' ? [...Array(n).keys()].filter((i) => i % 5 === 0 || i === n - 1) : video === 'none' ? [] : video.frames;
+      const psnr = r.windows[0]?.psnr.video ?? NaN;
+      last = { labels: r.labels.map((l) => ({ label: l.label, probability: l.probability })), psnr, stages: s.toJSON() };
+      clear(
+        result,
+        shown.length
+          ? h(
+              'div.recon',
+              {},
+              ...shown.map((f) =>
+                h('div.pair', {}, figure(canvasOf(toPixels(r.inputFrames, f * per, size), size, size, 160), `input frame ${f}`), figure(canvasOf(toPixels(r.frames, f * per, size), size, size, 160), `reconstruction ${f}`)),
+              ),
+            )
+          : null,
+        h('p.small', {}, `video PSNR ${Number.isFinite(psnr) ? psnr.toFixed(2) : '–'} dB over the reconstructed frames · ${r.audioSource === 'input' ? 'audio from the clip' : 'no audio: silence encoded'}`),
+        h('h4', {}, 'Top 5 Kinetics-700 labels'),
+        barChart(r.labels.map((l) => ({ label: l.label, value: l.probability }))),
+        h('h4', {}, 'Timings'),
+        s.table(),
+        h('p.small', {}, `per window: ${r.windows.map((w) => `encode ${fmtMs(w.seconds.encode * 1000)}, decode ${fmtMs(w.seconds.decode * 1000)}`).join('; ')}`),
+      );
+      return last;
+    } catch (e) {
+      clear(result, errorBox('Autoencoding failed', e));
+      return null;
+    } finally {
+      update();
+    }
+  }
+
+  async function check(): Promise<CheckResult | null> {
+    if (!model || !info?.fixture) return null;
+    checkButton.disabled = true;
+    clear(checkResult, message('info', `Running fixture ${info.fixture}…`));
+    try {
+      const a = await fixtureArrays(manifest, info.fixture);
+      const images = a.get('images')!;
+      const audio = a.get('audio')!.data as Float32Array;
+      const ref = a.get('rec_label')!.data as Float32Array;
+      const tol = toleranceFor(info.dtype);
+      const t = performance.now();
+      const r = await model.autoencode({ frames: { data: images.data as Float32Array, count: images.shape[1] }, audio, sampleRate: SAMPLE_RATE }, { video: 'none', audio: false });
+      const logits = r.windows[0].logits;
+      const err = maxRelError(logits, ref);
+      const res: CheckResult = {
+        stem: info.fixture,
+        maxRelError: err,
+        tolerance: tol.tolerance,
+        pass: err < tol.tolerance,
+        what: `label logits [700] for the fixture's 16 frames and audio (encoder on the whole window)` + (tol.note ? `; ${tol.note}` : ''),
+        ms: performance.now() - t,
+        output: Array.from(logits),
+        shape: [1, logits.length],
+      };
+      clear(checkResult, checkMessage(res));
+      return res;
+    } catch (e) {
+      clear(checkResult, errorBox('Reference check failed', e));
+      return null;
+    } finally {
+      checkButton.disabled = !info?.fixture;
+    }
+  }
+
+  const sampleButton = h('button#video-sample', {
+    type: 'button',
+    onclick: async () => {
+      try {
+        setClip(panClip(toRgba(await sampleImage(manifest))), null, 'pan over the sample photo');
+      } catch (e) {
+        clear(result, errorBox('Could not make the sample clip', e));
+      }
+    },
+  }, 'Use a synthetic clip (a pan over the sample photo)');
+
+  fileInput.addEventListener('change', async () => {
+    const file = fileInput.files?.[0];
+    if (!file) return;
+    try {
+      const bitmaps = await videoFrames(file, 0, FRAMES, 1 / FPS);
+      setClip(bitmaps.map((b) => toRgba(b)), await audioOf(file, FRAMES / FPS), file.name);
+    } catch (e) {
+      clear(result, errorBox('Could not read the video', e));
+    }
+  });
+
+  const el = h(
+    'div.panel',
+    {},
+    weights.el,
+    h(
+      'section.card',
+      {},
+      h('h3', {}, 'Clip'),
+      h('div.row.small', {}, h('label', {}, 'A short video file (its first 16 frames at 25 fps, and its audio) ', fileInput)),
+      h('div.row', {}, sampleButton),
+      clipView,
+      h('div.row', {}, h('label', {}, 'Reconstruct ', which), runButton),
+      result,
+    ),
+    h('section.card', {}, h('h3', {}, 'Reference check'), h('p.small', {}, "Runs the fixture's frames and audio through the loaded weights and compares the label logits with DeepMind's."), checkButton, checkResult),
+  );
+  return { task: 'video', el, hook: { weights, run, check, last: () => last, loaded: () => info, sample: () => sampleButton.click() } };
+}
