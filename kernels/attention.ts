@@ -145,24 +145,22 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
     const zs = nb * H;
     const queryBlocks = Math.ceil(nt / BLOCK_Q);
 
-    // Parallel key splits when there is one key slice and few workgroups.
+    // Parallel key splits (within each key slice) when there are few workgroups.
+    const sliceKeys = Math.max(...keySlices.map(([k0, k1]) => k1 - k0));
     let splits = 1;
-    if (keySlices.length === 1 && Math.ceil(nt / WG) <= maxGrid) {
-      const nk = keySlices[0][1] - keySlices[0][0];
+    if (Math.ceil(nt / WG) <= maxGrid) {
       splits = attentionTesting.splits ||
-        Math.min(MAX_SPLITS, Math.ceil(TARGET_WORKGROUPS / (queryBlocks * zs)), Math.floor(nk / MIN_SPLIT_KEYS));
-      splits = Math.max(1, Math.min(splits, MAX_SPLITS, nk));
-      // the splits' states must fit one binding
-      while (splits > 1 && splits * zs * nt * (Dv + 2) > maxElems) splits--;
+        Math.min(MAX_SPLITS, Math.ceil(TARGET_WORKGROUPS / (queryBlocks * zs)), Math.floor(sliceKeys / MIN_SPLIT_KEYS));
+      splits = Math.max(1, Math.min(splits, MAX_SPLITS, sliceKeys));
+      // the carried and the splits' states must fit one binding
+      while (splits > 1 && zs * nt * (2 + splits * (Dv + 2)) > maxElems) splits--;
     }
     let splitKeys = 0;
     if (splits > 1) {
-      const nk = keySlices[0][1] - keySlices[0][0];
-      splitKeys = Math.ceil(nk / splits);
+      splitKeys = Math.ceil(sliceKeys / splits);
       if (!attentionTesting.splits) splitKeys = Math.ceil(splitKeys / BLOCK_K) * BLOCK_K;
-      splits = Math.ceil(nk / splitKeys);
     }
-    const stateElems = splits > 1 ? splits * zs * nt * (Dv + 2) : keySlices.length > 1 ? 2 * zs * nt : 1;
+    const stateElems = splits > 1 ? zs * nt * (2 + splits * (Dv + 2)) : keySlices.length > 1 ? 2 * zs * nt : 1;
     if (stateElems > maxElems) fail(`the online-softmax state of ${nt} queries needs ${stateElems * 4} bytes, over the binding limit`);
     const state = empty(gpu, [stateElems]);
 
@@ -170,6 +168,8 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
       const kw = rows(k, Tk, Cqk, k0, k1);
       const vw = rows(v, Tk, Cv, k0, k1);
       const kmw = keyMask ? rows(keyMask, Tk, 1, k0, k1) : null;
+      // splits of this slice: every split must have keys
+      const sliceSplits = splits > 1 ? Math.ceil((k1 - k0) / splitKeys) : 1;
       const args = (flags: number) => ({
         q: qw.t, k: kw.t, v: vw.t,
         query_mask: qmw?.t ?? qw.t,
@@ -184,17 +184,17 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
           o_off: ow.off, o_bs: oE,
           qm_off: qmw?.off ?? 0, qm_bs: Tq,
           km_off: kmw?.off ?? 0, km_bs: Tk,
-          split_keys: splitKeys, splits, zs,
+          split_keys: splitKeys, splits: sliceSplits, zs,
           scale,
           flags: maskFlags | flags,
         },
       });
-      if (splits > 1) {
-        gpu.dispatch(attentionShader, args(FLAG_SPLIT), [queryBlocks, splits, zs]);
-        gpu.dispatch(attentionShader, args(FLAG_MERGE), [Math.ceil(nt / WG), 1, zs]);
+      const order = (s === 0 ? FLAG_FIRST : 0) | (s === keySlices.length - 1 ? FLAG_LAST : 0);
+      if (sliceSplits > 1) {
+        gpu.dispatch(attentionShader, args(FLAG_SPLIT), [queryBlocks, sliceSplits, zs]);
+        gpu.dispatch(attentionShader, args(FLAG_MERGE | order), [Math.ceil(nt / WG), 1, zs]);
       } else {
-        const flags = (s === 0 ? FLAG_FIRST : 0) | (s === keySlices.length - 1 ? FLAG_LAST : 0);
-        gpu.dispatch(attentionShader, args(flags), [queryBlocks, 1, zs]);
+        gpu.dispatch(attentionShader, args(order), [queryBlocks, 1, zs]);
       }
     });
     state.dispose();

@@ -44,7 +44,8 @@
 //     per block of queries would leave the device idle): the grid's y index
 //     picks a split of the keys, each split writes its own (m, l, o) to
 //     `state` (FLAG_SPLIT), and a second dispatch of this same shader
-//     (FLAG_MERGE) merges the splits into `out` with the formula above.
+//     (FLAG_MERGE) merges the splits, and the state carried from earlier
+//     slices, with the formula above (and normalises after the last slice).
 //
 // TILING. One invocation owns SQ = 8 queries of one (batch, head); a workgroup
 // is WG = 32 invocations, i.e. BLOCK_Q = 256 consecutive queries; the grid is
@@ -90,8 +91,10 @@ struct Params {
 @group(0) @binding(3) var<storage, read> query_mask: array<i32>;
 @group(0) @binding(4) var<storage, read> key_mask: array<i32>;
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
-// Online-softmax state: (m, l) per (split, batch*head, query), then, with
-// FLAG_SPLIT, each split's unnormalised accumulator o [split][batch*head][query][Dv].
+// Online-softmax state, three regions (see the state_* helpers):
+//   carried (m, l) [batch*head][query]                between sequential key slices,
+//   split (m, l)   [split][batch*head][query]         one per parallel key split,
+//   split o        [split][batch*head][query][Dv]     each split's accumulator.
 @group(0) @binding(6) var<storage, read_write> state: array<f32>;
 @group(0) @binding(7) var<uniform> params: Params;
 
@@ -139,9 +142,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     k_begin = wid.y * p.split_keys;
     k_end = min(p.tk, k_begin + p.split_keys);
   }
-  // Where the (m, l) pairs and the accumulator live.
-  let row_state = wid.y * p.zs * p.tq + z * p.tq;   // (split, z) row of `state`, in queries
-  let partial_base = 2u * p.splits * p.zs * p.tq;   // start of the split accumulators in `state`
+  if (t0 >= p.tq) { return; }   // a workgroup's spare invocations past the last query
 
   var q_at: array<u32, SQ>;     // start of each query's head-h channels in q
   var o_at: array<u32, SQ>;     // ... of its accumulator (in `out`, or in `state` for a split)
@@ -152,14 +153,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let t = min(t0 + i, p.tq - 1u);
     q_at[i] = p.q_off + b * p.q_bs + t * qk_stride + h * p.dqk;
     o_at[i] = p.o_off + b * p.o_bs + t * v_stride + h * p.dv;
-    if (split) { o_at[i] = partial_base + (row_state + t) * p.dv; }
+    if (split) { o_at[i] = state_split_o(wid.y, z, t); }
     q_live[i] = true;
     if ((p.flags & FLAG_QUERY_MASK) != 0u) { q_live[i] = query_mask[p.qm_off + b * p.qm_bs + t] != 0; }
     m_run[i] = NEG_HUGE;
     l_run[i] = 0.0;
     if (!first) {
-      m_run[i] = state[2u * (row_state + t)];
-      l_run[i] = state[2u * (row_state + t) + 1u];
+      m_run[i] = state[state_carried(z, t)];
+      l_run[i] = state[state_carried(z, t) + 1u];
     }
   }
 
@@ -249,10 +250,26 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
   if (!last) {
     for (var i = 0u; i < SQ; i++) {
       if (t0 + i >= p.tq) { break; }
-      state[2u * (row_state + t0 + i)] = m_run[i];
-      state[2u * (row_state + t0 + i) + 1u] = l_run[i];
+      var at = state_carried(z, t0 + i);
+      if (split) { at = state_split_ml(wid.y, z, t0 + i); }
+      state[at] = m_run[i];
+      state[at + 1u] = l_run[i];
     }
   }
+}
+
+// Indices into `state` of the (m, l) pair carried between sequential key
+// slices, of split s's (m, l) pair, and of split s's accumulator row.
+fn state_carried(z: u32, t: u32) -> u32 {
+  return 2u * (z * params.tq + t);
+}
+
+fn state_split_ml(s: u32, z: u32, t: u32) -> u32 {
+  return 2u * params.zs * params.tq + 2u * ((s * params.zs + z) * params.tq + t);
+}
+
+fn state_split_o(s: u32, z: u32, t: u32) -> u32 {
+  return 2u * params.zs * params.tq * (1u + params.splits) + ((s * params.zs + z) * params.tq + t) * params.dv;
 }
 
 // The accumulator: in `out`, or in `state` for a parallel split.
@@ -265,8 +282,11 @@ fn acc_store(split: bool, at: u32, value: f32) {
   if (split) { state[at] = value; } else { out[at] = value; }
 }
 
-// FLAG_MERGE: one invocation per query of one (batch, head): merge the splits'
-// (m, l, o) with the rescaling above, normalise, wipe fully masked rows.
+// FLAG_MERGE: one invocation per query of one (batch, head). Merges the
+// splits' states, and the state carried from earlier key slices unless
+// FLAG_FIRST, with the rescaling above; then either normalises into `out`
+// (FLAG_LAST; rows that never saw an unmasked key become zeros) or leaves the
+// merged accumulator in `out` and (m, l) in the carried region.
 fn merge_splits(wid: vec3<u32>, li: u32) {
   let p = params;
   let z = wid.z;
@@ -274,23 +294,36 @@ fn merge_splits(wid: vec3<u32>, li: u32) {
   let h = z % p.heads;
   let t = wid.x * WG + li;
   if (t >= p.tq) { return; }
+  let first = (p.flags & FLAG_FIRST) != 0u;
+  let last = (p.flags & FLAG_LAST) != 0u;
   var m = NEG_HUGE;
-  for (var s = 0u; s < p.splits; s++) { m = max(m, state[2u * ((s * p.zs + z) * p.tq + t)]); }
+  if (!first) { m = state[state_carried(z, t)]; }
+  for (var s = 0u; s < p.splits; s++) { m = max(m, state[state_split_ml(s, z, t)]); }
+  var weight: array<f32, MAX_SPLITS>;   // e^(m_s - m), then divided by l when normalising
+  var carried_weight = 0.0;
   var l = 0.0;
-  for (var s = 0u; s < p.splits; s++) {
-    let at = 2u * ((s * p.zs + z) * p.tq + t);
-    l += state[at + 1u] * exp(state[at] - m);
+  if (!first) {
+    carried_weight = exp(state[state_carried(z, t)] - m);
+    l = state[state_carried(z, t) + 1u] * carried_weight;
   }
-  let norm = select(0.0, 1.0 / l, m > ALL_MASKED);
-  var weight: array<f32, MAX_SPLITS>;   // e^(m_s - m) / l per split
-  for (var s = 0u; s < p.splits; s++) { weight[s] = exp(state[2u * ((s * p.zs + z) * p.tq + t)] - m) * norm; }
-  let partial_base = 2u * p.splits * p.zs * p.tq;
+  for (var s = 0u; s < p.splits; s++) {
+    let at = state_split_ml(s, z, t);
+    weight[s] = exp(state[at] - m);
+    l += state[at + 1u] * weight[s];
+  }
+  if (last) {
+    let norm = select(0.0, 1.0 / l, m > ALL_MASKED);
+    carried_weight *= norm;
+    for (var s = 0u; s < p.splits; s++) { weight[s] *= norm; }
+  } else {
+    state[state_carried(z, t)] = m;
+    state[state_carried(z, t) + 1u] = l;
+  }
   let o_at = p.o_off + b * p.o_bs + t * p.heads * p.dv + h * p.dv;
   for (var c = 0u; c < p.dv; c++) {
     var o = 0.0;
-    for (var s = 0u; s < p.splits; s++) {
-      o += state[partial_base + ((s * p.zs + z) * p.tq + t) * p.dv + c] * weight[s];
-    }
+    if (!first) { o = out[o_at + c] * carried_weight; }
+    for (var s = 0u; s < p.splits; s++) { o += state[state_split_o(s, z, t) + c] * weight[s]; }
     out[o_at + c] = o;
   }
 }

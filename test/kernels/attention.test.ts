@@ -132,7 +132,7 @@ test('key and query slices carry the softmax state and equal the unsplit result'
   }
 });
 
-test('parallel key splits merge to the unsplit result (masked splits, padded queries)', async () => {
+test('parallel key splits, alone and within key slices, merge to the unsplit result', async () => {
   const c: Case = {
     B: 2, Tq: 9, Tk: 100, H: 2, Dqk: 6, Dv: 7,
     // batch 0: keys 0..49 masked, so whole splits see only masked logits; batch 1: every 5th key
@@ -147,14 +147,14 @@ test('parallel key splits merge to the unsplit result (masked splits, padded que
   } finally {
     attentionTesting.splits = 0;
   }
-  for (const splits of [2, 3, 7, 16]) {
-    attentionTesting.splits = splits;
+  for (const [splits, keysPerSlice] of [[2, 0], [3, 0], [7, 0], [16, 0], [3, 40], [2, 33], [4, 7]]) {
+    Object.assign(attentionTesting, { splits, keysPerSlice });
     seed = s0;
     try {
-      const got = await check(c, `${splits} splits`);
-      assert.ok(relError(got, whole) < 1e-6, `${splits} splits differ from unsplit by ${relError(got, whole)}`);
+      const got = await check(c, `${splits} splits of slices of ${keysPerSlice || 'all'} keys`);
+      assert.ok(relError(got, whole) < 1e-6, `${splits} splits / ${keysPerSlice} differ from unsplit by ${relError(got, whole)}`);
     } finally {
-      attentionTesting.splits = 0;
+      Object.assign(attentionTesting, { splits: 0, keysPerSlice: 0 });
     }
   }
   // chosen automatically: 2 workgroups' worth of queries over 1100 keys
