@@ -34,7 +34,17 @@ import {
 import { planWindows, windowFrames, windowAudio, type WindowPlan } from './windows.ts';
 import { preprocessFrame } from './preprocess.ts';
 import { psnr } from './psnr.ts';
-import { KINETICS700_CLASSES } from './labels.ts';
+
+/**
+ * The 700 Kinetics class names (./labels.ts), loaded on first use: a dynamic
+ * import, so bundlers put the ~5 KB (gzip) list in its own chunk and an app's
+ * first load carries only code.
+ */
+let classes: Promise<readonly string[]> | null = null;
+export function kineticsClasses(): Promise<readonly string[]> {
+  classes ??= import('./labels.ts').then((m) => m.KINETICS700_CLASSES);
+  return classes;
+}
 
 /** The model's audio rate: 48 kHz (1,920 samples per frame at 25 fps). */
 export const SAMPLE_RATE = 48000;
@@ -196,6 +206,7 @@ export class VideoAutoencoder {
     const { data: input, count } = this.preprocess(clip.frames);
     if (count < 1) throw new Error('autoencode: the clip has no frames');
     const samples = clip.audio ?? null;
+    const classNames = await kineticsClasses();
     const plans = planWindows(count, samples?.length ?? 0, { framesPerWindow: g.frames, samplesPerFrame: spf });
     const frameSize = size * size * 3;
     const frames = new Float32Array(count * frameSize).fill(NaN);
@@ -235,7 +246,7 @@ export class VideoAutoencoder {
       windows.push({
         plan,
         logits,
-        labels: topK(probs, opts.topK ?? 5, KINETICS700_CLASSES),
+        labels: topK(probs, opts.topK ?? 5, classNames),
         psnr: { video, audio },
         seconds: { encode: (t1 - t0) / 1000, decode: (t2 - t1) / 1000 },
       });
@@ -248,7 +259,7 @@ export class VideoAutoencoder {
       audio: audioOut,
       audioSource: samples ? 'input' : 'silence',
       audioPaddedSamples: samples ? Math.max(0, count * spf - samples.length) : count * spf,
-      labels: topK(Float32Array.from(meanProbs), opts.topK ?? 5, KINETICS700_CLASSES),
+      labels: topK(Float32Array.from(meanProbs), opts.topK ?? 5, classNames),
       windows,
     };
   }

@@ -25,6 +25,7 @@ export {
   VideoAutoencoder,
   loadVideoAutoencoder,
   SAMPLE_RATE,
+  kineticsClasses,
   type VideoClip,
   type FrameSelection,
   type AutoencodeOptions,
@@ -61,4 +62,5 @@ export {
 export { planWindows, windowFrames, windowAudio, type WindowPlan } from './windows.ts';
 export { preprocessFrame, resizeBilinearU8, centerSquare, toRgbaBytes } from './preprocess.ts';
 export { psnr, type PsnrResult, type PsnrOptions } from './psnr.ts';
-export { KINETICS700_CLASSES } from './labels.ts';
+// The class names: `await kineticsClasses()` (a lazily loaded chunk), or
+// import { KINETICS700_CLASSES } from './labels.ts' to bundle them eagerly.
