@@ -34,6 +34,8 @@ export function fillMaskPanel(ctx: PanelContext): Panel {
       note.hidden = !/golden/.test(i.name);
     },
     () => {
+      clear(checkResult);
+      clear(result);
       if (model) for (const t of model.params.tensors.values()) t.dispose();
       model = null;
       info = null;

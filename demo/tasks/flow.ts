@@ -54,6 +54,8 @@ export function flowPanel(ctx: PanelContext): Panel {
       update();
     },
     () => {
+      clear(checkResult);
+      clear(result);
       if (model) for (const t of model.params.tensors.values()) t.dispose();
       model = null;
       info = null;

@@ -77,6 +77,8 @@ export function videoPanel(ctx: PanelContext): Panel {
       update();
     },
     () => {
+      clear(checkResult);
+      clear(result);
       model?.dispose();
       model = null;
       info = null;
@@ -91,7 +93,8 @@ export function videoPanel(ctx: PanelContext): Panel {
 
   function setClip(frames: RgbaImage[], audio: Float32Array | null, name: string) {
     clip = { frames, audio, name };
-    clear(clipView, ...frames.filter((_, i) => i % 3 === 0 || i === frames.length - 1).map((f, i, arr) => figure(canvasOf(f, f.width, f.height, 96), i === 0 ? name : i === arr.length - 1 ? `${frames.length} frames${audio ? ' + audio' : ', no audio'}` : '')));
+    const shown = frames.filter((_, i) => i % 3 === 0 || i === frames.length - 1);
+    clear(clipView, ...shown.map((f) => canvasOf(f, f.width, f.height, 96)), h('p.small.strip-caption', {}, `${name}: ${frames.length} frames at ${FPS} fps${audio ? ' with audio' : ', no audio'} (every third shown)`));
     update();
   }
 
