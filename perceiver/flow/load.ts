@@ -1,7 +1,7 @@
 // Loading a converted optical-flow weight file (tools/convert.ts output) onto the GPU.
 
 import type { Gpu } from '../../engine/index.ts';
-import type { WeightSource, LoadOptions } from '../../engine/weights.ts';
+import { loadWeights, type WeightSource, type LoadOptions } from '../../engine/weights.ts';
 import { withOverrides, defaultConfig, type FlowConfig } from '../config.ts';
 import { OpticalFlow } from './api.ts';
 
@@ -10,8 +10,6 @@ import { OpticalFlow } from './api.ts';
  * stream), streaming tensors to the GPU with optional progress.
  */
 export async function loadOpticalFlow(gpu: Gpu, source: WeightSource, opts: LoadOptions = {}): Promise<OpticalFlow> {
-  // The weight-file reader is loaded with the first call (its own chunk in a bundle).
-  const { loadWeights } = await import('../../engine/weights.ts');
   let config: FlowConfig | null = null;
   const { tensors } = await loadWeights(gpu, source, {
     ...opts,
