@@ -34,9 +34,12 @@ export interface MatmulOptions {
  */
 export const matmulTesting = { maxBindingBytes: 0 };
 
-// Must match matmul.wgsl: WG_Y * TILE_M rows and WG_X * TILE_N columns per workgroup.
-const BLOCK_ROWS = 64;
-const BLOCK_COLS = 64;
+/** A `const NAME = <n>u;` of matmul.wgsl, so the tile sizes are stated once, in the shader. */
+function shaderConst(name: string): number {
+  const m = new RegExp(`const ${name} = (\\d+)u;`).exec(matmulShader.code);
+  if (!m) throw new Error(`matmul.wgsl: no constant ${name}`);
+  return Number(m[1]);
+}
 
 const FLAG_BIAS = 1;
 const FLAG_GELU = 2;
@@ -97,6 +100,9 @@ export function matmul(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions = {})
 
   const out = empty(gpu, outShape);
   if (batches * M * N === 0) return out;
+  // rows and columns of the output per workgroup
+  const BLOCK_ROWS = shaderConst('WG_Y') * shaderConst('TILE_M');
+  const BLOCK_COLS = shaderConst('WG_X') * shaderConst('TILE_N');
 
   const align = gpu.limits.minStorageBufferOffsetAlignment;
   const limitBytes = matmulTesting.maxBindingBytes > 0 ? matmulTesting.maxBindingBytes : gpu.limits.maxStorageBufferBindingSize;

@@ -38,8 +38,8 @@ struct Params {
 
 const TILE_M = 8u;   // output rows per invocation
 const TILE_N = 8u;   // output columns per invocation
-const WG_X = 8u;     // invocations along N
-const WG_Y = 8u;     // invocations along M
+const WG_X = 4u;     // invocations along N (a workgroup covers 32 columns ...)
+const WG_Y = 16u;    // invocations along M (... by 128 rows: little waste at N = 261, 322)
 
 const FLAG_BIAS = 1u;
 const FLAG_GELU = 2u;

@@ -70,7 +70,7 @@ async function check(c: Case, label = JSON.stringify(c)): Promise<number> {
   return err;
 }
 
-test('odd sizes that do not divide the 8x8 register tile or the 64x64 block', async () => {
+test('odd sizes that do not divide the 8x8 register tile or the 128x32 workgroup block', async () => {
   for (const [M, K, N] of [[37, 13, 29], [1, 1, 1], [1, 5, 70], [65, 7, 3], [64, 64, 64], [130, 33, 67], [5, 300, 9]]) {
     await check({ M, K, N });
   }
