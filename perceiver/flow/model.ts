@@ -33,13 +33,10 @@
 //    2 x 37.8 GFLOP per tile (the two 322 x 322 projections of every token).
 //    With several cross-attention heads (no released flow model) the usual
 //    projections are computed (matmul slices the rows itself).
-//    The attention itself: the fused kernel (kernels/attention.ts, which
-//    carries the softmax across key slices), except for at most FEW_QUERIES
-//    latents (the golden fixture's 32), where `fewQueryAttention` forms the
-//    L x N logits with matmuls instead: the fused kernel gives a block of 64
-//    queries one workgroup, i.e. one core of a CPU adapter for the whole
-//    tile. Peak memory: the [N, 322] buffer (235 MB), the tile's patches
-//    (39 MB), one slice's temporaries and, for few latents, 2 x L x N floats.
+//    The attention is the fused kernel (kernels/attention.ts), which slices
+//    the keys over bindings and splits them over workgroups when there are
+//    few latents. Peak memory: the [N, 322] buffer (235 MB), the tile's
+//    patches (39 MB) and one slice's temporaries.
 //  - Decoder (`decodeTile`). Queries are independent given z: they are built
 //    on the fly per chunk (patch rows + Fourier features for that chunk's
 //    tokens, contiguous or any subset) and decoded with the project's one
@@ -48,13 +45,13 @@
 // `flowForwardUnsliced` is the plain composition (full inputs, encoder.ts's
 // encode, one decodeQueries call): the reference for tests on small models.
 
-import { empty, upload, readF32, Tensor, type Gpu } from '../../engine/index.ts';
+import { empty, upload, readF32, type Gpu, type Tensor } from '../../engine/index.ts';
 import { patchesForFlow } from '../../kernels/patches.ts';
 import { fourierFeatures } from '../../kernels/fourier.ts';
 import { concat } from '../../kernels/concat.ts';
 import { matmul } from '../../kernels/matmul.ts';
 import { attention } from '../../kernels/attention.ts';
-import { gather, scale, softmax } from '../../kernels/elementwise.ts';
+import { gather, scale } from '../../kernels/elementwise.ts';
 import { bindingLimit } from '../../kernels/slicing.ts';
 import type { FlowConfig } from '../config.ts';
 import { encode } from '../encoder.ts';
@@ -83,16 +80,7 @@ export interface SliceOptions {
   /** decoder queries per chunk (default 16384, lowered to fit a binding) */
   chunkSize?: number;
   onProgress?(stage: 'encode' | 'decode', done: number, total: number): void;
-  /**
-   * The encoder cross-attention with the folded single head: 'auto' (default)
-   * uses `fewQueryAttention` up to FEW_QUERIES latents and the fused kernel
-   * above; 'fused' always uses the fused kernel.
-   */
-  encoderAttention?: 'auto' | 'fused';
 }
-
-/** Latent counts up to this use fewQueryAttention (one fused-kernel query block). */
-export const FEW_QUERIES = 64;
 
 const DEFAULT_SLICE = 32768;
 const DEFAULT_CHUNK = 16384;
@@ -134,46 +122,6 @@ export function flowInputsAt(gpu: Gpu, patches: Tensor, params: Params, cfg: Flo
   rows.dispose();
   pos.dispose();
   return x;
-}
-
-/**
- * Single-head attention of a few queries q [1, L, C] over many keys that are
- * also the values, kv [N, C] (scale 1/sqrt(C)), with matmuls and one softmax
- * instead of the fused kernel: the fused kernel gives each block of 64
- * queries one workgroup, so a few latents over 182,528 keys would run on a
- * single core of a CPU adapter, while these matmuls spread the keys over
- * many workgroups. Exact (the whole row of logits, L x N, is formed):
- *   S_s = q kv_s^T / sqrt(C)  for key slices s, gathered into S [L, N]
- *   P   = softmax(S)          (rows)
- *   O   = sum_s P[:, s] kv_s  (matmul with the running sum as residual)
- */
-export function fewQueryAttention(gpu: Gpu, q: Tensor, kv: Tensor, slice: number): Tensor {
-  const [, L, C] = q.shape;
-  const N = kv.shape[0];
-  const qs = scale(gpu, q.reshape([L, C]), 1 / Math.sqrt(C));
-  const S = empty(gpu, [L, N]);
-  const row = (t: Tensor, l: number, cols: number, col0: number, n: number) => new Tensor(gpu, t.buffer, [n], 'f32', t.byteOffset + (l * cols + col0) * 4, false);
-  for (let s0 = 0; s0 < N; s0 += slice) {
-    const n = Math.min(slice, N - s0);
-    const part = matmul(gpu, qs, kv.rows(s0, s0 + n), { transposeB: true }); // [L, n]
-    for (let l = 0; l < L; l++) gpu.copy(row(part, l, n, 0, n), row(S, l, N, s0, n));
-    part.dispose();
-  }
-  qs.dispose();
-  const P = softmax(gpu, S);
-  S.dispose();
-  let o: Tensor | null = null;
-  for (let s0 = 0; s0 < N; s0 += slice) {
-    const n = Math.min(slice, N - s0);
-    const ps = empty(gpu, [L, n]);
-    for (let l = 0; l < L; l++) gpu.copy(row(P, l, N, s0, n), row(ps, l, n, 0, n));
-    const next: Tensor = matmul(gpu, ps, kv.rows(s0, s0 + n), o ? { residual: o } : {});
-    ps.dispose();
-    o?.dispose();
-    o = next;
-  }
-  P.dispose();
-  return o!.transfer([1, L, C]);
 }
 
 /** Buffers reused across tiles and frame pairs (the GPU side of a video session). */
@@ -244,9 +192,7 @@ export function encodeTile(gpu: Gpu, patches: Tensor, params: Params, cfg: FlowC
       qa.dispose();
       qa = r;
     }
-    const o = L <= FEW_QUERIES && opts.encoderAttention !== 'fused'
-      ? fewQueryAttention(gpu, qa, kv, slice) // [1, L, C]
-      : attention(gpu, qa, kv3, kv3, { heads: 1 });
+    const o = attention(gpu, qa, kv3, kv3, { heads: 1 }); // [1, L, C]
     qa.dispose();
     heads = linear(gpu, o, att.scope('linear_2'));
     o.dispose();
