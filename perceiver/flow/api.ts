@@ -20,18 +20,9 @@ import { Params } from '../layers.ts';
 import { toRgba, type ImageInput, type RgbaImage } from '../image.ts';
 import { FlowWorkspace } from './model.ts';
 import { estimateFlow, normalizeFrame, type FlowOptions } from './pipeline.ts';
-import type { FlowColorOptions } from './colorwheel.ts';
+import { flowPicture, type FlowColorOptions } from './colorwheel.ts';
 
-/**
- * The colour-wheel picture of a host flow [height, width, 2] in pixels, made
- * on the GPU (perceiver/flow/colorwheel.ts). That code is loaded on first
- * use (a dynamic import: bundlers put it in its own chunk, so an app that
- * only needs flow does not carry it).
- */
-export async function flowPicture(gpu: Gpu, flow: Float32Array, width: number, height: number, opts: FlowColorOptions = {}): Promise<{ picture: RgbaImage; scale: number }> {
-  const m = await import('./colorwheel.ts');
-  return m.flowPicture(gpu, flow, width, height, opts);
-}
+export { flowPicture };
 
 export interface EstimateOptions extends FlowOptions {
   /** also draw the colour-wheel picture (true: automatic scale, no legend) */
@@ -56,7 +47,7 @@ export interface SequenceResult extends FlowResult {
 
 /** RgbaImage -> ImageData for a canvas (browser only). */
 export function toImageData(picture: RgbaImage): ImageData {
-  if (typeof ImageData === 'undefined') throw new Error('toImageData needs a browser (ImageData); in Node write a PNG with tools/png.ts');
+  // (a browser's ImageData; in Node write a PNG: perceiver/flow/node.ts writeFlowPng)
   const data = picture.data instanceof Uint8ClampedArray ? picture.data : new Uint8ClampedArray(picture.data.buffer, picture.data.byteOffset, picture.data.byteLength);
   return new ImageData(data as Uint8ClampedArray<ArrayBuffer>, picture.width, picture.height);
 }
@@ -77,11 +68,6 @@ export class OpticalFlow {
     if (config.preset !== 'optical-flow') throw new Error(`OpticalFlow needs the optical-flow preset, got ${(config as { preset: string }).preset}`);
     this.params = new Params(weights);
     this.workspace = new FlowWorkspace(gpu);
-  }
-
-  /** The model's tile, [height, width] (368 x 496). */
-  get tileSize(): readonly [number, number] {
-    return this.config.trainSize;
   }
 
   /** Flow from frame1 to frame2 (and optionally its picture). */

@@ -31,6 +31,12 @@ export class FloError extends Error {
   }
 }
 
+function checkSize(what: string, width: number, height: number): void {
+  for (const v of [width, height]) {
+    if (!(Number.isInteger(v) && v >= 1 && v <= FLO_MAX_SIDE)) throw new FloError(`${what} size ${width}x${height} (each side must be an integer 1..${FLO_MAX_SIDE})`);
+  }
+}
+
 /** Parses a .flo file; throws FloError naming what is wrong. */
 export function readFlo(bytes: Uint8Array | ArrayBuffer): FlowField {
   const u8 = bytes instanceof Uint8Array ? bytes : new Uint8Array(bytes);
@@ -39,15 +45,10 @@ export function readFlo(bytes: Uint8Array | ArrayBuffer): FlowField {
   }
   const view = new DataView(u8.buffer, u8.byteOffset, u8.byteLength);
   const magic = view.getFloat32(0, true);
-  if (magic !== FLO_MAGIC) {
-    const tag = String.fromCharCode(u8[0], u8[1], u8[2], u8[3]).replace(/[^\x20-\x7e]/g, '?');
-    throw new FloError(`.flo: bad magic number ${magic} ("${tag}"); a Middlebury .flo file starts with ${FLO_MAGIC} ("PIEH")`);
-  }
+  if (magic !== FLO_MAGIC) throw new FloError(`.flo: bad magic number ${magic}; a Middlebury .flo file starts with ${FLO_MAGIC} ("PIEH")`);
   const width = view.getInt32(4, true);
   const height = view.getInt32(8, true);
-  if (!(width >= 1 && height >= 1 && width <= FLO_MAX_SIDE && height <= FLO_MAX_SIDE)) {
-    throw new FloError(`.flo: implausible size ${width}x${height} (each side must be 1..${FLO_MAX_SIDE})`);
-  }
+  checkSize('.flo: implausible', width, height);
   const expected = FLO_HEADER_BYTES + width * height * 8;
   if (u8.byteLength !== expected) {
     const what = u8.byteLength < expected ? 'truncated' : 'has trailing bytes';
@@ -61,9 +62,7 @@ export function readFlo(bytes: Uint8Array | ArrayBuffer): FlowField {
 /** Encodes a flow field [height, width, 2] as .flo bytes (bit-exact float32). */
 export function writeFlo(flow: FlowField): Uint8Array {
   const { width, height, data } = flow;
-  if (!(Number.isInteger(width) && Number.isInteger(height) && width >= 1 && height >= 1 && width <= FLO_MAX_SIDE && height <= FLO_MAX_SIDE)) {
-    throw new FloError(`writeFlo: bad size ${width}x${height} (each side must be an integer 1..${FLO_MAX_SIDE})`);
-  }
+  checkSize('writeFlo: bad', width, height);
   if (data.length !== width * height * 2) {
     throw new FloError(`writeFlo: ${data.length} values for a ${width}x${height} flow (${width * height * 2} expected: [H, W, 2])`);
   }

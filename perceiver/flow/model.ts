@@ -87,10 +87,7 @@ const DEFAULT_CHUNK = 16384;
 
 /** Frame pair(s) [B, 2, h, w, 3] -> patch features [B*h*w, 54] (patches_for_flow + space_to_depth). */
 export function flowPatches(gpu: Gpu, frames: Tensor): Tensor {
-  if (frames.shape.length !== 5 || frames.shape[1] !== 2 || frames.shape[4] !== 3) {
-    throw new Error(`optical-flow: frames must be [B, 2, H, W, 3], got ${frames}`);
-  }
-  const p = patchesForFlow(gpu, frames);
+  const p = patchesForFlow(gpu, frames); // checks [B, 2, H, W, C]; encodeTile checks C = 3 through the width
   return p.transfer([p.size / PATCH_CHANNELS, PATCH_CHANNELS]);
 }
 
@@ -238,7 +235,7 @@ export function toPixels(raw: Float32Array, cfg: FlowConfig): Float32Array {
 export async function decodeTile(gpu: Gpu, z: Tensor, patches: Tensor, params: Params, cfg: FlowConfig, dims: readonly [number, number], indices?: Uint32Array, opts: SliceOptions = {}): Promise<Float32Array> {
   const N = dims[0] * dims[1];
   const total = indices ? indices.length : N;
-  if (indices) for (const i of indices) if (i >= N) throw new Error(`decodeTile: pixel index ${i} outside the ${dims[0]}x${dims[1]} tile`);
+  if (indices) for (const i of indices) if (i >= N) throw new Error(`decodeTile: pixel ${i} outside the ${dims[0]}x${dims[1]} tile`);
   const C = flowInputChannels(cfg);
   const { data } = await decodeInChunks(gpu, z, total, params, flowDecoder(cfg), {
     chunkSize: tokensPerSlice(gpu, C, opts.chunkSize ?? DEFAULT_CHUNK),

@@ -9,7 +9,8 @@ import { testGpu, randn } from '../gpu.ts';
 import { upload, readF32 } from '../../engine/index.ts';
 import { flowToColor, legendPlacement } from '../../kernels/flow_color.ts';
 import { setBindingLimitForTests } from '../../kernels/slicing.ts';
-import { flowToColorCpu, flowPicture, readPicture, colorWheel, colorOf } from '../../perceiver/flow/colorwheel.ts';
+import { flowPicture, readPicture } from '../../perceiver/flow/colorwheel.ts';
+import { flowToColorCpu, colorWheel, colorOf } from '../../perceiver/flow/colorwheel_cpu.ts';
 
 /** Largest per-byte difference, and how many bytes differ at all. */
 function compare(a: ArrayLike<number>, b: ArrayLike<number>): { max: number; count: number } {

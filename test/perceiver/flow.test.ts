@@ -18,7 +18,7 @@ import { flowTile, flowForwardUnsliced, FlowWorkspace } from '../../perceiver/fl
 import { estimateFlow } from '../../perceiver/flow/pipeline.ts';
 import { tileOrigins, FlowStitcher, padEdge, evenSubset } from '../../perceiver/flow/tiling.ts';
 import { OpticalFlow } from '../../perceiver/flow/api.ts';
-import { flowToColorCpu } from '../../perceiver/flow/colorwheel.ts';
+import { flowToColorCpu } from '../../perceiver/flow/colorwheel_cpu.ts';
 import { setBindingLimitForTests } from '../../kernels/slicing.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
