@@ -292,8 +292,12 @@ export type CrossAttentionMode = 'folded' | 'exact';
  * The encoder (PerceiverEncoder, perceiver/encoder.ts) with its one-head
  * cross-attention folded as described at the top of this file.
  */
-export function encodeFolded(gpu: Gpu, inputs: Tensor, params: Params, cfg: EncoderConfig): Tensor {
-  if (cfg.numCrossAttentionHeads !== 1 || cfg.crossVChannels !== null) return encode(gpu, inputs, params, cfg);
+export function encodeFolded(gpu: Gpu, inputs: Tensor, params: Params, cfg: EncoderConfig, disposeInputs = false): Tensor {
+  if (cfg.numCrossAttentionHeads !== 1 || cfg.crossVChannels !== null) {
+    const z = encode(gpu, inputs, params, cfg);
+    if (disposeInputs) inputs.dispose();
+    return z;
+  }
   const p = params.scope(cfg.scope);
   const ca = p.scope('~/cross_attention');
   const att = ca.scope('attention');
@@ -302,6 +306,8 @@ export function encodeFolded(gpu: Gpu, inputs: Tensor, params: Params, cfg: Enco
   const latents = concat(gpu, [p.get('~/trainable_position_encoding/pos_embs')], batch);
   const nq = norm(gpu, latents, ca.scope('layer_norm'));
   const nkv = norm(gpu, inputs, ca.scope('layer_norm_1'));
+  // The encoder inputs (147 MB for a window) are spent once normalised.
+  if (disposeInputs) inputs.dispose();
   const q = linear(gpu, nq, att.scope('linear'));
   nq.dispose();
   // q'' = q' Wk^T: [B, L, qk] x [qk, Ckv]. The kernel scales by 1/sqrt(Ckv);
@@ -438,7 +444,8 @@ export class MultimodalAutoencoderModel {
   encode(images: Tensor, audio: Tensor, mode: CrossAttentionMode = 'folded'): Tensor {
     if (images.shape[0] !== 1) throw new Error(`multimodal-autoencoder: one window at a time (batch 1), got images ${images}`);
     const inputs = multimodalInputs(this.gpu, images, audio, this.params, this.config);
-    const z = mode === 'exact' ? encode(this.gpu, inputs, this.params, this.config.encoder) : encodeFolded(this.gpu, inputs, this.params, this.config.encoder);
+    if (mode === 'folded') return encodeFolded(this.gpu, inputs, this.params, this.config.encoder, true);
+    const z = encode(this.gpu, inputs, this.params, this.config.encoder);
     inputs.dispose();
     return z;
   }
