@@ -182,7 +182,7 @@ async function main() {
     console.log(`| ${header.join(' | ')} |`);
     console.log(`|${header.map(() => '---').join('|')}|`);
     for (const r of rows) console.log(`| ${r.join(' | ')} |`);
-    console.log('');
+    console.log('\n| other browser runtimes | what they need to run any model |\n|---|---|');
     for (const [what, size] of OTHERS) console.log(`| ${what} | ${size} |`);
   } else {
     const all = [header, ...rows];
