@@ -153,16 +153,18 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
         Math.min(MAX_SPLITS, Math.ceil(TARGET_WORKGROUPS / (queryBlocks * zs)), Math.floor(sliceKeys / MIN_SPLIT_KEYS));
       splits = Math.max(1, Math.min(splits, MAX_SPLITS, sliceKeys));
       // the carried and the splits' states must fit one binding
-      while (splits > 1 && zs * nt * (2 + splits * (Dv + 2)) > maxElems) splits--;
+      while (splits > 1 && Math.max(2 * zs * nt * (1 + splits), splits * zs * nt * Dv) > maxElems) splits--;
     }
     let splitKeys = 0;
     if (splits > 1) {
       splitKeys = Math.ceil(sliceKeys / splits);
       if (!attentionTesting.splits) splitKeys = Math.ceil(splitKeys / BLOCK_K) * BLOCK_K;
     }
-    const stateElems = splits > 1 ? zs * nt * (2 + splits * (Dv + 2)) : keySlices.length > 1 ? 2 * zs * nt : 1;
+    // (m, l) carried between key slices and per split; the splits' accumulators
+    const stateElems = 2 * zs * nt * (1 + splits);
     if (stateElems > maxElems) fail(`the online-softmax state of ${nt} queries needs ${stateElems * 4} bytes, over the binding limit`);
     const state = empty(gpu, [stateElems]);
+    const partial = splits > 1 ? empty(gpu, [splits * zs * nt * Dv]) : null;
 
     keySlices.forEach(([k0, k1], s) => {
       const kw = rows(k, Tk, Cqk, k0, k1);
@@ -170,11 +172,14 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
       const kmw = keyMask ? rows(keyMask, Tk, 1, k0, k1) : null;
       // splits of this slice: every split must have keys
       const sliceSplits = splits > 1 ? Math.ceil((k1 - k0) / splitKeys) : 1;
+      // FLAG_SPLIT writes the splits' accumulators to `partial` (bound as out);
+      // FLAG_MERGE reads them back (bound as v) and writes out.
       const args = (flags: number) => ({
-        q: qw.t, k: kw.t, v: vw.t,
+        q: qw.t, k: kw.t,
+        v: flags & FLAG_MERGE ? partial! : vw.t,
         query_mask: qmw?.t ?? qw.t,
         key_mask: kmw?.t ?? qw.t,
-        out: ow.t,
+        out: flags & FLAG_SPLIT ? partial! : ow.t,
         state,
         params: {
           tq: nt, tk: k1 - k0, heads: H, dqk: Dqk, dv: Dv,
@@ -198,6 +203,7 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
       }
     });
     state.dispose();
+    partial?.dispose();
   }
   return out;
 }

@@ -43,9 +43,11 @@
 //   * key splits in parallel (few queries over many keys, where one workgroup
 //     per block of queries would leave the device idle): the grid's y index
 //     picks a split of the keys, each split writes its own (m, l, o) to
-//     `state` (FLAG_SPLIT), and a second dispatch of this same shader
-//     (FLAG_MERGE) merges the splits, and the state carried from earlier
-//     slices, with the formula above (and normalises after the last slice).
+//     `state` (FLAG_SPLIT; for that dispatch the wrapper binds a scratch
+//     buffer as `out`, so each split's o lands in its own rows), and a second
+//     dispatch of this same shader (FLAG_MERGE; the splits' o bound as `v`)
+//     merges the splits, and the state carried from earlier slices, with the
+//     formula above (and normalises after the last slice).
 //
 // TILING. One invocation owns SQ = 8 queries of one (batch, head); a workgroup
 // is WG = 32 invocations, i.e. BLOCK_Q = 256 consecutive queries; the grid is
@@ -90,11 +92,11 @@ struct Params {
 @group(0) @binding(2) var<storage, read> v: array<f32>;
 @group(0) @binding(3) var<storage, read> query_mask: array<i32>;
 @group(0) @binding(4) var<storage, read> key_mask: array<i32>;
+// The result; with FLAG_SPLIT the splits' accumulators [split][batch*head][query][Dv].
 @group(0) @binding(5) var<storage, read_write> out: array<f32>;
-// Online-softmax state, three regions (see the state_* helpers):
-//   carried (m, l) [batch*head][query]                between sequential key slices,
-//   split (m, l)   [split][batch*head][query]         one per parallel key split,
-//   split o        [split][batch*head][query][Dv]     each split's accumulator.
+// Online-softmax (m, l) pairs, two regions (see the state_* helpers):
+//   carried [batch*head][query]          between sequential key slices,
+//   split   [split][batch*head][query]   one per parallel key split.
 @group(0) @binding(6) var<storage, read_write> state: array<f32>;
 @group(0) @binding(7) var<uniform> params: Params;
 
@@ -153,7 +155,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     let t = min(t0 + i, p.tq - 1u);
     q_at[i] = p.q_off + b * p.q_bs + t * qk_stride + h * p.dqk;
     o_at[i] = p.o_off + b * p.o_bs + t * v_stride + h * p.dv;
-    if (split) { o_at[i] = state_split_o(wid.y, z, t); }
+    if (split) { o_at[i] = split_o(wid.y, z, t); }
     q_live[i] = true;
     if ((p.flags & FLAG_QUERY_MASK) != 0u) { q_live[i] = query_mask[p.qm_off + b * p.qm_bs + t] != 0; }
     m_run[i] = NEG_HUGE;
@@ -227,7 +229,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
       var acc = array<array<f32, OC>, SQ>();
       if (resume) {
         for (var i = 0u; i < SQ; i++) {
-          for (var c = 0u; c < OC; c++) { acc[i][c] = acc_load(split, o_at[i] + min(c0 + c, p.dv - 1u)) * alpha[i]; }
+          for (var c = 0u; c < OC; c++) { acc[i][c] = out[o_at[i] + min(c0 + c, p.dv - 1u)] * alpha[i]; }
         }
       }
       for (var j = 0u; j < SK; j++) {
@@ -241,7 +243,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
         if (t0 + i >= p.tq) { break; }
         for (var c = 0u; c < OC; c++) {
           if (c0 + c >= p.dv) { break; }
-          acc_store(split, o_at[i] + c0 + c, acc[i][c] * norm[i]);
+          out[o_at[i] + c0 + c] = acc[i][c] * norm[i];
         }
       }
     }
@@ -259,7 +261,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
 }
 
 // Indices into `state` of the (m, l) pair carried between sequential key
-// slices, of split s's (m, l) pair, and of split s's accumulator row.
+// slices and of split s's (m, l) pair; index of split s's accumulator row.
 fn state_carried(z: u32, t: u32) -> u32 {
   return 2u * (z * params.tq + t);
 }
@@ -268,18 +270,8 @@ fn state_split_ml(s: u32, z: u32, t: u32) -> u32 {
   return 2u * params.zs * params.tq + 2u * ((s * params.zs + z) * params.tq + t);
 }
 
-fn state_split_o(s: u32, z: u32, t: u32) -> u32 {
-  return 2u * params.zs * params.tq * (1u + params.splits) + ((s * params.zs + z) * params.tq + t) * params.dv;
-}
-
-// The accumulator: in `out`, or in `state` for a parallel split.
-fn acc_load(split: bool, at: u32) -> f32 {
-  if (split) { return state[at]; }
-  return out[at];
-}
-
-fn acc_store(split: bool, at: u32, value: f32) {
-  if (split) { state[at] = value; } else { out[at] = value; }
+fn split_o(s: u32, z: u32, t: u32) -> u32 {
+  return ((s * params.zs + z) * params.tq + t) * params.dv;
 }
 
 // FLAG_MERGE: one invocation per query of one (batch, head). Merges the
@@ -323,7 +315,8 @@ fn merge_splits(wid: vec3<u32>, li: u32) {
   for (var c = 0u; c < p.dv; c++) {
     var o = 0.0;
     if (!first) { o = out[o_at + c] * carried_weight; }
-    for (var s = 0u; s < p.splits; s++) { o += state[state_split_o(s, z, t) + c] * weight[s]; }
+    // the splits' accumulators are bound as `v` for this dispatch
+    for (var s = 0u; s < p.splits; s++) { o += v[split_o(s, z, t) + c] * weight[s]; }
     out[o_at + c] = o;
   }
 }
