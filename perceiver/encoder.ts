@@ -6,18 +6,26 @@ import { concat } from '../kernels/concat.ts';
 import type { EncoderConfig } from './config.ts';
 import { crossAttention, selfAttention, type Params } from './layers.ts';
 
-/**
- * inputs [B, N, C] (C = preprocessor width) -> latents z [B, numLatents, latentChannels].
- * `inputMask` (i32 [B, N], 1 = real input) masks the cross-attention keys.
- */
-export function encode(gpu: Gpu, inputs: Tensor, params: Params, cfg: EncoderConfig, inputMask?: Tensor): Tensor {
+export interface EncodeOptions {
+  /** i32 [B, N], 1 = real input: masks the cross-attention keys */
+  inputMask?: Tensor;
+  /**
+   * The inputs already went through the cross-attention's layer_norm_1 (a
+   * caller with inputs too large to hold twice builds them normalised, slice by slice).
+   */
+  inputsNormalized?: boolean;
+}
+
+/** inputs [B, N, C] (C = preprocessor width) -> latents z [B, numLatents, latentChannels]. */
+export function encode(gpu: Gpu, inputs: Tensor, params: Params, cfg: EncoderConfig, opts: EncodeOptions = {}): Tensor {
   const p = params.scope(cfg.scope);
   const batch = inputs.shape[0];
   const latents = concat(gpu, [p.get('~/trainable_position_encoding/pos_embs')], batch);
   let z = crossAttention(gpu, latents, inputs, p.scope('~/cross_attention'), {
     heads: cfg.numCrossAttentionHeads,
     queryResidual: true,
-    keyMask: inputMask,
+    keyMask: opts.inputMask,
+    kvNormalized: opts.inputsNormalized,
   });
   latents.dispose();
   for (let block = 0; block < cfg.numBlocks; block++) {

@@ -8,6 +8,7 @@ import type { Gpu, Tensor } from '../engine/index.ts';
 import { matmul } from '../kernels/matmul.ts';
 import { attention } from '../kernels/attention.ts';
 import { layerNorm } from '../kernels/layernorm.ts';
+import { scale } from '../kernels/elementwise.ts';
 
 /** Named parameters (Haiku flat names) seen from one module scope. */
 export class Params {
@@ -54,15 +55,43 @@ export interface AttendOptions {
 /**
  * `Attention`: q, k, v projections (linear, linear_1, linear_2), multi-head
  * softmax attention (fused kernel), output projection (linear_3).
+ *
+ * With one head, no masks and fewer queries than keys (every encoder
+ * cross-attention over a large input), the key and value projections move to
+ * the query side, which is the same arithmetic with far less work:
+ *   logits = (q Wk^T) . x + q . bk, and q . bk is the same for every key of a
+ *            query, so it cancels in the softmax;
+ *   out    = sum_T p_T (x_T Wv + bv) = (sum_T p_T x_T) Wv + bv, as the p_T sum to 1.
+ * So attention runs on the inputs x themselves with queries q Wk^T, and Wv is
+ * applied to the few attended rows. For 182,528 flow inputs this saves two
+ * [182528, 322] x [322, 322] projections per tile.
  */
 export function attend(gpu: Gpu, qIn: Tensor, kvIn: Tensor, p: Params, opts: AttendOptions): Tensor {
   const q = linear(gpu, qIn, p.scope('linear'));
-  const k = linear(gpu, kvIn, p.scope('linear_1'));
-  const v = linear(gpu, kvIn, p.scope('linear_2'));
-  const heads = attention(gpu, q, k, v, { heads: opts.heads, keyMask: opts.keyMask, queryMask: opts.queryMask });
+  let heads: Tensor;
+  const fold = opts.heads === 1 && !opts.keyMask && !opts.queryMask && qIn.shape[1] < kvIn.shape[1];
+  if (fold) {
+    const wk = p.get('linear_1/w'); // [Ckv, qk]
+    const [ckv, qk] = wk.shape;
+    let qx = matmul(gpu, q, wk, { transposeB: true }); // [B, Tq, Ckv]
+    if (qk !== ckv) {
+      // the kernel scales logits by 1/sqrt(Ckv), the original by 1/sqrt(qk)
+      const r = scale(gpu, qx, Math.sqrt(ckv / qk));
+      qx.dispose();
+      qx = r;
+    }
+    const attended = attention(gpu, qx, kvIn, kvIn, { heads: 1 }); // [B, Tq, Ckv]
+    qx.dispose();
+    heads = linear(gpu, attended, p.scope('linear_2'));
+    attended.dispose();
+  } else {
+    const k = linear(gpu, kvIn, p.scope('linear_1'));
+    const v = linear(gpu, kvIn, p.scope('linear_2'));
+    heads = attention(gpu, q, k, v, { heads: opts.heads, keyMask: opts.keyMask, queryMask: opts.queryMask });
+    k.dispose();
+    v.dispose();
+  }
   q.dispose();
-  k.dispose();
-  v.dispose();
   const out = linear(gpu, heads, p.scope('linear_3'), { residual: opts.residual });
   heads.dispose();
   return out;
@@ -93,6 +122,8 @@ export interface CrossAttentionOptions {
   queryResidual: boolean;
   keyMask?: Tensor;
   queryMask?: Tensor;
+  /** kv already went through this block's layer_norm_1 (built slice by slice by the caller) */
+  kvNormalized?: boolean;
 }
 
 /**
@@ -101,7 +132,7 @@ export interface CrossAttentionOptions {
  */
 export function crossAttention(gpu: Gpu, q: Tensor, kv: Tensor, p: Params, opts: CrossAttentionOptions): Tensor {
   const nq = norm(gpu, q, p.scope('layer_norm'));
-  const nkv = norm(gpu, kv, p.scope('layer_norm_1'));
+  const nkv = opts.kvNormalized ? kv : norm(gpu, kv, p.scope('layer_norm_1'));
   const a = attend(gpu, nq, nkv, p.scope('attention'), {
     heads: opts.heads,
     keyMask: opts.keyMask,
@@ -109,7 +140,7 @@ export function crossAttention(gpu: Gpu, q: Tensor, kv: Tensor, p: Params, opts:
     residual: opts.queryResidual ? q : undefined,
   });
   nq.dispose();
-  nkv.dispose();
+  if (nkv !== kv) nkv.dispose();
   const n2 = norm(gpu, a, p.scope('layer_norm_2'));
   const out = mlpResidual(gpu, a, n2, p.scope('mlp'));
   n2.dispose();

@@ -21,21 +21,12 @@
 //  - Encoder (`encodeTile`, run once per tile). The cross-attention reads
 //    the inputs only through LN_1(inputs) (keys and values). Built slice by
 //    slice (patches_linear + Fourier features for a token range, concat,
-//    layer norm) into one [N, 322] buffer that is bound in windows. With one
-//    head (the released model) the key and value projections are folded
-//    into the latent side instead of being applied to 182,528 tokens:
-//        softmax_j(q . (W_k^T n_j + b_k) / sqrt(d)) = softmax_j((W_k q) . n_j / sqrt(d))
-//    (q . b_k is the same for every key j and cancels in the softmax), and
-//        sum_j p_j (W_v^T n_j + b_v) = W_v^T (sum_j p_j n_j) + b_v
-//    (the p_j sum to 1). So attention runs with queries W_k q [L, 322] on
-//    keys = values = LN_1(inputs), and linear_2 is applied to its [L, 322]
-//    output. Same arithmetic up to float32 rounding order, and it saves
-//    2 x 37.8 GFLOP per tile (the two 322 x 322 projections of every token).
-//    With several cross-attention heads (no released flow model) the usual
-//    projections are computed (matmul slices the rows itself).
-//    The attention is the fused kernel (kernels/attention.ts), which slices
-//    the keys over bindings and splits them over workgroups when there are
-//    few latents. Peak memory: the [N, 322] buffer (235 MB), the tile's
+//    layer norm) into one [N, 322] buffer that is bound in windows, then the
+//    shared encoder (perceiver/encoder.ts) runs on it. With one head (the
+//    released model) perceiver/layers.ts `attend` folds the key and value
+//    projections into the latent side instead of applying them to 182,528
+//    tokens (2 x 37.8 GFLOP saved per tile); the fused attention kernel
+//    slices the keys over bindings and splits them over workgroups. Peak memory: the [N, 322] buffer (235 MB), the tile's
 //    patches (39 MB) and one slice's temporaries.
 //  - Decoder (`decodeTile`). Queries are independent given z: they are built
 //    on the fly per chunk (patch rows + Fourier features for that chunk's
@@ -49,14 +40,12 @@ import { empty, upload, readF32, type Gpu, type Tensor } from '../../engine/inde
 import { patchesForFlow } from '../../kernels/patches.ts';
 import { fourierFeatures } from '../../kernels/fourier.ts';
 import { concat } from '../../kernels/concat.ts';
-import { matmul } from '../../kernels/matmul.ts';
-import { attention } from '../../kernels/attention.ts';
-import { gather, scale } from '../../kernels/elementwise.ts';
+import { gather } from '../../kernels/elementwise.ts';
 import { bindingLimit } from '../../kernels/slicing.ts';
 import type { FlowConfig } from '../config.ts';
 import { encode } from '../encoder.ts';
 import { decodeQueries, decodeInChunks, type DecoderSpec } from '../decoder.ts';
-import { linear, norm, selfAttention, type Params } from '../layers.ts';
+import { linear, norm, type Params } from '../layers.ts';
 import { flowInputChannels } from '../params.ts';
 
 export const PATCHES_LINEAR = 'image_preprocessor/patches_linear';
@@ -156,7 +145,6 @@ export function encodeTile(gpu: Gpu, patches: Tensor, params: Params, cfg: FlowC
   const C = flowInputChannels(cfg);
   const p = params.scope(e.scope);
   const ca = p.scope('~/cross_attention');
-  const att = ca.scope('attention');
 
   // LN_1(inputs), slice by slice, into one [N, C] buffer.
   const kv = ws ? ws.get('encoder-kv', [N, C]) : empty(gpu, [N, C]);
@@ -170,53 +158,8 @@ export function encodeTile(gpu: Gpu, patches: Tensor, params: Params, cfg: FlowC
     ln.dispose();
     opts.onProgress?.('encode', s + n, N);
   }
-  const kv3 = kv.reshape([1, N, C]);
-
-  const latents = p.get('~/trainable_position_encoding/pos_embs');
-  const [L, D] = latents.shape;
-  const lat3 = latents.reshape([1, L, D]);
-  const nq = norm(gpu, lat3, ca.scope('layer_norm'));
-  const q = linear(gpu, nq, att.scope('linear'));
-  nq.dispose();
-  const qk = q.shape[2];
-  let heads: Tensor;
-  if (e.numCrossAttentionHeads === 1) {
-    // Keys and values folded into the latent side (see the header).
-    let qa = matmul(gpu, q, att.get('linear_1/w'), { transposeB: true }); // [1, L, C]
-    if (qk !== C) {
-      // the kernel scales by 1/sqrt(C); the model by 1/sqrt(qk)
-      const r = scale(gpu, qa, Math.sqrt(C / qk));
-      qa.dispose();
-      qa = r;
-    }
-    const o = attention(gpu, qa, kv3, kv3, { heads: 1 }); // [1, L, C]
-    qa.dispose();
-    heads = linear(gpu, o, att.scope('linear_2'));
-    o.dispose();
-  } else {
-    const k = linear(gpu, kv3, att.scope('linear_1'));
-    const v = linear(gpu, kv3, att.scope('linear_2'));
-    heads = attention(gpu, q, k, v, { heads: e.numCrossAttentionHeads });
-    k.dispose();
-    v.dispose();
-  }
-  q.dispose();
+  const z = encode(gpu, kv.reshape([1, N, C]), params, e, { inputsNormalized: true });
   if (!ws) kv.dispose();
-  const a = linear(gpu, heads, att.scope('linear_3'), { residual: lat3 });
-  heads.dispose();
-  const n2 = norm(gpu, a, ca.scope('layer_norm_2'));
-  const h = linear(gpu, n2, ca.scope('mlp/linear'), { activation: 'gelu' });
-  n2.dispose();
-  let z = linear(gpu, h, ca.scope('mlp/linear_1'), { residual: a });
-  h.dispose();
-  a.dispose();
-  for (let block = 0; block < e.numBlocks; block++) {
-    for (let i = 0; i < e.numSelfAttendsPerBlock; i++) {
-      const next = selfAttention(gpu, z, p.scope(i === 0 ? '~/self_attention' : `~/self_attention_${i}`), e.numSelfAttentionHeads);
-      z.dispose();
-      z = next;
-    }
-  }
   return z;
 }
 

@@ -60,7 +60,7 @@ export function languageLogits(gpu: Gpu, ids: Tensor, mask: Tensor, params: Para
   if (mask.shape[0] !== ids.shape[0]) throw new Error(`language-mlm: ids ${ids} and mask ${mask} have different batch sizes`);
   const batch = ids.shape[0];
   const x = languageInputs(gpu, ids, params, cfg);
-  const z = encode(gpu, x, params, cfg.encoder, mask);
+  const z = encode(gpu, x, params, cfg.encoder, { inputMask: mask });
   x.dispose();
   const queries = concat(gpu, [params.get(DECODER_QUERIES)], batch);
   const h = decodeQueries(gpu, z, queries, params, languageDecoder(cfg), mask);
