@@ -26,6 +26,7 @@ export function encode(gpu: Gpu, inputs: Tensor, params: Params, cfg: EncoderCon
     queryResidual: true,
     keyMask: opts.inputMask,
     kvNormalized: opts.inputsNormalized,
+    foldKeyValue: true,
   });
   latents.dispose();
   for (let block = 0; block < cfg.numBlocks; block++) {

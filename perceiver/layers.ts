@@ -50,26 +50,29 @@ export interface AttendOptions {
   queryMask?: Tensor;
   /** added to the output projection (the block's residual), fused */
   residual?: Tensor;
+  /** allow the one-head key/value fold below (the encoder's cross-attention) */
+  foldKeyValue?: boolean;
 }
 
 /**
  * `Attention`: q, k, v projections (linear, linear_1, linear_2), multi-head
  * softmax attention (fused kernel), output projection (linear_3).
  *
- * With one head, no masks and fewer queries than keys (every encoder
- * cross-attention over a large input), the key and value projections move to
+ * With `foldKeyValue`, one head, no masks and fewer queries than keys (the
+ * encoder cross-attention over a large input), the key and value projections move to
  * the query side, which is the same arithmetic with far less work:
  *   logits = (q Wk^T) . x + q . bk, and q . bk is the same for every key of a
  *            query, so it cancels in the softmax;
  *   out    = sum_T p_T (x_T Wv + bv) = (sum_T p_T x_T) Wv + bv, as the p_T sum to 1.
  * So attention runs on the inputs x themselves with queries q Wk^T, and Wv is
  * applied to the few attended rows. For 182,528 flow inputs this saves two
- * [182528, 322] x [322, 322] projections per tile.
+ * [182528, 322] x [322, 322] projections per tile. (Decoders never fold, so
+ * a query's output does not depend on how many queries share its chunk.)
  */
 export function attend(gpu: Gpu, qIn: Tensor, kvIn: Tensor, p: Params, opts: AttendOptions): Tensor {
   const q = linear(gpu, qIn, p.scope('linear'));
   let heads: Tensor;
-  const fold = opts.heads === 1 && !opts.keyMask && !opts.queryMask && qIn.shape[1] < kvIn.shape[1];
+  const fold = opts.foldKeyValue === true && opts.heads === 1 && !opts.keyMask && !opts.queryMask && qIn.shape[1] < kvIn.shape[1];
   if (fold) {
     const wk = p.get('linear_1/w'); // [Ckv, qk]
     const [ckv, qk] = wk.shape;
@@ -124,6 +127,8 @@ export interface CrossAttentionOptions {
   queryMask?: Tensor;
   /** kv already went through this block's layer_norm_1 (built slice by slice by the caller) */
   kvNormalized?: boolean;
+  /** see `attend` */
+  foldKeyValue?: boolean;
 }
 
 /**
@@ -138,6 +143,7 @@ export function crossAttention(gpu: Gpu, q: Tensor, kv: Tensor, p: Params, opts:
     keyMask: opts.keyMask,
     queryMask: opts.queryMask,
     residual: opts.queryResidual ? q : undefined,
+    foldKeyValue: opts.foldKeyValue,
   });
   nq.dispose();
   if (nkv !== kv) nkv.dispose();

@@ -28,7 +28,6 @@ import {
   type WindowGeometry,
   type PixelRect,
   type ProjectionMode,
-  type CrossAttentionMode,
   type DecodedOutputs,
 } from './model.ts';
 import { planWindows, windowFrames, windowAudio, type WindowPlan } from './windows.ts';
@@ -75,7 +74,6 @@ export interface AutoencodeOptions {
   /** decoder queries per slice (bounds GPU memory) */
   chunkSize?: number;
   projection?: ProjectionMode;
-  crossAttention?: CrossAttentionMode;
   onProgress?(p: { window: number; windows: number; done: number; total: number }): void;
 }
 
@@ -150,13 +148,13 @@ export class VideoAutoencoder {
   }
 
   /** Encodes one window: frames float32 [16, 224, 224, 3] in [0, 1], audio float32 [30720] in [-1, 1]. */
-  encode(frames: Float32Array, audio: Float32Array, mode?: CrossAttentionMode): EncodedWindow {
+  encode(frames: Float32Array, audio: Float32Array): EncodedWindow {
     const g = this.geometry;
     if (frames.length !== g.frames * g.height * g.width * 3) throw new Error(`encode: frames must be [${g.frames}, ${g.height}, ${g.width}, 3] (${g.frames * g.height * g.width * 3} values), got ${frames.length}`);
     if (audio.length !== g.audioSamples) throw new Error(`encode: audio must be ${g.audioSamples} samples, got ${audio.length}`);
     const x = upload(this.gpu, frames, [1, g.frames, g.height, g.width, 3]);
     const a = upload(this.gpu, audio, [1, g.audioSamples, 1]);
-    const z = this.model.encode(x, a, mode);
+    const z = this.model.encode(x, a);
     x.dispose();
     a.dispose();
     return { z, geometry: g, dispose: () => z.dispose() };
@@ -217,7 +215,7 @@ export class VideoAutoencoder {
     const meanProbs = new Float64Array(this.config.numClasses);
     for (const plan of plans) {
       const t0 = performance.now();
-      const enc = this.encode(windowFrames(input, frameSize, plan, g.frames), windowAudio(samples, plan, g.audioSamples), opts.crossAttention);
+      const enc = this.encode(windowFrames(input, frameSize, plan, g.frames), windowAudio(samples, plan, g.audioSamples));
       const t1 = performance.now();
       const image = this.windowImageRequest(sel, plan);
       const real = plan.frames * spf;

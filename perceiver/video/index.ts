@@ -39,7 +39,6 @@ export {
   MultimodalAutoencoderModel,
   multimodalInputs,
   modalityQueries,
-  encodeFolded,
   releasedGeometry,
   windowCounts,
   defaultChunkSize,
@@ -57,7 +56,6 @@ export {
   type DecodeOptions,
   type DecodedOutputs,
   type ProjectionMode,
-  type CrossAttentionMode,
 } from './model.ts';
 export { planWindows, windowFrames, windowAudio, type WindowPlan } from './windows.ts';
 export { preprocessFrame, resizeBilinearU8, centerSquare, toRgbaBytes } from './preprocess.ts';

@@ -47,22 +47,9 @@
 // `projection: 'exact'` runs the two linears as the original does.
 //
 // Encoder cross-attention. The latents (784) attend to 52,097 tokens of 704
-// channels with one head, and the original projects every token to keys and
-// values (2 x 52,097 x 704 x 704 multiply-adds) before attending. With one
-// head the projections fold into the latent side, exactly in real arithmetic:
-//   logits = q'(LN(x) Wk + bk)^T = (q' Wk^T) LN(x)^T + q' bk^T, and the last
-//            term is one constant per latent row, which the softmax ignores;
-//   P (LN(x) Wv + bv) = (P LN(x)) Wv + bv, since each row of P sums to 1.
-// So `crossAttention: 'folded'` (the default) attends with q'' = q' Wk^T to
-// the normalised tokens themselves (k = v = LN(x), same 1/sqrt(qk) scale)
-// and applies Wv, bv to the 784 attended rows: about half the encoder's
-// FLOPs at the released widths and a twentieth at the fixtures' 32 latents,
-// with float32 rounding differences near 1e-6. 'exact' runs perceiver/encoder.ts.
-// The attention itself (784 or fewer queries over 52,097 keys) runs as
-// matmuls and a row softmax (`keyHeavyAttention`): the fused attention
-// kernel gives each block of 64 queries one workgroup, i.e. 1 to 13
-// workgroups here, which leaves a GPU (or all but one core of a CPU adapter)
-// idle, while the matmuls spread the keys over many workgroups.
+// channels with one head: the shared encoder (perceiver/encoder.ts) folds the
+// key and value projections into the latent side there (perceiver/layers.ts
+// `attend`), about half the encoder's FLOPs at the released widths.
 
 import type { Gpu } from '../../engine/index.ts';
 import { Tensor, empty, upload } from '../../engine/index.ts';
@@ -70,13 +57,11 @@ import { spaceToDepth } from '../../kernels/space_to_depth.ts';
 import { fourierFeatures, type FourierOptions } from '../../kernels/fourier.ts';
 import { concat } from '../../kernels/concat.ts';
 import { matmul } from '../../kernels/matmul.ts';
-import { scale, softmax } from '../../kernels/elementwise.ts';
-import { bindingLimit } from '../../kernels/slicing.ts';
-import type { MultimodalConfig, EncoderConfig } from '../config.ts';
+import type { MultimodalConfig } from '../config.ts';
 import { multimodalWidths, expectedParams } from '../params.ts';
 import { encode } from '../encoder.ts';
 import { decodeInChunks, decodeQueries, type DecoderSpec } from '../decoder.ts';
-import { linear, norm, selfAttention, Params } from '../layers.ts';
+import { linear, Params } from '../layers.ts';
 
 /** The modalities in Haiku's (sorted) order: the order of the encoder's tokens. */
 export type Modality = 'audio' | 'image' | 'label';
@@ -235,116 +220,6 @@ export function multimodalInputs(gpu: Gpu, images: Tensor, audio: Tensor, params
   return out;
 }
 
-/**
- * One-head attention of few queries q [B, L, C] over many keys that are also
- * the values, kv [B, N, C], scale 1/sqrt(C), as matmuls and a row softmax:
- *   S = (q / sqrt(C)) kv^T  [L, N], formed slice by slice of keys (each
- *       slice's kv and scores fit one storage binding) and copied into place;
- *   P = softmax(S) over the keys;
- *   O = sum over slices of P[:, slice] kv[slice]  (residual-chained matmuls).
- * Exact: the whole row of logits is normalised at once.
- */
-export function keyHeavyAttention(gpu: Gpu, q: Tensor, kv: Tensor): Tensor {
-  const [B, L, C] = q.shape;
-  const N = kv.shape[1];
-  if (kv.shape[0] !== B || kv.shape[2] !== C) throw new Error(`keyHeavyAttention: q ${q} and kv ${kv} do not match`);
-  const room = bindingLimit(gpu) - 2 * gpu.limits.minStorageBufferOffsetAlignment;
-  const slice = Math.max(1, Math.min(N, Math.floor(room / (4 * C)), Math.floor(room / (4 * L))));
-  const out = empty(gpu, [B, L, C]);
-  const row = (t: Tensor, r: number, cols: number, col0: number, n: number) => new Tensor(gpu, t.buffer, [n], 'f32', t.byteOffset + (r * cols + col0) * 4, false);
-  for (let b = 0; b < B; b++) {
-    const qs = scale(gpu, new Tensor(gpu, q.buffer, [L, C], 'f32', q.byteOffset + b * L * C * 4, false), 1 / Math.sqrt(C));
-    const keys = new Tensor(gpu, kv.buffer, [N, C], 'f32', kv.byteOffset + b * N * C * 4, false);
-    const S = empty(gpu, [L, N]);
-    for (let s0 = 0; s0 < N; s0 += slice) {
-      const n = Math.min(slice, N - s0);
-      const part = matmul(gpu, qs, keys.rows(s0, s0 + n), { transposeB: true }); // [L, n]
-      if (n === N) gpu.copy(part, S);
-      else for (let l = 0; l < L; l++) gpu.copy(row(part, l, n, 0, n), row(S, l, N, s0, n));
-      part.dispose();
-    }
-    qs.dispose();
-    const P = softmax(gpu, S);
-    S.dispose();
-    let o: Tensor | null = null;
-    for (let s0 = 0; s0 < N; s0 += slice) {
-      const n = Math.min(slice, N - s0);
-      let ps = P;
-      if (n !== N) {
-        ps = empty(gpu, [L, n]);
-        for (let l = 0; l < L; l++) gpu.copy(row(P, l, N, s0, n), row(ps, l, n, 0, n));
-      }
-      const next: Tensor = matmul(gpu, ps, keys.rows(s0, s0 + n), o ? { residual: o } : {});
-      if (ps !== P) ps.dispose();
-      o?.dispose();
-      o = next;
-    }
-    P.dispose();
-    gpu.copy(o!, row(out, b, L * C, 0, L * C));
-    o!.dispose();
-  }
-  return out;
-}
-
-export type CrossAttentionMode = 'folded' | 'exact';
-
-/**
- * The encoder (PerceiverEncoder, perceiver/encoder.ts) with its one-head
- * cross-attention folded as described at the top of this file.
- */
-export function encodeFolded(gpu: Gpu, inputs: Tensor, params: Params, cfg: EncoderConfig, disposeInputs = false): Tensor {
-  if (cfg.numCrossAttentionHeads !== 1 || cfg.crossVChannels !== null) {
-    const z = encode(gpu, inputs, params, cfg);
-    if (disposeInputs) inputs.dispose();
-    return z;
-  }
-  const p = params.scope(cfg.scope);
-  const ca = p.scope('~/cross_attention');
-  const att = ca.scope('attention');
-  const batch = inputs.shape[0];
-  const ckv = inputs.shape[2];
-  const latents = concat(gpu, [p.get('~/trainable_position_encoding/pos_embs')], batch);
-  const nq = norm(gpu, latents, ca.scope('layer_norm'));
-  const nkv = norm(gpu, inputs, ca.scope('layer_norm_1'));
-  // The encoder inputs (147 MB for a window) are spent once normalised.
-  if (disposeInputs) inputs.dispose();
-  const q = linear(gpu, nq, att.scope('linear'));
-  nq.dispose();
-  // q'' = q' Wk^T: [B, L, qk] x [qk, Ckv]. The kernel scales by 1/sqrt(Ckv);
-  // the original by 1/sqrt(qk): rescale when they differ (not in the release).
-  const wk = att.get('linear_1/w');
-  const qk = wk.shape[1];
-  let qf = matmul(gpu, q, wk, { transposeB: true });
-  q.dispose();
-  if (qk !== ckv) {
-    const r = scale(gpu, qf, Math.sqrt(ckv / qk));
-    qf.dispose();
-    qf = r;
-  }
-  const u = keyHeavyAttention(gpu, qf, nkv);
-  qf.dispose();
-  nkv.dispose();
-  const v = linear(gpu, u, att.scope('linear_2'));
-  u.dispose();
-  const a = linear(gpu, v, att.scope('linear_3'), { residual: latents });
-  v.dispose();
-  latents.dispose();
-  const n2 = norm(gpu, a, ca.scope('layer_norm_2'));
-  const h = linear(gpu, n2, ca.scope('mlp/linear'), { activation: 'gelu' });
-  n2.dispose();
-  let z = linear(gpu, h, ca.scope('mlp/linear_1'), { residual: a });
-  h.dispose();
-  a.dispose();
-  for (let block = 0; block < cfg.numBlocks; block++) {
-    for (let i = 0; i < cfg.numSelfAttendsPerBlock; i++) {
-      const next = selfAttention(gpu, z, p.scope(i === 0 ? '~/self_attention' : `~/self_attention_${i}`), cfg.numSelfAttentionHeads);
-      z.dispose();
-      z = next;
-    }
-  }
-  return z;
-}
-
 /** The multimodal decoder's shared BasicDecoder. */
 export function multimodalDecoder(cfg: MultimodalConfig, finalProject = true): DecoderSpec {
   return { scope: DECODER_SCOPE, heads: cfg.decoderHeads, queryResidual: false, finalProject };
@@ -397,12 +272,6 @@ export interface DecodedOutputs {
   audio: Float32Array | null;
 }
 
-/** Bytes one decoder query needs at its widest (queries, layer norm, MLP, attention scratch), for the default slice size. */
-function bytesPerQuery(cfg: MultimodalConfig, latents: number): number {
-  const w = multimodalWidths(cfg).queryWidth;
-  return 4 * (6 * w + 2 * latents + 4 * cfg.encoder.latentChannels + cfg.decoderOutputChannels);
-}
-
 /**
  * Default queries per slice: on a software adapter 4,096 (small enough for
  * progress reports); on a GPU as many as keep the slice near
@@ -441,10 +310,9 @@ export class MultimodalAutoencoderModel {
    * Encodes one window: images [1, T, H, W, 3], audio [1, S, 1] -> latents
    * z [1, 784, 512] (the encoder runs once; keep z to decode any subset).
    */
-  encode(images: Tensor, audio: Tensor, mode: CrossAttentionMode = 'folded'): Tensor {
+  encode(images: Tensor, audio: Tensor): Tensor {
     if (images.shape[0] !== 1) throw new Error(`multimodal-autoencoder: one window at a time (batch 1), got images ${images}`);
     const inputs = multimodalInputs(this.gpu, images, audio, this.params, this.config);
-    if (mode === 'folded') return encodeFolded(this.gpu, inputs, this.params, this.config.encoder, true);
     const z = encode(this.gpu, inputs, this.params, this.config.encoder);
     inputs.dispose();
     return z;

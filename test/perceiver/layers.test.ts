@@ -128,7 +128,7 @@ for (const { dims, masked } of CROSS_CASES) test(`cross-attention block (heads $
   for (const residual of [true, false]) {
     const w = toGpu(gpu, host);
     const tensors = [upload(gpu, q, [B, tq, cq]), upload(gpu, kv, [B, tk, ckv]), upload(gpu, keyMask, [B, tk], 'i32'), upload(gpu, queryMask, [B, tq], 'i32')];
-    const out = crossAttention(gpu, tensors[0], tensors[1], new Params(w, 'x'), { heads, queryResidual: residual, ...(masked ? { keyMask: tensors[2], queryMask: tensors[3] } : {}) });
+    const out = crossAttention(gpu, tensors[0], tensors[1], new Params(w, 'x'), { heads, queryResidual: residual, ...(masked ? { keyMask: tensors[2], queryMask: tensors[3] } : { foldKeyValue: true }) });
     const ours = await readF32(out);
     const ref = new Float64Array(B * tq * cq);
     for (let b = 0; b < B; b++) {
