@@ -22,13 +22,13 @@
 // apart; then --runs timed pairs (default 1).
 
 import { nodeGpu } from '../engine/node.ts';
-import { upload, type Gpu, type Tensor } from '../engine/index.ts';
 import { defaultConfig, withOverrides, type FlowConfig, type Overrides } from '../perceiver/config.ts';
-import { expectedParams, countParams, flowInputChannels } from '../perceiver/params.ts';
+import { countParams, flowInputChannels } from '../perceiver/params.ts';
 import { Params } from '../perceiver/layers.ts';
 import { FlowWorkspace, PATCH_CHANNELS } from '../perceiver/flow/model.ts';
 import { estimateFlow, normalizeFrame } from '../perceiver/flow/pipeline.ts';
 import { tileOrigins, paddedSize, evenSubset } from '../perceiver/flow/tiling.ts';
+import { randomWeights } from './random-weights.ts';
 
 const SOFTWARE = /llvmpipe|lavapipe|swiftshader/i;
 const SOFTWARE_PIXELS = 4096;
@@ -56,36 +56,6 @@ function parseArgs(argv: string[]) {
   if (!(Number.isInteger(o.runs) && o.runs >= 0)) throw new Error('--runs must be a non-negative integer');
   if (o.pixels !== null && !(Number.isInteger(o.pixels) && o.pixels >= 1)) throw new Error('--pixels must be a positive integer');
   return o;
-}
-
-/** Deterministic uniform noise with standard deviation `std`. */
-function noise(n: number, seed: number, std: number): Float32Array {
-  let s = (seed * 2654435761) >>> 0 || 1;
-  const out = new Float32Array(n);
-  const scale = std * Math.sqrt(3) * 2;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = ((s >>> 0) / 4294967296 - 0.5) * scale;
-  }
-  return out;
-}
-
-/** Random weights with the released names, shapes and scales (LayerNorm 1/0, fan-in linears, 0.02 latents). */
-function randomWeights(gpu: Gpu, cfg: FlowConfig): Map<string, Tensor> {
-  const weights = new Map<string, Tensor>();
-  let seed = 1;
-  for (const [name, shape] of expectedParams(cfg)) {
-    const n = shape.reduce((a, d) => a * d, 1);
-    let data: Float32Array;
-    if (name.endsWith('/scale')) data = new Float32Array(n).fill(1);
-    else if (name.endsWith('/offset') || name.endsWith('/b')) data = new Float32Array(n);
-    else if (name.endsWith('/w')) data = noise(n, seed++, 1 / Math.sqrt(shape[0]));
-    else data = noise(n, seed++, 0.02);
-    weights.set(name, upload(gpu, data, shape));
-  }
-  return weights;
 }
 
 /** A textured RGBA frame and the same frame moved 3 px right and 2 px down. */

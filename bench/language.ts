@@ -15,13 +15,14 @@
 import { nodeGpu } from '../engine/node.ts';
 import { upload, readF32, type Gpu, type Tensor } from '../engine/index.ts';
 import { defaultConfig, withOverrides, type LanguageConfig, type Overrides } from '../perceiver/config.ts';
-import { expectedParams, countParams } from '../perceiver/params.ts';
+import { countParams } from '../perceiver/params.ts';
 import { Params, crossAttention, selfAttention } from '../perceiver/layers.ts';
 import { concat } from '../kernels/concat.ts';
 import { matmul } from '../kernels/matmul.ts';
 import { languageLogits, languageInputs, languageDecoder, EMBEDDINGS, OUTPUT_BIAS, DECODER_QUERIES } from '../perceiver/language/model.ts';
 import { decodeQueries } from '../perceiver/decoder.ts';
 import { encode as encodeText, MASK_ID } from '../perceiver/language/tokenizer.ts';
+import { randomWeights } from './random-weights.ts';
 
 function parseArgs(argv: string[]) {
   const o = { batch: 1, runs: 1, overrides: {} as Overrides, json: false };
@@ -39,41 +40,6 @@ function parseArgs(argv: string[]) {
   if (!(Number.isInteger(o.batch) && o.batch >= 1)) throw new Error(`--batch must be a positive integer`);
   if (!(Number.isInteger(o.runs) && o.runs >= 0)) throw new Error(`--runs must be a non-negative integer`);
   return o;
-}
-
-/** Deterministic uniform noise with standard deviation `std`. */
-function noise(n: number, seed: number, std: number): Float32Array {
-  let s = (seed * 2654435761) >>> 0 || 1;
-  const out = new Float32Array(n);
-  const scale = std * Math.sqrt(3) * 2;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = ((s >>> 0) / 4294967296 - 0.5) * scale;
-  }
-  return out;
-}
-
-/** Random weights with the released model's names, shapes and scales. */
-function randomWeights(gpu: Gpu, cfg: LanguageConfig, log: (s: string) => void): Map<string, Tensor> {
-  const shapes = expectedParams(cfg);
-  const weights = new Map<string, Tensor>();
-  let seed = 1;
-  let done = 0;
-  for (const [name, shape] of shapes) {
-    const n = shape.reduce((a, d) => a * d, 1);
-    let data: Float32Array;
-    if (name.endsWith('/scale')) data = new Float32Array(n).fill(1);
-    else if (name.endsWith('/offset') || name.endsWith('/b') || name === OUTPUT_BIAS) data = new Float32Array(n);
-    else if (name.endsWith('/w')) data = noise(n, seed++, 1 / Math.sqrt(shape[0]));
-    else if (name.endsWith('pos_embs')) data = noise(n, seed++, 0.02);
-    else data = noise(n, seed++, 1);
-    weights.set(name, upload(gpu, data, shape));
-    done += n;
-    if (weights.size % 64 === 0) log(`  weights: ${(done / 1e6).toFixed(0)}M values`);
-  }
-  return weights;
 }
 
 /** Multiply-adds x 2 of one 2048-byte sequence. */
@@ -137,7 +103,7 @@ async function main() {
   log(`adapter: ${gpu.adapterName}`);
   log(`language-mlm: ${(countParams(cfg) / 1e6).toFixed(1)}M parameters, ${e2s(cfg)}; batch ${opts.batch} x ${T} bytes; ${(flops(cfg) / 1e9).toFixed(1)} GFLOP per sequence`);
   const tw = performance.now();
-  const weights = randomWeights(gpu, cfg, log);
+  const weights = randomWeights(gpu, cfg, { onProgress: (done, total) => { if (done === total || done % 5e7 < 2e6) log(`  weights: ${(done / 1e6).toFixed(0)}M of ${(total / 1e6).toFixed(0)}M values`); } });
   await gpu.sync();
   log(`random weights on the GPU in ${((performance.now() - tw) / 1000).toFixed(1)} s`);
   const params = new Params(weights);

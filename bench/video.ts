@@ -24,10 +24,11 @@
 // (weights included, and listed apart).
 
 import { nodeGpu } from '../engine/node.ts';
-import { upload, type Gpu, type Tensor } from '../engine/index.ts';
+import { upload } from '../engine/index.ts';
 import { defaultConfig, withOverrides, type MultimodalConfig, type Overrides } from '../perceiver/config.ts';
-import { expectedParams, countParams, multimodalWidths } from '../perceiver/params.ts';
+import { countParams, multimodalWidths } from '../perceiver/params.ts';
 import { MultimodalAutoencoderModel, releasedGeometry, allIndices, frameIndices, defaultChunkSize, type QuerySelection } from '../perceiver/video/model.ts';
+import { randomWeights } from './random-weights.ts';
 
 const SOFTWARE = /llvmpipe|lavapipe|swiftshader/i;
 const QUICK_QUERIES = 4096;
@@ -51,36 +52,6 @@ function parseArgs(argv: string[]) {
   if (o.chunk && !(Number.isInteger(o.chunk) && o.chunk >= 1)) throw new Error('--chunk must be a positive integer');
   if (o.full && o.quick) throw new Error('--full and --quick exclude each other');
   return o;
-}
-
-/** Deterministic uniform noise with standard deviation `std`. */
-function noise(n: number, seed: number, std: number): Float32Array {
-  let s = (seed * 2654435761) >>> 0 || 1;
-  const out = new Float32Array(n);
-  const scale = std * Math.sqrt(3) * 2;
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = ((s >>> 0) / 4294967296 - 0.5) * scale;
-  }
-  return out;
-}
-
-/** Random weights with the released names, shapes and scales (LayerNorm 1/0, fan-in linears, 0.02 embeddings). */
-function randomWeights(gpu: Gpu, cfg: MultimodalConfig): Map<string, Tensor> {
-  const weights = new Map<string, Tensor>();
-  let seed = 1;
-  for (const [name, shape] of expectedParams(cfg)) {
-    const n = shape.reduce((a, d) => a * d, 1);
-    let data: Float32Array;
-    if (name.endsWith('/scale')) data = new Float32Array(n).fill(1);
-    else if (name.endsWith('/offset') || name.endsWith('/b')) data = new Float32Array(n);
-    else if (name.endsWith('/w')) data = noise(n, seed++, 1 / Math.sqrt(shape[0]));
-    else data = noise(n, seed++, 0.02);
-    weights.set(name, upload(gpu, data, shape));
-  }
-  return weights;
 }
 
 /** A moving colour pattern [16, 224, 224, 3] in [0, 1] and a 440 Hz tone. */

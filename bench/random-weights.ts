@@ -1,0 +1,64 @@
+// Random parameters with a preset's checkpoint names and shapes
+// (perceiver/params.ts), for benchmarks at the released sizes and for tests
+// on small models. Deterministic (xorshift noise from a seed).
+//
+//   'released': the scales of a trained-looking model: LayerNorm scale 1 and
+//               offset 0, biases 0, weights uniform with std 1/sqrt(fan_in),
+//               position tables and tokens std 0.02, embeddings std 1.
+//   'test':     every tensor noisy (LayerNorm scales 1 +- 0.5, biases and
+//               offsets std 0.1, weights std 1/sqrt(fan_in), tables std 0.5),
+//               so a test notices a parameter that is read wrongly.
+
+import { upload, type Gpu, type Tensor } from '../engine/index.ts';
+import type { ModelConfig } from '../perceiver/config.ts';
+import { expectedParams } from '../perceiver/params.ts';
+
+export interface RandomWeightOptions {
+  style?: 'released' | 'test';
+  seed?: number;
+  /** called after each tensor with the values made so far and in all */
+  onProgress?(done: number, total: number): void;
+}
+
+/** Uniform noise with standard deviation `std`, deterministic in `seed`. */
+export function noise(n: number, seed: number, std: number): Float32Array {
+  let s = (seed * 2654435761) >>> 0 || 1;
+  const out = new Float32Array(n);
+  const width = std * Math.sqrt(12);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    out[i] = ((s >>> 0) / 4294967296 - 0.5) * width;
+  }
+  return out;
+}
+
+function values(name: string, shape: number[], style: 'released' | 'test', seed: number): Float32Array {
+  const n = shape.reduce((a, d) => a * d, 1);
+  const isBias = name.endsWith('/b') || name.endsWith('/offset') || name.endsWith('/bias');
+  if (name.endsWith('/w')) return noise(n, seed, 1 / Math.sqrt(shape[0]));
+  if (style === 'test') {
+    if (name.endsWith('/scale')) return noise(n, seed, 0.3).map((v) => 1 + v);
+    return noise(n, seed, isBias ? 0.1 : 0.5);
+  }
+  if (name.endsWith('/scale')) return new Float32Array(n).fill(1);
+  if (isBias) return new Float32Array(n);
+  if (name.endsWith('/embeddings')) return noise(n, seed, 1);
+  return noise(n, seed, 0.02);
+}
+
+export function randomWeights(gpu: Gpu, config: ModelConfig, opts: RandomWeightOptions = {}): Map<string, Tensor> {
+  const shapes = expectedParams(config);
+  const total = [...shapes.values()].reduce((a, s) => a + s.reduce((x, d) => x * d, 1), 0);
+  const weights = new Map<string, Tensor>();
+  let seed = opts.seed ?? 1;
+  let done = 0;
+  for (const [name, shape] of shapes) {
+    const data = values(name, shape, opts.style ?? 'released', seed++);
+    weights.set(name, upload(gpu, data, shape));
+    done += data.length;
+    opts.onProgress?.(done, total);
+  }
+  return weights;
+}
