@@ -166,8 +166,8 @@ await benchMatmul('flow input projection', 182528, 322, 322, { bias: true });
 await benchAttention('ImageNet latent self-attention', 512, 512, 8, 128, 128);
 await benchAttention('ImageNet encoder cross-attention', 512, 50176, 1, 261, 261);
 await benchAttention('MLM encoder cross-attention', 256, 2048, 8, 32, 160);
-await benchAttention('MLM latent self-attention', 256, 256, 8, 160, 160);
-await benchAttention('MLM decoder cross-attention', 2048, 256, 8, 96, 96);
+await benchAttention('MLM latent self-attention', 256, 256, 8, 32, 160);
+await benchAttention('MLM decoder cross-attention', 2048, 256, 8, 32, 96);
 await benchAttention('flow decoder cross-attention', flowQueries, 2048, 1, 512, 512);
 
 if (json) {
