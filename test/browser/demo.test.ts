@@ -254,6 +254,7 @@ if (missing) {
       await p.locator(`#panel-${c.task} .weights`).screenshot({ path: join(SCREENSHOTS, `error-${c.name}.png`) });
     }
     await p.fill('#classify-url', '');
+    await p.click('#tab-flow'); // a hidden tab's fields cannot be filled
     await p.fill('#flow-url', '');
     await p.click('#tab-classify');
     await shot('errors');
