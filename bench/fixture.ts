@@ -44,17 +44,4 @@ export function disposeFixture(f: Fixture): void {
   for (const t of f.weights.values()) t.dispose();
 }
 
-/** max |a - b| / max |b| over the positions a computed (a is NaN elsewhere). */
-export function maxRelError(ours: Float32Array, ref: ArrayLike<number>): number {
-  let num = 0;
-  let den = 0;
-  let compared = 0;
-  for (let i = 0; i < ref.length; i++) {
-    den = Math.max(den, Math.abs(ref[i]));
-    if (Number.isNaN(ours[i])) continue;
-    num = Math.max(num, Math.abs(ours[i] - ref[i]));
-    compared++;
-  }
-  if (compared === 0) return NaN;
-  return den === 0 ? num : num / den;
-}
+export { maxRelError } from '../engine/compare.ts';

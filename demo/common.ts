@@ -7,6 +7,7 @@ import { readNpz, type NdArray } from '../tools/npy.ts';
 import type { DemoManifest, TaskName } from './build.ts';
 import { h, message } from './ui.ts';
 import { fetchOk } from './weights.ts';
+import { maxRelError } from '../engine/compare.ts';
 
 export interface PanelContext {
   gpu: Gpu;
@@ -20,21 +21,8 @@ export interface Panel {
   hook: Record<string, unknown>;
 }
 
-/** The project's error measure: max |ours - ref| / max |ref|, over the positions ours computed (NaN elsewhere). */
-export function maxRelError(ours: ArrayLike<number>, ref: ArrayLike<number>): number {
-  if (ours.length !== ref.length) throw new Error(`output has ${ours.length} values, the reference ${ref.length}`);
-  let num = 0;
-  let den = 0;
-  let compared = 0;
-  for (let i = 0; i < ref.length; i++) {
-    den = Math.max(den, Math.abs(ref[i]));
-    if (Number.isNaN(ours[i])) continue;
-    num = Math.max(num, Math.abs(ours[i] - ref[i]));
-    compared++;
-  }
-  if (compared === 0) return NaN;
-  return den === 0 ? num : num / den;
-}
+
+export { maxRelError };
 
 export const TOLERANCE = 5e-4;
 /** Weights stored as f16 are rounded to 11 significant bits (relative 2^-11 ≈ 4.9e-4 each): a looser bound. */

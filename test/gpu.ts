@@ -28,13 +28,4 @@ export function randn(n: number, seed = 1, scale = 1): Float32Array {
 }
 
 /** max |a - b| / max |b|: the error measure used everywhere in this project. */
-export function relError(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  if (a.length !== b.length) throw new Error(`length ${a.length} vs ${b.length}`);
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < b.length; i++) {
-    num = Math.max(num, Math.abs(a[i] - b[i]));
-    den = Math.max(den, Math.abs(b[i]));
-  }
-  return den === 0 ? num : num / den;
-}
+export { maxRelError as relError } from '../engine/compare.ts';
