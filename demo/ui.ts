@@ -109,7 +109,7 @@ export function message(kind: 'error' | 'ok' | 'info', title: string, detail?: s
   return h(`div.msg`, { class: `msg msg-${kind}`, role: kind === 'error' ? 'alert' : 'status' }, h('strong', {}, title), detail ? h('pre.msg-detail', {}, detail) : null);
 }
 
-/** Draws RGBA bytes (or an image) onto a new canvas, scaled to fit `maxSide` CSS pixels. */
+/** Draws RGBA bytes (or an image) onto a new canvas, shown scaled so its longer side is `maxSide` CSS pixels. */
 export function canvasOf(img: { width: number; height: number; data: Uint8ClampedArray | Uint8Array } | CanvasImageSource, width?: number, height?: number, maxSide = 256): HTMLCanvasElement {
   const c = h('canvas');
   const w = width ?? (img as { width: number }).width;
@@ -122,9 +122,10 @@ export function canvasOf(img: { width: number; height: number; data: Uint8Clampe
     const d = raw.data instanceof Uint8ClampedArray ? raw.data : new Uint8ClampedArray(raw.data.buffer, raw.data.byteOffset, raw.data.byteLength);
     ctx.putImageData(new ImageData(d as Uint8ClampedArray<ArrayBuffer>, w, hgt), 0, 0);
   } else ctx.drawImage(img as CanvasImageSource, 0, 0, w, hgt);
-  const scale = Math.min(1, maxSide / Math.max(w, hgt));
+  const scale = maxSide / Math.max(w, hgt);
   c.style.width = `${Math.round(w * scale)}px`;
   c.style.height = `${Math.round(hgt * scale)}px`;
+  if (scale > 1.5) c.style.imageRendering = 'pixelated';
   return c;
 }
 

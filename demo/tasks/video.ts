@@ -3,7 +3,7 @@
 // multimodal autoencoder -> reconstructed frames next to the inputs, and
 // the top-5 Kinetics-700 labels.
 
-import { loadVideoAutoencoder, SAMPLE_RATE, type VideoAutoencoder, type ClipResult, type VideoClip } from '../../perceiver/video/index.ts';
+import { loadVideoAutoencoder, SAMPLE_RATE, type VideoAutoencoder, type ClipResult, type VideoClip, type FrameSelection } from '../../perceiver/video/index.ts';
 import { toRgba, type RgbaImage } from '../../perceiver/image.ts';
 import { WeightsCard, type LoadedInfo } from '../weights.ts';
 import { h, clear, barChart, canvasOf, figure, message, Stages, fmtMs } from '../ui.ts';
@@ -12,14 +12,22 @@ import { type PanelContext, type Panel, type CheckResult, fixtureArrays, maxRelE
 const FRAMES = 16;
 const FPS = 25;
 
-/** float32 [size, size, 3] in [0, 1] (clipped) -> RGBA bytes. */
-function toPixels(data: Float32Array, offset: number, size: number): RgbaImage {
-  const out = new Uint8ClampedArray(size * size * 4);
-  for (let i = 0; i < size * size; i++) {
-    for (let c = 0; c < 3; c++) out[i * 4 + c] = Math.round(Math.min(1, Math.max(0, data[offset + i * 3 + c])) * 255);
-    out[i * 4 + 3] = 255;
+/** A square window of the frames: side PATCH at the centre. */
+const PATCH = 64;
+
+/** float32 [size, size, 3] in [0, 1] (clipped) -> RGBA bytes, optionally a square crop (x0, y0, side). */
+function toPixels(data: Float32Array, offset: number, size: number, crop = { x: 0, y: 0, side: size }): RgbaImage {
+  const n = crop.side;
+  const out = new Uint8ClampedArray(n * n * 4);
+  for (let y = 0; y < n; y++) {
+    for (let x = 0; x < n; x++) {
+      const i = y * n + x;
+      const src = offset + ((crop.y + y) * size + crop.x + x) * 3;
+      for (let c = 0; c < 3; c++) out[i * 4 + c] = Math.round(Math.min(1, Math.max(0, data[src + c])) * 255);
+      out[i * 4 + 3] = 255;
+    }
   }
-  return { width: size, height: size, data: out };
+  return { width: n, height: n, data: out };
 }
 
 /** 16 frames panning across the sample photo (a clip with known motion and no audio). */
@@ -61,7 +69,7 @@ export function videoPanel(ctx: PanelContext): Panel {
   const result = h('div.result#video-result');
   const checkResult = h('div#video-check-result');
   const clipView = h('div.strip#video-clip', {}, h('span.placeholder', {}, 'no clip yet'));
-  const which = h('select#video-frames', {}, h('option', { value: 'ends' }, 'first and last frame'), h('option', { value: 'all' }, 'all 16 frames'), h('option', { value: 'none' }, 'none (labels only)'));
+  const which = h('select#video-frames', {}, h('option', { value: 'ends' }, 'first and last frame'), h('option', { value: 'all' }, 'all 16 frames'), h('option', { value: 'patch' }, `a ${PATCH}×${PATCH} patch of the first frame (fast)`), h('option', { value: 'none' }, 'none (labels only)'));
   const runButton = h('button.primary#video-run', { type: 'button', disabled: true, onclick: () => void run() }, 'Autoencode');
   const checkButton = h('button#video-check', { type: 'button', disabled: true, onclick: () => void check() }, 'Check against the reference fixture');
   const fileInput = h('input#video-file', { type: 'file', accept: 'video/*' });
@@ -108,7 +116,9 @@ export function videoPanel(ctx: PanelContext): Panel {
     try {
       const pick = which.value;
       const n = c.frames.length;
-      const video: 'none' | { frames: number[] } | 'all' = pick === 'all' ? 'all' : pick === 'none' ? 'none' : { frames: [0, n - 1] };
+      const m0 = Math.floor((m.size - PATCH) / 2);
+      const video: FrameSelection =
+        pick === 'all' ? 'all' : pick === 'none' ? 'none' : pick === 'patch' ? { rect: { frameStart: 0, frameEnd: 1, x: m0, y: m0, width: PATCH, height: PATCH } } : { frames: [0, n - 1] };
       const input: VideoClip = { frames: c.frames, audio: c.audio, sampleRate: SAMPLE_RATE };
       const t = performance.now();
       const r: ClipResult = await m.autoencode(input, { video, audio: false, topK: 5 });
@@ -117,10 +127,12 @@ export function videoPanel(ctx: PanelContext): Panel {
       const dec = r.windows.reduce((x, w) => x + w.seconds.decode * 1000, 0);
       s.add('preprocess (centre square, bilinear 224, /255)', Math.max(0, total - enc - dec));
       s.add(`encode (GPU, ${r.windows.length} window${r.windows.length > 1 ? 's' : ''} of 16 frames)`, enc);
-      s.add('decode label + frames (GPU), read back', dec);
+      s.add('decode label + pixels (GPU), read back', dec);
       const size = r.size;
       const per = size * size * 3;
-      const shown = video === 'all' ? [...Array(n).keys()].filter((i) => i % 5 === 0 || i === n - 1) : video === 'none' ? [] : video.frames;
+      const crop = pick === 'patch' ? { x: m0, y: m0, side: PATCH } : undefined;
+      const shown = video === 'all' ? [...Array(n).keys()].filter((i) => i % 5 === 0 || i === n - 1) : video === 'none' ? [] : pick === 'patch' ? [0] : [0, n - 1];
+      const what = crop ? `${PATCH}×${PATCH} patch of frame` : 'frame';
       const psnr = r.windows[0]?.psnr.video ?? NaN;
       last = { labels: r.labels.map((l) => ({ label: l.label, probability: l.probability })), psnr, stages: s.toJSON() };
       clear(
@@ -130,7 +142,12 @@ export function videoPanel(ctx: PanelContext): Panel {
               'div.recon',
               {},
               ...shown.map((f) =>
-                h('div.pair', {}, figure(canvasOf(toPixels(r.inputFrames, f * per, size), size, size, 160), `input frame ${f}`), figure(canvasOf(toPixels(r.frames, f * per, size), size, size, 160), `reconstruction ${f}`)),
+                h(
+                  'div.pair',
+                  {},
+                  figure(canvasOf(toPixels(r.inputFrames, f * per, size, crop), crop?.side, crop?.side, 160), `input ${what} ${f}`),
+                  figure(canvasOf(toPixels(r.frames, f * per, size, crop), crop?.side, crop?.side, 160), `reconstruction`),
+                ),
               ),
             )
           : null,

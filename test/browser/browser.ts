@@ -30,7 +30,7 @@ export const CHROMIUM_ARGS = [
   '--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1',
 ];
 
-export const SCREENSHOTS = join(dirname(fileURLToPath(import.meta.url)), '../../out/screenshots');
+export const SCREENSHOTS = process.env.PERCEIVER_SCREENSHOTS ?? join(dirname(fileURLToPath(import.meta.url)), '../../out/screenshots');
 
 /** Why the browser tests cannot run here, or null when they can. */
 export function browserMissing(): string | null {
