@@ -194,7 +194,7 @@ async function main() {
   if (why) {
     for (const r of results.filter((x) => !x.missing)) {
       console.log(`\n${r.name}: largest modules (minified bytes in the bundle)`);
-      for (const [path, n] of r.modules.slice(0, 14)) console.log(`  ${String(n).padStart(7)}  ${path.replace(root + '/', '')}`);
+      for (const [path, n] of r.modules.slice(0, 14)) console.log(`  ${String(n).padStart(7)}  ${path.replace(root + '/', '')}${DATA_MODULE.test(path) ? '  (label data)' : ''}`);
     }
   }
   const over = results.filter((r) => !r.ok);
