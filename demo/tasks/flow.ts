@@ -38,6 +38,8 @@ export function flowPanel(ctx: PanelContext): Panel {
   const result = h('div.result#flow-result');
   const checkResult = h('div#flow-check-result');
   const framesView = h('div.frames#flow-frames');
+  /** the flow picture of the current pair, shown next to its frames */
+  let flowFigure: HTMLElement | null = null;
   const runButton = h('button.primary#flow-run', { type: 'button', disabled: true, onclick: () => void run() }, 'Estimate flow');
   const checkButton = h('button#flow-check', { type: 'button', disabled: true, onclick: () => void check() }, 'Check against the reference fixture');
   const videoInput = h('input#flow-video', { type: 'file', accept: 'video/*' });
@@ -67,11 +69,13 @@ export function flowPanel(ctx: PanelContext): Panel {
   function update() {
     runButton.disabled = !(model && frames[0] && frames[1]);
     const views = frames.map((f, i) => (f ? figure(canvasOf(f, f.width, f.height, 240), `frame ${i + 1} · ${f.width}×${f.height}`) : h('figure.empty', {}, h('span.placeholder', {}, `frame ${i + 1}`))));
-    clear(framesView, ...views);
+    clear(framesView, ...views, flowFigure);
   }
 
   function setFrame(i: 0 | 1, img: ImageBitmap | RgbaImage) {
     frames[i] = toRgba(img);
+    flowFigure = null;
+    clear(result);
     update();
   }
 
@@ -100,9 +104,9 @@ export function flowPanel(ctx: PanelContext): Panel {
       c.style.width = `${Math.round(picture.width * side)}px`;
       c.style.height = `${Math.round(picture.height * side)}px`;
       last = { width: r.width, height: r.height, scale, maxMagnitude: maxMag, stages: s.toJSON() };
+      flowFigure = figure(c, `flow · colour = direction, saturation = speed (full at ${scale.toFixed(2)} px)`);
       clear(
         result,
-        h('div.frames', {}, ...Array.from(framesView.cloneNode(true).childNodes), figure(c, `flow · colour = direction, saturation = speed (full at ${scale.toFixed(2)} px)`)),
         h('p.small', {}, `${r.width}×${r.height}, ${tiles.n} tile${tiles.n === 1 ? '' : 's'} of 368×496 · largest motion ${maxMag.toFixed(2)} px`),
         h('h4', {}, 'Timings'),
         s.table(),
