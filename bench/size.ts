@@ -34,6 +34,8 @@ interface Entry {
   modules: string[];
   /** also `export { createGpu }` from the engine (what every app needs to get a device) */
   withCreateGpu?: boolean;
+  /** a task's folder (perceiver/NAME/): the bundle must hold no other task's modules */
+  task?: string;
   budgetGzip: number;
 }
 
@@ -71,7 +73,7 @@ function entries(): Entry[] {
   const present = TASKS.filter((t) => existsSync(join(root, t.index)));
   return [
     { name: 'engine only', modules: [ENGINE], budgetGzip: TASK_BUDGET },
-    ...TASKS.map((t) => ({ name: t.name, modules: [t.index], withCreateGpu: true, budgetGzip: TASK_BUDGET })),
+    ...TASKS.map((t) => ({ name: t.name, modules: [t.index], withCreateGpu: true, task: dirname(t.index), budgetGzip: TASK_BUDGET })),
     { name: 'everything', modules: [ENGINE, ...present.map((t) => t.index)], budgetGzip: ALL_BUDGET },
   ];
 }
@@ -124,6 +126,8 @@ export async function measure(e: Entry): Promise<SizeRow> {
   for (const o of Object.values(meta.outputs)) {
     for (const [input, info] of Object.entries(o.inputs)) {
       if (input.includes('node_modules') || input.startsWith('node:')) throw new Error(`${e.name}: the bundle pulls in ${input} (browser entry points must depend on the platform only)`);
+      const other = TASKS.map((t) => dirname(t.index)).find((d) => d !== e.task && input.includes(`${d}/`));
+      if (e.task && other) throw new Error(`${e.name}: the bundle pulls in ${input}, another task's module (one task must carry only its own code)`);
       modules.set(input, (modules.get(input) ?? 0) + info.bytesInOutput);
     }
   }
