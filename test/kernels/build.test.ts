@@ -1,10 +1,11 @@
-// kernels/build.ts: the WGSL minifier and the compact generated layout.
+// kernels/build.ts and kernels/minify.ts: the WGSL minifier and the compact generated layout.
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { minifyWgsl, shippedShader, reflectShader } from '../../kernels/build.ts';
+import { shippedShader, reflectShader, constsReadByWrappers } from '../../kernels/build.ts';
+import { minifyWgsl } from '../../kernels/minify.ts';
 import * as generated from '../../kernels/shaders.gen.ts';
 
 const kernels = join(dirname(fileURLToPath(import.meta.url)), '../../kernels');
@@ -18,36 +19,48 @@ test('the generated ShaderInfo of every kernel equals the reflection of its ship
   }
 });
 
-test('minifying keeps operators apart, templates closed and module constants readable', () => {
+test('minifying keeps operators apart, templates closed and the constants wrappers read', () => {
   const src = `// a comment
 const BLOCK = 64u;   // trailing
-struct P { n: u32, scale: f32, }
+const HALF = 32u;
+struct P { n: u32, scale: f32, dims: vec2<u32>, }
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> y: array<f32>;
 @group(0) @binding(2) var<uniform> params: P;
 var<workgroup> tile: array<f32, BLOCK>;
-fn helper(value: f32, n: u32) -> f32 { let twice = value * 2.0; return twice - -value + f32(n); }
-@compute @workgroup_size(BLOCK)
+fn helper(value: f32, n: u32) -> f32 { let twice = value * 2.0; return twice - -value + f32(n) * 0.50; }
+@compute @workgroup_size(HALF, 2)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
-  let n = params.n;
+  let n = params.n + params.dims.x;
   var acc: array<f32, 2> = array<f32, 2>(1e-3, 2.5e+2);
   if (gid.x >= n) { return; }
   tile[gid.x % BLOCK] = x[gid.x];
-  y[gid.x] = helper(tile[gid.x % BLOCK], n) * params.scale + acc[0];
+  y[gid.x] = helper(tile[gid.x % BLOCK], n) * params.scale + acc[0] + 3.0e2;
 }`;
-  const min = minifyWgsl(src);
+  const min = minifyWgsl(src, new Set(['BLOCK']));
   assert.ok(!min.includes('//'), 'comments dropped');
-  assert.ok(min.includes('const BLOCK = 64u;'), 'module constant kept as written');
+  assert.ok(min.includes('const BLOCK = 64u;'), 'a constant a wrapper reads is kept as written');
+  assert.ok(!/\bHALF\b/.test(min), `other constants renamed, in @workgroup_size too: ${min}`);
   assert.ok(min.includes('- -') || min.includes('-(-'), `a - -b stays two operators: ${min}`);
   assert.ok(min.includes('array<f32,2> ='), `a template's > stays apart from =: ${min}`);
-  assert.ok(min.includes('1e-3') && min.includes('2.5e+2'), 'number literals intact');
-  assert.ok(/struct \w+\{n:u32,scale:f32,\}/.test(min), `struct members keep their names: ${min}`);
-  assert.ok(min.includes('params.n') && min.includes('params.scale'), 'member accesses kept');
-  assert.ok(!/\bhelper\b|\btwice\b|\btile\b/.test(min), `own declarations renamed: ${min}`);
+  assert.ok(min.includes('1e-3') && min.includes('2.5e+2') && min.includes('*.5') && min.includes('+3.e2') && min.includes('*2.'), `number literals: ${min}`);
+  assert.ok(!/\b(scale|dims|params|helper|twice|tile|value)\b/.test(min), `own names renamed (members, bindings, functions, locals): ${min}`);
+  assert.ok(/\.\w\.x\b/.test(min), `a swizzle after a renamed member stays: ${min}`);
+  assert.ok(min.includes('var<storage>') && min.includes('var<storage,read_write>'), `read is the default access: ${min}`);
   assert.ok(/fn main\(/.test(min) && min.includes('global_invocation_id'), 'entry point and builtins kept');
   const a = reflectShader('t', src);
   const b = reflectShader('t', min);
-  assert.equal({ ...b, code: '' }, { ...a, code: '' }, 'same bindings, entries and uniform layout');
+  const anon = (s: typeof a) => ({ ...s, code: '', bindings: s.bindings.map((x) => ({ ...x, name: '', members: x.members?.map((m) => ({ ...m, name: '' })) })) });
+  assert.equal(anon(b), anon(a), 'same bindings (by number), entries and uniform layout (by offset)');
+});
+
+test('the constants wrappers read keep their names in the shipped code', () => {
+  const keep = constsReadByWrappers();
+  for (const [shader, name] of [['attention', 'BLOCK_Q'], ['matmul', 'TILE_M']]) {
+    assert.ok(keep.has(name), name);
+    const code = ((generated as Record<string, { code: string }>)[shader]).code;
+    assert.match(code, new RegExp(`const ${name} = \\d+u;`), `${shader}: ${name}`);
+  }
 });
 
 test.run();
