@@ -46,7 +46,7 @@ import type { FlowConfig } from '../config.ts';
 import { encode } from '../encoder.ts';
 import { decodeQueries, decodeInChunks, type DecoderSpec } from '../decoder.ts';
 import { linear, norm, type Params } from '../layers.ts';
-import { flowInputChannels } from '../params.ts';
+import { flowInputChannels } from './params.ts';
 
 export const PATCHES_LINEAR = 'image_preprocessor/patches_linear';
 export const DECODER_SCOPE = 'flow_decoder/~/basic_decoder';

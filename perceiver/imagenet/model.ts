@@ -17,7 +17,7 @@ import type { ImageNetConfig } from '../config.ts';
 import { encode } from '../encoder.ts';
 import { decodeQueries, type DecoderSpec } from '../decoder.ts';
 import { linear, type Params } from '../layers.ts';
-import { BATCHNORM_MEAN, BATCHNORM_VARIANCE } from '../params.ts';
+import { BATCHNORM_MEAN, BATCHNORM_VARIANCE } from './params.ts';
 
 const PREP = 'image_preprocessor';
 

@@ -58,7 +58,8 @@ import { fourierFeatures, type FourierOptions } from '../../kernels/fourier.ts';
 import { concat } from '../../kernels/concat.ts';
 import { matmul } from '../../kernels/matmul.ts';
 import type { MultimodalConfig } from '../config.ts';
-import { multimodalWidths, expectedParams } from '../params.ts';
+import { CheckpointBuilder } from '../checkpoint.ts';
+import { multimodalWidths, multimodalCheckpoint } from './params.ts';
 import { encode } from '../encoder.ts';
 import { decodeInChunks, decodeQueries, type DecoderSpec } from '../decoder.ts';
 import { linear, Params } from '../layers.ts';
@@ -96,7 +97,9 @@ export const UNUSED_AT_INFERENCE: readonly string[] = [
  * `config` (names and shapes), naming what is missing, misshapen or extra.
  */
 export function checkWeights(config: MultimodalConfig, weights: ReadonlyMap<string, Tensor>): void {
-  const want = expectedParams(config);
+  const b = new CheckpointBuilder();
+  multimodalCheckpoint(b, config);
+  const want = b.params;
   const problems: string[] = [];
   for (const [name, shape] of want) {
     const t = weights.get(name);
