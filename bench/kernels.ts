@@ -6,7 +6,14 @@
 //   npm run bench:kernels -- --json             JSON instead of the table
 //   npm run bench:kernels -- --native-gflops 900   also print the ratio to a native reference
 //   npm run bench:kernels -- --only attention   run the rows whose name contains a word
+//   npm run bench:kernels -- --no-tfjs          leave out TensorFlow.js's columns
 //
+// Next to each row: TensorFlow.js's WebGPU backend (bench/tfjs.ts) doing the
+// same product on the same Dawn entry point and adapter, its ms and GFLOP/s,
+// and ours/TF.js (the ratio of our GFLOP/s to its). With --quick, TF.js skips
+// the rows over QUICK_TFJS_GFLOP (its warm-up run at the exact shape would
+// double their time); the row says so. If TF.js cannot start, the reason is
+// printed once and the columns stay empty.
 // Every pipeline is compiled first on small shapes; each row then runs once,
 // and, when that was shorter than the time budget (2 s, 0.3 s with --quick),
 // repeats between two gpu.sync() calls; the time is the mean per run.
@@ -14,10 +21,11 @@
 // weighted values; the softmax is not counted).
 
 import { availableParallelism, loadavg } from 'node:os';
-import { nodeGpu } from '../engine/node.ts';
-import { upload, type Gpu, type Tensor } from '../engine/index.ts';
+import { nodeWebGpu } from '../engine/node.ts';
+import { createGpu, upload, type Gpu, type Tensor } from '../engine/index.ts';
 import { matmul } from '../kernels/matmul.ts';
 import { attention } from '../kernels/attention.ts';
+import { startTfjs, type Tfjs, type TfjsTiming } from './tfjs.ts';
 
 interface Row {
   name: string;
@@ -30,6 +38,8 @@ interface Row {
   /** this process's CPU time over wall time and cores: how much of the host a CPU adapter got */
   hostCpu: number;
   vsNative?: number;
+  /** TensorFlow.js on the same shape and adapter, or why not */
+  tfjs?: { ms: number; gflops: number; reps: number; ratio: number } | { skipped: string };
 }
 
 const args = process.argv.slice(2);
@@ -43,6 +53,9 @@ const json = flag('--json');
 const native = value('--native-gflops') !== undefined ? Number(value('--native-gflops')) : undefined;
 if (native !== undefined && !(native > 0)) throw new Error('--native-gflops needs a positive number (GFLOP/s)');
 const only = value('--only');
+const withTfjs = !flag('--no-tfjs');
+/** With --quick, TF.js leaves out rows above this many GFLOP. */
+const QUICK_TFJS_GFLOP = 5;
 /** Wall-clock budget per shape for the timed repetitions (after the warm-up). */
 const targetMs = quick ? 300 : 2000;
 const maxReps = quick ? 3 : 20;
@@ -103,12 +116,36 @@ async function warmUp(gpu: Gpu): Promise<void> {
   [a, w, q, kv].forEach((t) => t.dispose());
 }
 
-const gpu = await nodeGpu();
+// One Dawn entry point for our Gpu and TF.js (held for the process's life).
+const webgpu = await nodeWebGpu();
+const gpu = await createGpu(webgpu);
 const rows: Row[] = [];
+let tfjs: Tfjs | null = null;
+let tfjsError: string | null = withTfjs ? null : 'left out (--no-tfjs)';
+if (withTfjs) {
+  try {
+    tfjs = await startTfjs(webgpu, { targetMs, maxReps });
+  } catch (e) {
+    tfjsError = `cannot run: ${(e as Error).message}`;
+  }
+}
 
-function record(name: string, kernel: Row['kernel'], shape: string, flops: number, t: Timing) {
+/** TF.js's timing of the same row, when it runs. */
+async function tfjsRow(flops: number, run: (t: Tfjs) => Promise<TfjsTiming>): Promise<Row['tfjs']> {
+  if (!tfjs) return undefined;
+  if (quick && flops > QUICK_TFJS_GFLOP * 1e9) return { skipped: `over ${QUICK_TFJS_GFLOP} GFLOP (--quick)` };
+  try {
+    const t = await run(tfjs);
+    return { ms: t.ms, gflops: flops / (t.ms * 1e6), reps: t.reps, ratio: 0 };
+  } catch (e) {
+    return { skipped: `failed: ${(e as Error).message.split('\n')[0]}` };
+  }
+}
+
+function record(name: string, kernel: Row['kernel'], shape: string, flops: number, t: Timing, tf?: Row['tfjs']) {
   const gflops = flops / (t.ms * 1e6);
-  const row: Row = { name, kernel, shape, flops, reps: t.reps, ms: t.ms, gflops, hostCpu: t.hostCpu, vsNative: native ? gflops / native : undefined };
+  if (tf && 'ms' in tf) tf.ratio = tf.ms / t.ms;
+  const row: Row = { name, kernel, shape, flops, reps: t.reps, ms: t.ms, gflops, hostCpu: t.hostCpu, vsNative: native ? gflops / native : undefined, tfjs: tf };
   rows.push(row);
   if (!json) printRow(row);
 }
@@ -119,8 +156,10 @@ async function benchMatmul(name: string, M: number, K: number, N: number, opts: 
   const w = tensor(gpu, [K, N], 2, 1 / Math.sqrt(K));
   const bias = opts.bias ? tensor(gpu, [N], 3) : undefined;
   const t = await time(gpu, () => matmul(gpu, a, w, { bias, activation: opts.gelu ? 'gelu' : 'none' }));
-  record(name, 'matmul', `${M}x${K} @ ${K}x${N}${opts.bias ? ' +bias' : ''}${opts.gelu ? ' gelu' : ''}`, 2 * M * N * K, t);
   [a, w, bias].forEach((x) => x?.dispose());
+  const flops = 2 * M * N * K;
+  const tf = await tfjsRow(flops, (tf) => tf.matmul(M, K, N, { bias: opts.bias }));
+  record(name, 'matmul', `${M}x${K} @ ${K}x${N}${opts.bias ? ' +bias' : ''}${opts.gelu ? ' gelu' : ''}`, flops, t, tf);
 }
 
 async function benchAttention(name: string, Tq: number, Tk: number, heads: number, Dqk: number, Dv: number) {
@@ -129,19 +168,23 @@ async function benchAttention(name: string, Tq: number, Tk: number, heads: numbe
   const k = tensor(gpu, [1, Tk, heads * Dqk], 5);
   const v = tensor(gpu, [1, Tk, heads * Dv], 6);
   const t = await time(gpu, () => attention(gpu, q, k, v, { heads }));
-  record(name, 'attention', `${Tq} over ${Tk}, ${heads}x(${Dqk},${Dv})`, 2 * Tq * Tk * heads * (Dqk + Dv), t);
   [q, k, v].forEach((x) => x.dispose());
+  const flops = 2 * Tq * Tk * heads * (Dqk + Dv);
+  const tf = await tfjsRow(flops, (tf) => tf.attention(Tq, Tk, heads, Dqk, Dv));
+  record(name, 'attention', `${Tq} over ${Tk}, ${heads}x(${Dqk},${Dv})`, flops, t, tf);
 }
 
-const header = ['kernel', 'model / layer', 'shape', 'reps', 'ms', 'GFLOP/s', 'host cpu', ...(native ? ['vs native'] : [])];
-const widths = [9, 32, 32, 4, 10, 8, 8, 9];
+const header = ['kernel', 'model / layer', 'shape', 'reps', 'ms', 'GFLOP/s', 'host cpu', ...(native ? ['vs native'] : []), ...(tfjs ? ['TF.js ms', 'TF.js GF/s', 'ours/TF.js'] : [])];
+const widths = [9, 32, 32, 4, 10, 8, 8, ...(native ? [9] : []), 10, 10, 10];
 function line(cells: string[]): string {
   return cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
 }
 function printRow(r: Row) {
+  const tf = r.tfjs;
   console.log(line([
     r.kernel, r.name, r.shape, String(r.reps), r.ms.toFixed(1), r.gflops.toFixed(2), `${Math.round(r.hostCpu * 100)}%`,
     ...(r.vsNative !== undefined ? [r.vsNative.toPrecision(3)] : []),
+    ...(!tf ? [] : 'ms' in tf ? [tf.ms.toFixed(1), tf.gflops.toFixed(2), `${tf.ratio.toFixed(2)}x`] : [`  ${tf.skipped}`]),
   ]));
 }
 
@@ -151,6 +194,11 @@ if (!json) {
   const load = loadavg()[0];
   console.log(`host: ${cores} cores, load average ${load.toFixed(2)}${load > cores ? ' (busy host: a CPU adapter will measure low)' : ''}`);
   console.log('host cpu: CPU time of this process / (wall time x cores), i.e. how much of the host a CPU adapter (lavapipe) used');
+  if (tfjs) {
+    console.log(`TF.js: @tensorflow/tfjs-backend-webgpu on the same Dawn entry point (its adapter: ${tfjs.adapter}); ours/TF.js = its time / ours`);
+    console.log('       +bias: tf.fused.matMul with the bias; gelu rows: TF.js leaves the GELU out (it has none to fuse), so their ratio favours TF.js;');
+    console.log('       attention: tf.matMul (q k^T), softmax, tf.matMul (v), with head transposes');
+  } else console.log(`TF.js: ${tfjsError}`);
   console.log(line(header));
   console.log(line(header.map((_, i) => '-'.repeat(widths[i]))));
 }
@@ -171,6 +219,6 @@ await benchAttention('MLM decoder cross-attention', 2048, 256, 8, 32, 96);
 await benchAttention('flow decoder cross-attention', flowQueries, 2048, 1, 512, 512);
 
 if (json) {
-  console.log(JSON.stringify({ adapter: gpu.adapterName, quick, nativeGflops: native ?? null, hostCores: cores, loadAverage: loadavg()[0], results: rows }, null, 2));
+  console.log(JSON.stringify({ adapter: gpu.adapterName, quick, nativeGflops: native ?? null, hostCores: cores, loadAverage: loadavg()[0], tfjs: tfjs ? { adapter: tfjs.adapter } : { error: tfjsError }, results: rows }, null, 2));
 }
 gpu.destroy();

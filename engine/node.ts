@@ -8,9 +8,18 @@ export interface NodeGpuOptions extends GpuOptions {
   dawnFlags?: string[];
 }
 
-export async function nodeGpu(opts: NodeGpuOptions = {}): Promise<Gpu> {
+/**
+ * Dawn's WebGPU entry point (what `navigator.gpu` is in a browser), with the
+ * WebGPU constants (GPUBufferUsage, ...) installed as globals. Hold it for as
+ * long as any device made from it lives: Dawn tears the instance down when it
+ * is garbage collected. Benchmarks hand the same one to other runtimes.
+ */
+export async function nodeWebGpu(dawnFlags: string[] = []): Promise<GPU> {
   const { create, globals } = await import('webgpu');
-  // Dawn's node binding exposes the WebGPU constants (GPUBufferUsage, ...) as globals.
   for (const [k, v] of Object.entries(globals)) if (!(k in globalThis)) (globalThis as any)[k] = v;
-  return createGpu(create(opts.dawnFlags ?? []) as unknown as GPU, opts);
+  return create(dawnFlags) as unknown as GPU;
+}
+
+export async function nodeGpu(opts: NodeGpuOptions = {}): Promise<Gpu> {
+  return createGpu(await nodeWebGpu(opts.dawnFlags), opts);
 }

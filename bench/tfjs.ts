@@ -1,0 +1,142 @@
+// TensorFlow.js's WebGPU backend (@tensorflow/tfjs-backend-webgpu, a dev
+// dependency) on the same Dawn entry point as our engine, for the side-by-side
+// columns of bench/kernels.ts. TF.js looks for `navigator.gpu`; we point it at
+// the entry point our Gpu came from, so it asks the same Dawn instance for a
+// high-performance adapter (its own device on it, as an application gets).
+//
+// Timing mirrors ours: a warm-up run at the row's exact shape (TF.js compiles
+// pipelines per shape class and uploads inputs lazily), one timed run, and,
+// when that was shorter than the budget, repetitions to fill it; the clock
+// stops when the queue has finished (TF.js's pending commands are submitted,
+// then onSubmittedWorkDone), with no read-back in the timed region. Every
+// intermediate and result tensor is disposed.
+//
+// What TF.js runs for each of our kernels:
+//   matmul           tf.matMul(a, b)
+//   matmul +bias     tf.fused.matMul({ a, b, bias })    (bias fused into its matmul)
+//   matmul +gelu     the above WITHOUT the GELU: TF.js has no GELU activation to
+//                    fuse, and the same function from its elementwise ops costs
+//                    it more than the matmul itself on lavapipe; leaving it out
+//                    favours TF.js, so the ratio is a lower bound
+//   attention        per head: q k^T (tf.matMul transposeB) * 1/sqrt(d), softmax,
+//                    times v; heads moved to the batch axis and back by transposes
+//                    (TF.js's batched matmul wants them there)
+
+import type * as TF from '@tensorflow/tfjs-core';
+
+export interface TfjsTiming {
+  ms: number;
+  reps: number;
+}
+
+export interface Tfjs {
+  /** adapter vendor / architecture as TF.js's backend reports them */
+  adapter: string;
+  /** a [M, K] times b [K, N], plus a bias [N] when asked (never a GELU: see above) */
+  matmul(M: number, K: number, N: number, opts: { bias?: boolean }): Promise<TfjsTiming>;
+  attention(Tq: number, Tk: number, heads: number, Dqk: number, Dv: number): Promise<TfjsTiming>;
+}
+
+/** Per-row time budget and repetition cap, as bench/kernels.ts uses for ours. */
+export interface Budget {
+  targetMs: number;
+  maxReps: number;
+}
+
+/**
+ * Starts TF.js's WebGPU backend on `entry` (a WebGPU entry point; keep it
+ * referenced for the process's life). Throws an Error saying why when TF.js
+ * cannot run there.
+ */
+export async function startTfjs(entry: GPU, budget: Budget): Promise<Tfjs> {
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  if (nav) Object.defineProperty(nav, 'gpu', { value: entry, configurable: true });
+  else Object.defineProperty(globalThis, 'navigator', { value: { gpu: entry, userAgent: 'node' }, configurable: true, writable: true });
+  const tf: typeof TF = await import('@tensorflow/tfjs-core');
+  await import('@tensorflow/tfjs-backend-webgpu');
+  // TF.js logs its backend choice and warnings; keep the table clean.
+  tf.env().set('DEBUG', false);
+  if (!tf.findBackendFactory('webgpu')) throw new Error('tfjs-backend-webgpu did not register (it found no navigator.gpu)');
+  const ok = await tf.setBackend('webgpu');
+  if (!ok || tf.getBackend() !== 'webgpu') throw new Error(`tf.setBackend('webgpu') failed (backend is ${tf.getBackend()})`);
+  await tf.ready();
+  const backend = tf.backend() as unknown as {
+    device: GPUDevice;
+    commandEncoder: GPUCommandEncoder | null;
+    endComputePassEncoder(): void;
+    submitQueue(): void;
+    adapterInfo?: { vendor?: string; architecture?: string };
+  };
+  const info = backend.adapterInfo ?? {};
+  const adapter = [info.vendor, info.architecture].filter((s) => s).join(' ') || 'unknown adapter';
+
+  /** Submits TF.js's recorded commands (as its own read-back does) and waits for the queue. */
+  const finish = async () => {
+    if (backend.commandEncoder) {
+      backend.endComputePassEncoder();
+      backend.submitQueue();
+    }
+    await backend.device.queue.onSubmittedWorkDone();
+  };
+
+  const time = async (run: () => TF.Tensor): Promise<TfjsTiming> => {
+    const measure = async (reps: number): Promise<TfjsTiming> => {
+      const t0 = performance.now();
+      for (let i = 0; i < reps; i++) run().dispose();
+      await finish();
+      return { ms: (performance.now() - t0) / reps, reps };
+    };
+    await measure(1); // warm-up: pipelines for this shape, input uploads
+    const once = await measure(1);
+    const reps = Math.min(budget.maxReps, Math.round(budget.targetMs / Math.max(once.ms, 1e-3)));
+    return reps <= 1 ? once : measure(reps);
+  };
+
+  /** Deterministic values in [-scale, scale) (xorshift), like bench/kernels.ts's inputs. */
+  const random = (shape: number[], seed: number, scale = 1): TF.Tensor => {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const data = new Float32Array(n);
+    let s = seed >>> 0 || 1;
+    for (let i = 0; i < n; i++) {
+      s ^= s << 13;
+      s ^= s >>> 17;
+      s ^= s << 5;
+      data[i] = ((s >>> 0) / 2147483648 - 1) * scale;
+    }
+    return tf.tensor(data, shape);
+  };
+
+  return {
+    adapter,
+    async matmul(M, K, N, opts) {
+      const a = random([M, K], 1) as TF.Tensor2D;
+      const b = random([K, N], 2, 1 / Math.sqrt(K)) as TF.Tensor2D;
+      const bias = opts.bias ? random([N], 3) : undefined;
+      try {
+        return await time(() =>
+          tf.tidy(() => (bias ? tf.fused.matMul({ a, b, bias }) : tf.matMul(a, b))),
+        );
+      } finally {
+        [a, b, bias].forEach((t) => t?.dispose());
+      }
+    },
+    async attention(Tq, Tk, heads, Dqk, Dv) {
+      const q = random([Tq, heads, Dqk], 4);
+      const k = random([Tk, heads, Dqk], 5);
+      const v = random([Tk, heads, Dv], 6);
+      try {
+        return await time(() =>
+          tf.tidy(() => {
+            // [T, heads, D] -> [heads, T, D] (a reshape when there is one head)
+            const byHead = (t: TF.Tensor, T: number, D: number) => (heads === 1 ? tf.reshape(t, [1, T, D]) : tf.transpose(t, [1, 0, 2])) as TF.Tensor3D;
+            const scores = tf.mul(tf.matMul(byHead(q, Tq, Dqk), byHead(k, Tk, Dqk), false, true), 1 / Math.sqrt(Dqk));
+            const out = tf.matMul(tf.softmax(scores) as TF.Tensor3D, byHead(v, Tk, Dv));
+            return heads === 1 ? tf.reshape(out, [Tq, Dv]) : tf.reshape(tf.transpose(out, [1, 0, 2]), [Tq, heads * Dv]);
+          }),
+        );
+      } finally {
+        [q, k, v].forEach((t) => t.dispose());
+      }
+    },
+  };
+}
