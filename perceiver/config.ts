@@ -126,7 +126,8 @@ function encoder(e: Partial<EncoderConfig> & Pick<EncoderConfig, 'numLatents' | 
   };
 }
 
-function imagenet(preset: ImageNetConfig['preset']): ImageNetConfig {
+/** The released ImageNet classifiers. */
+export function imagenetConfig(preset: ImageNetConfig['preset']): ImageNetConfig {
   return {
     preset,
     imageSize: 224,
@@ -143,63 +144,78 @@ function imagenet(preset: ImageNetConfig['preset']): ImageNetConfig {
   };
 }
 
-/** The released configuration of a preset. */
+/** The released bytes MLM. */
+export function languageConfig(): LanguageConfig {
+  return {
+    preset: 'language-mlm',
+    vocabSize: 262,
+    maxSeqLen: 2048,
+    dModel: 768,
+    encoder: encoder({
+      numLatents: 256,
+      latentChannels: 1280,
+      numSelfAttendsPerBlock: 26,
+      numCrossAttentionHeads: 8,
+      crossQkChannels: 256,
+      crossVChannels: 1280,
+      selfQkChannels: 256,
+      selfVChannels: 1280,
+    }),
+    decoderHeads: 8,
+    decoderQkChannels: 256,
+    decoderVChannels: 768,
+  };
+}
+
+/** The released optical-flow model. */
+export function flowConfig(): FlowConfig {
+  return {
+    preset: 'optical-flow',
+    trainSize: [368, 496],
+    encoder: encoder({ numLatents: 2048, latentChannels: 512, numSelfAttendsPerBlock: 24, numSelfAttentionHeads: 16 }),
+    patchChannels: 64,
+    fourierBands: 64,
+    decoderHeads: 1,
+    rescaleFactor: 100,
+    flowScale: 20,
+  };
+}
+
+/** The released Kinetics-700 multimodal autoencoder. */
+export function multimodalConfig(): MultimodalConfig {
+  return {
+    preset: 'multimodal-autoencoder',
+    numFrames: 16,
+    imageSize: 224,
+    audioSamplesPerFrame: 1920,
+    samplesPerPatch: 16,
+    numClasses: 700,
+    encoder: encoder({ scope: 'encoder', numLatents: 784, latentChannels: 512, numSelfAttendsPerBlock: 8 }),
+    spaceToDepth: 4,
+    imageBands: 32,
+    imageMaxResolution: [16, 56, 56],
+    audioBands: 192,
+    inputPadding: 4,
+    queryPadding: 2,
+    labelQueryChannels: 1024,
+    decoderOutputChannels: 512,
+    decoderHeads: 1,
+  };
+}
+
+/** The released configuration of a preset (a task's code calls its own function above). */
 export function defaultConfig(preset: PresetName): ModelConfig {
   switch (preset) {
     case 'imagenet-conv':
     case 'imagenet-fourier':
     case 'imagenet-learned':
-      return imagenet(preset);
+      return imagenetConfig(preset);
     case 'language-mlm':
-      return {
-        preset,
-        vocabSize: 262,
-        maxSeqLen: 2048,
-        dModel: 768,
-        encoder: encoder({
-          numLatents: 256,
-          latentChannels: 1280,
-          numSelfAttendsPerBlock: 26,
-          numCrossAttentionHeads: 8,
-          crossQkChannels: 256,
-          crossVChannels: 1280,
-          selfQkChannels: 256,
-          selfVChannels: 1280,
-        }),
-        decoderHeads: 8,
-        decoderQkChannels: 256,
-        decoderVChannels: 768,
-      };
+      return languageConfig();
     case 'optical-flow':
-      return {
-        preset,
-        trainSize: [368, 496],
-        encoder: encoder({ numLatents: 2048, latentChannels: 512, numSelfAttendsPerBlock: 24, numSelfAttentionHeads: 16 }),
-        patchChannels: 64,
-        fourierBands: 64,
-        decoderHeads: 1,
-        rescaleFactor: 100,
-        flowScale: 20,
-      };
+      return flowConfig();
     case 'multimodal-autoencoder':
-      return {
-        preset,
-        numFrames: 16,
-        imageSize: 224,
-        audioSamplesPerFrame: 1920,
-        samplesPerPatch: 16,
-        numClasses: 700,
-        encoder: encoder({ scope: 'encoder', numLatents: 784, latentChannels: 512, numSelfAttendsPerBlock: 8 }),
-        spaceToDepth: 4,
-        imageBands: 32,
-        imageMaxResolution: [16, 56, 56],
-        audioBands: 192,
-        inputPadding: 4,
-        queryPadding: 2,
-        labelQueryChannels: 1024,
-        decoderOutputChannels: 512,
-        decoderHeads: 1,
-      };
+      return multimodalConfig();
     default:
       throw new Error(`unknown preset '${preset as string}' (known: ${PRESETS.join(', ')})`);
   }

@@ -2,8 +2,9 @@
 // DeepMind's language_perceiver_io_bytes.pickle) onto the GPU.
 
 import type { Gpu } from '../../engine/index.ts';
-import { loadWeights, type WeightSource, type LoadOptions } from '../../engine/weights.ts';
-import { withOverrides, defaultConfig, type LanguageConfig } from '../config.ts';
+import type { WeightSource, LoadOptions } from '../../engine/weights.ts';
+import { languageConfig } from '../config.ts';
+import { loadPreset } from '../load.ts';
 import { MaskedLanguageModel } from './fillmask.ts';
 
 /**
@@ -11,19 +12,6 @@ import { MaskedLanguageModel } from './fillmask.ts';
  * stream), streaming tensors to the GPU with optional progress.
  */
 export async function loadMaskedLanguageModel(gpu: Gpu, source: WeightSource, opts: LoadOptions = {}): Promise<MaskedLanguageModel> {
-  let config: LanguageConfig | null = null;
-  const { tensors } = await loadWeights(gpu, source, {
-    ...opts,
-    // the kernels take f32: f16-stored files (half the download) are widened on the host
-    keepF16: false,
-    expectMeta(meta: Record<string, unknown>) {
-      if (meta.preset !== 'language-mlm') {
-        throw new Error(`this weight file is for preset '${String(meta.preset)}', not the masked language model (language-mlm)`);
-      }
-      config = withOverrides(defaultConfig('language-mlm') as LanguageConfig, (meta.overrides ?? {}) as Record<string, number>);
-      opts.expectMeta?.(meta);
-    },
-  });
-  if (!config) throw new Error('loadMaskedLanguageModel: the weight file has no metadata');
+  const { config, tensors } = await loadPreset(gpu, source, opts, ['language-mlm'], languageConfig);
   return new MaskedLanguageModel(gpu, config, tensors);
 }

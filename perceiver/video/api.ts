@@ -12,8 +12,9 @@
 
 import type { Gpu, Tensor } from '../../engine/index.ts';
 import { upload } from '../../engine/index.ts';
-import { loadWeights, type WeightSource, type LoadOptions } from '../../engine/weights.ts';
-import { defaultConfig, withOverrides, type MultimodalConfig } from '../config.ts';
+import type { WeightSource, LoadOptions } from '../../engine/weights.ts';
+import { multimodalConfig, type MultimodalConfig } from '../config.ts';
+import { loadPreset } from '../load.ts';
 import type { ImageInput } from '../image.ts';
 import { softmax, topK, type TopKEntry } from '../topk.ts';
 import {
@@ -289,16 +290,6 @@ export class VideoAutoencoder {
  * output: bytes, a fetch Response or a stream) onto the GPU.
  */
 export async function loadVideoAutoencoder(gpu: Gpu, source: WeightSource, opts: LoadOptions = {}): Promise<VideoAutoencoder> {
-  let config: MultimodalConfig | null = null;
-  const { tensors } = await loadWeights(gpu, source, {
-    ...opts,
-    expectMeta(meta: Record<string, unknown>) {
-      if (meta.preset !== 'multimodal-autoencoder') {
-        throw new Error(`this weight file is for preset '${String(meta.preset)}', not multimodal-autoencoder`);
-      }
-      config = withOverrides(defaultConfig('multimodal-autoencoder') as MultimodalConfig, (meta.overrides ?? {}) as Record<string, number>);
-      opts.expectMeta?.(meta);
-    },
-  });
-  return new VideoAutoencoder(gpu, config!, tensors);
+  const { config, tensors } = await loadPreset(gpu, source, opts, ['multimodal-autoencoder'], multimodalConfig);
+  return new VideoAutoencoder(gpu, config, tensors);
 }
