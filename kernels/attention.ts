@@ -18,10 +18,17 @@
 // Few queries over many keys (the encoder's cross-attention): the keys are
 // also split across workgroups of one dispatch, each split keeping its own
 // softmax state, and a second dispatch merges them (see attention.wgsl).
+//
+// Two kernels compute the same thing: attention.wgsl's `main` (portable: one
+// invocation, 8 queries) and, where the adapter has `subgroups`,
+// attention.subgroups.wgsl's `main_subgroups` (a subgroup's lanes share their
+// queries and split keys and channels). Both keep the same state, so slices,
+// splits and the merge pass (always the portable `main`) are shared; the
+// choice is made per adapter in `attentionKernel`.
 
 import { Tensor, empty } from '../engine/index.ts';
-import type { Gpu } from '../engine/index.ts';
-import { attention as attentionShader } from './shaders.gen.ts';
+import type { Gpu, ShaderInfo } from '../engine/index.ts';
+import { attention as attentionShader, attentionSubgroups } from './shaders.gen.ts';
 
 export interface AttentionOptions {
   heads: number;
@@ -34,7 +41,24 @@ export interface AttentionOptions {
  * key / query slice sizes, to run the sliced path on small shapes. Leave at 0
  * in real use.
  */
-export const attentionTesting = { maxBindingBytes: 0, keysPerSlice: 0, queriesPerSlice: 0, splits: 0 };
+export const attentionTesting = {
+  maxBindingBytes: 0, keysPerSlice: 0, queriesPerSlice: 0, splits: 0,
+  /** force a kernel ('' = the adapter's default, see attentionKernel) */
+  kernel: '' as '' | AttentionKernel,
+};
+
+export type AttentionKernel = 'portable' | 'subgroups';
+
+/**
+ * The kernel attention runs on this adapter: `subgroups` needs the adapter's
+ * subgroups feature (and a device created with it).
+ */
+export function attentionKernel(gpu: Gpu): AttentionKernel {
+  const forced = attentionTesting.kernel;
+  if (forced === 'subgroups' && !gpu.features.subgroups) throw new Error('attention: the subgroups kernel needs the adapter\'s subgroups feature');
+  if (forced) return forced;
+  return 'portable';
+}
 
 /**
  * Parallel key splits for few queries over many keys: split the keys until
@@ -44,11 +68,18 @@ export const attentionTesting = { maxBindingBytes: 0, keysPerSlice: 0, queriesPe
 const TARGET_WORKGROUPS = 64;
 const MIN_SPLIT_KEYS = 512;
 
-/** A `const NAME = <n>u;` of attention.wgsl, so the tile sizes are stated once, in the shader. */
+/** A `const NAME = <n>u;` of the shaders, so the tile sizes are stated once, in the WGSL. */
 function shaderConst(name: string): number {
-  const m = new RegExp(`const ${name} = (\\d+)u;`).exec(attentionShader.code);
+  const m = new RegExp(`const ${name} = (\\d+)u;`).exec(attentionSubgroups.code);
   if (!m) throw new Error(`attention.wgsl: no constant ${name}`);
   return Number(m[1]);
+}
+
+/** The shader, entry point and queries per workgroup of each kernel. */
+function kernelSpec(kernel: AttentionKernel): { shader: ShaderInfo; entryPoint: string; blockQ: number } {
+  return kernel === 'subgroups'
+    ? { shader: attentionSubgroups, entryPoint: 'main_subgroups', blockQ: shaderConst('SG_WG') }
+    : { shader: attentionShader, entryPoint: 'main', blockQ: shaderConst('BLOCK_Q') };
 }
 
 // Must match attention.wgsl.
@@ -94,7 +125,8 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
     if (m.shape.length !== 2 || m.shape[0] !== B || m.shape[1] !== T) fail(`${n} must be [${B}, ${T}]`);
   }
   const Dqk = Cqk / H, Dv = Cv / H;
-  const BLOCK_Q = shaderConst('BLOCK_Q'), BLOCK_K = shaderConst('BLOCK_K');
+  const kernel = kernelSpec(attentionKernel(gpu));
+  const BLOCK_Q = kernel.blockQ, BLOCK_K = shaderConst('BLOCK_K');
   const WG = shaderConst('WG'), MAX_SPLITS = shaderConst('MAX_SPLITS');
   const out = empty(gpu, [B, Tq, Cv]);
   if (B * Tq * Cv === 0) return out;
@@ -196,10 +228,10 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
       });
       const order = (s === 0 ? FLAG_FIRST : 0) | (s === keySlices.length - 1 ? FLAG_LAST : 0);
       if (sliceSplits > 1) {
-        gpu.dispatch(attentionShader, args(FLAG_SPLIT), [queryBlocks, sliceSplits, zs]);
+        gpu.dispatch(kernel.shader, args(FLAG_SPLIT), [queryBlocks, sliceSplits, zs], { entryPoint: kernel.entryPoint });
         gpu.dispatch(attentionShader, args(FLAG_MERGE | order), [Math.ceil(nt / WG), 1, zs]);
       } else {
-        gpu.dispatch(attentionShader, args(order), [queryBlocks, 1, zs]);
+        gpu.dispatch(kernel.shader, args(order), [queryBlocks, 1, zs], { entryPoint: kernel.entryPoint });
       }
     });
     state.dispose();

@@ -4,19 +4,25 @@ import * as assert from 'uvu/assert';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { shippedShader, reflectShader, constsReadByWrappers } from '../../kernels/build.ts';
+import { shippedShaders, reflectShader, constsReadByWrappers } from '../../kernels/build.ts';
 import { minifyWgsl } from '../../kernels/minify.ts';
 import * as generated from '../../kernels/shaders.gen.ts';
 
 const kernels = join(dirname(fileURLToPath(import.meta.url)), '../../kernels');
 
 test('the generated ShaderInfo of every kernel equals the reflection of its shipped code', () => {
-  for (const f of readdirSync(kernels).filter((x) => x.endsWith('.wgsl'))) {
-    const name = f.replace(/\.wgsl$/, '');
-    const expect = shippedShader(name, readFileSync(join(kernels, f), 'utf8'));
-    const got = (generated as Record<string, unknown>)[name];
-    assert.equal(got, expect, name);
-  }
+  const shipped = shippedShaders(kernels);
+  assert.equal(shipped.size, readdirSync(kernels).filter((x) => x.endsWith('.wgsl')).length, 'one kernel per .wgsl file');
+  for (const [ident, { info }] of shipped) assert.equal((generated as Record<string, unknown>)[ident], info, ident);
+});
+
+test('a variant (NAME.VARIANT.wgsl) ships as its directives + the base code + its own part', () => {
+  const { attention, attentionSubgroups } = generated;
+  assert.ok(attentionSubgroups.code.startsWith('enable subgroups;'), attentionSubgroups.code.slice(0, 60));
+  assert.ok(attentionSubgroups.code.includes(attention.code), 'the base code, as shipped, inside the variant');
+  assert.ok(!attention.code.includes('subgroup'), 'no subgroup code in the base');
+  assert.equal(attentionSubgroups.bindings, attention.bindings);
+  assert.equal(attentionSubgroups.entries, ['main', 'main_subgroups']);
 });
 
 test('minifying keeps operators apart, templates closed and the constants wrappers read', () => {
