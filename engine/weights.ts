@@ -236,15 +236,15 @@ export class WeightWriter {
 
 // ---------- reading ----------
 
+const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+
 /** Reads the preamble; returns the header length. */
 function readPreamble(bytes: Uint8Array, fileLength: number | null): number {
   if (bytes.byteLength < WEIGHT_PREAMBLE) {
     throw new WeightFormatError(`not a weight file: ${bytes.byteLength} bytes, shorter than the ${WEIGHT_PREAMBLE}-byte preamble (truncated?)`);
   }
-  for (let i = 0; i < WEIGHT_MAGIC.length; i++) {
-    if (bytes[i] !== WEIGHT_MAGIC[i]) {
-      throw new WeightFormatError('not a weight file (bad magic; expected "PIOWGT"). Convert checkpoints with `npm run convert`.');
-    }
+  if (WEIGHT_MAGIC.some((b, i) => bytes[i] !== b)) {
+    throw new WeightFormatError('not a weight file (bad magic; expected "PIOWGT"). Convert checkpoints with `npm run convert`.');
   }
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const version = dv.getUint32(8, true);
@@ -270,50 +270,44 @@ export function parseWeightHeader(bytes: Uint8Array, fileLength: number | null =
   if (bytes.byteLength < WEIGHT_PREAMBLE + len) {
     throw new WeightFormatError(`truncated weight file: the header needs ${WEIGHT_PREAMBLE + len} bytes, only ${bytes.byteLength} are here`);
   }
-  let json: unknown;
+  let h: unknown;
   try {
-    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(WEIGHT_PREAMBLE, WEIGHT_PREAMBLE + len)));
+    h = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(WEIGHT_PREAMBLE, WEIGHT_PREAMBLE + len)));
   } catch (e) {
     throw new WeightFormatError(`corrupt weight header (not UTF-8 JSON): ${(e as Error).message}`);
   }
-  const h = json as { version?: unknown; meta?: unknown; tensors?: unknown };
-  if (typeof h !== 'object' || h === null || Array.isArray(h)) throw new WeightFormatError('corrupt weight header: not a JSON object');
+  if (!isObject(h)) throw new WeightFormatError('corrupt weight header: not a JSON object');
   if (h.version !== WEIGHT_FORMAT_VERSION) throw new WeightFormatError(`weight header version ${JSON.stringify(h.version)}; this build reads ${WEIGHT_FORMAT_VERSION}`);
   const meta = h.meta ?? {};
-  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) throw new WeightFormatError('corrupt weight header: meta is not an object');
-  if (!Array.isArray(h.tensors)) throw new WeightFormatError('corrupt weight header: no tensor list');
-  if (h.tensors.length > MAX_TENSORS) throw new WeightFormatError(`weight header lists ${h.tensors.length} tensors (limit ${MAX_TENSORS})`);
+  if (!isObject(meta)) throw new WeightFormatError('corrupt weight header: meta is not an object');
+  if (!Array.isArray(h.tensors) || h.tensors.length > MAX_TENSORS) throw new WeightFormatError(`corrupt weight header: no tensor list (or over ${MAX_TENSORS} tensors)`);
   const dataStart = align(WEIGHT_PREAMBLE + len);
   const names = new Set<string>();
   const tensors: WeightTensorInfo[] = [];
-  for (const raw of h.tensors as unknown[]) {
-    if (typeof raw !== 'object' || raw === null) throw new WeightFormatError('corrupt weight header: a tensor entry is not an object');
-    const t = raw as Record<string, unknown>;
-    const spec = { name: t.name, dtype: t.dtype, shape: t.shape } as WeightSpec;
-    const bytesNeeded = checkSpec(spec, 'weight header');
-    if (names.has(spec.name)) throw new WeightFormatError(`weight header: duplicate tensor '${spec.name}'`);
-    names.add(spec.name);
-    const { offset, bytes } = t;
-    if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < dataStart || offset % WEIGHT_ALIGN) {
-      throw new WeightFormatError(`weight header: tensor '${spec.name}' has bad offset ${JSON.stringify(offset)} (must be a multiple of ${WEIGHT_ALIGN} at or after ${dataStart})`);
+  for (const t of h.tensors as unknown[]) {
+    if (!isObject(t)) throw new WeightFormatError('corrupt weight header: a tensor entry is not an object');
+    const { name, dtype, shape, offset, bytes: stated } = t as unknown as WeightTensorInfo;
+    const bytesNeeded = checkSpec({ name, dtype, shape }, 'weight header');
+    if (names.has(name)) throw new WeightFormatError(`weight header: duplicate tensor '${name}'`);
+    names.add(name);
+    const what = `weight header: tensor '${name}'`;
+    if (!Number.isSafeInteger(offset) || offset < dataStart || offset % WEIGHT_ALIGN) {
+      throw new WeightFormatError(`${what} has bad offset ${JSON.stringify(offset)} (must be a multiple of ${WEIGHT_ALIGN} at or after ${dataStart})`);
     }
-    if (bytes !== bytesNeeded) {
-      throw new WeightFormatError(`weight header: tensor '${spec.name}' [${spec.shape}] ${spec.dtype} needs ${bytesNeeded} bytes, header says ${JSON.stringify(bytes)}`);
-    }
+    if (stated !== bytesNeeded) throw new WeightFormatError(`${what} [${shape}] ${dtype} needs ${bytesNeeded} bytes, header says ${JSON.stringify(stated)}`);
     if (fileLength !== null && offset + bytesNeeded > fileLength) {
-      throw new WeightFormatError(`truncated weight file: tensor '${spec.name}' ends at byte ${offset + bytesNeeded}, the file has ${fileLength}`);
+      throw new WeightFormatError(`truncated weight file: tensor '${name}' ends at byte ${offset + bytesNeeded}, the file has ${fileLength}`);
     }
-    tensors.push({ name: spec.name, dtype: spec.dtype, shape: [...spec.shape], offset, bytes: bytesNeeded });
+    tensors.push({ name, dtype, shape: [...shape], offset, bytes: bytesNeeded });
   }
-  const sorted = [...tensors].sort((a, b) => a.offset - b.offset);
   let end = dataStart;
   let prev = '';
-  for (const t of sorted) {
+  for (const t of [...tensors].sort((a, b) => a.offset - b.offset)) {
     if (t.offset < end) throw new WeightFormatError(`weight header: tensor '${t.name}' overlaps '${prev}'`);
     end = t.offset + t.bytes;
     prev = t.name;
   }
-  return { version: WEIGHT_FORMAT_VERSION, meta: meta as Record<string, unknown>, tensors, dataStart, totalBytes: end };
+  return { version: WEIGHT_FORMAT_VERSION, meta, tensors, dataStart, totalBytes: end };
 }
 
 // ---------- loading onto the GPU ----------
@@ -335,107 +329,65 @@ export interface LoadedWeights {
   tensors: Map<string, Tensor>;
 }
 
-/** Sequential byte access over bytes or a stream. */
-interface ByteReader {
-  /** exactly n bytes from the current position (throws when the source ends first) */
-  read(n: number, what: string): Promise<Uint8Array>;
-  skip(n: number, what: string): Promise<void>;
-  cancel(): Promise<void>;
-  readonly length: number | null;
-}
-
-function bytesReader(bytes: Uint8Array): ByteReader {
-  let pos = 0;
-  const check = (n: number, what: string) => {
-    if (pos + n > bytes.byteLength) throw new WeightFormatError(`truncated weight file: ${what} needs bytes up to ${pos + n}, the file has ${bytes.byteLength}`);
-  };
-  return {
-    length: bytes.byteLength,
-    async read(n, what) {
-      check(n, what);
-      const out = bytes.subarray(pos, pos + n);
-      pos += n;
-      return out;
-    },
-    async skip(n, what) {
-      check(n, what);
-      pos += n;
-    },
-    async cancel() {},
-  };
-}
-
-function streamReader(stream: ReadableStream<Uint8Array>, length: number | null): ByteReader {
-  const reader = stream.getReader();
-  let chunk: Uint8Array = new Uint8Array(0);
-  let pos = 0; // bytes consumed from the stream so far
-  let done = false;
-  const more = async (what: string, want: number): Promise<void> => {
-    if (done) throw new WeightFormatError(`truncated weight file: ${what} needs bytes up to ${want}, the stream ended at ${pos + chunk.byteLength}`);
-    const r = await reader.read();
-    if (r.done) {
-      done = true;
-      throw new WeightFormatError(`truncated weight file: ${what} needs bytes up to ${want}, the stream ended at ${pos + chunk.byteLength}`);
+/**
+ * Sequential reads over a source's chunks: a stream's, or a single one for
+ * bytes in memory (then every read is a view, no copy). `length` is the
+ * file's length when known.
+ */
+function openSource(source: WeightSource) {
+  let next: () => Promise<Uint8Array | ArrayBuffer | undefined>;
+  let cancel = async () => {};
+  let length: number | null = null;
+  if (source instanceof ArrayBuffer) source = new Uint8Array(source);
+  if (source instanceof Uint8Array) {
+    let whole: Uint8Array | undefined = source;
+    length = source.byteLength;
+    next = async () => [whole, (whole = undefined)][0];
+  } else {
+    if (typeof Response !== 'undefined' && source instanceof Response) {
+      if (!source.ok) throw new WeightFormatError(`weight file request failed: HTTP ${source.status} ${source.statusText}`);
+      const cl = source.headers.get('content-length');
+      // a compressed transfer's content-length is not the file's
+      if (!source.headers.get('content-encoding') && cl && /^\d+$/.test(cl)) length = Number(cl);
+      if (!source.body) throw new WeightFormatError('weight file response has no body');
+      source = source.body;
     }
-    const v = r.value as Uint8Array | ArrayBuffer;
-    chunk = v instanceof Uint8Array ? v : new Uint8Array(v);
-  };
+    if (!(typeof ReadableStream !== 'undefined' && source instanceof ReadableStream)) {
+      throw new WeightFormatError('loadWeights: source must be a Uint8Array, an ArrayBuffer, a Response or a ReadableStream');
+    }
+    const reader = source.getReader();
+    next = async () => (await reader.read()).value;
+    cancel = () => reader.cancel().catch(() => {});
+  }
+  let chunk: Uint8Array = new Uint8Array(0);
+  let pos = 0; // bytes read so far
   return {
     length,
-    async read(n, what) {
+    cancel,
+    /** exactly n bytes from the current position (throws when the source ends first); `skip`: only pass over them */
+    async read(n: number, what: string, skip = false): Promise<Uint8Array> {
       const want = pos + n;
       if (chunk.byteLength >= n) {
+        pos = want;
         const out = chunk.subarray(0, n);
         chunk = chunk.subarray(n);
-        pos += n;
         return out;
       }
-      const out = new Uint8Array(n);
-      let filled = 0;
-      while (filled < n) {
-        if (chunk.byteLength === 0) await more(what, want);
-        const k = Math.min(n - filled, chunk.byteLength);
-        out.set(chunk.subarray(0, k), filled);
+      const out = new Uint8Array(skip ? 0 : n);
+      while (pos < want) {
+        if (!chunk.byteLength) {
+          const c = await next();
+          if (!c) throw new WeightFormatError(`truncated weight file: ${what} needs bytes up to ${want}, the file ends at ${pos}`);
+          chunk = c instanceof Uint8Array ? c : new Uint8Array(c);
+        }
+        const k = Math.min(want - pos, chunk.byteLength);
+        if (!skip) out.set(chunk.subarray(0, k), n - (want - pos));
         chunk = chunk.subarray(k);
-        filled += k;
         pos += k;
       }
       return out;
     },
-    async skip(n, what) {
-      const want = pos + n;
-      let left = n;
-      while (left > 0) {
-        if (chunk.byteLength === 0) await more(what, want);
-        const k = Math.min(left, chunk.byteLength);
-        chunk = chunk.subarray(k);
-        left -= k;
-        pos += k;
-      }
-    },
-    async cancel() {
-      try {
-        await reader.cancel();
-      } catch {
-        /* already closed */
-      }
-    },
   };
-}
-
-function openSource(source: WeightSource): ByteReader {
-  if (source instanceof Uint8Array) return bytesReader(source);
-  if (source instanceof ArrayBuffer) return bytesReader(new Uint8Array(source));
-  if (typeof Response !== 'undefined' && source instanceof Response) {
-    if (!source.ok) throw new WeightFormatError(`weight file request failed: HTTP ${source.status} ${source.statusText}`);
-    if (!source.body) throw new WeightFormatError('weight file response has no body');
-    const enc = source.headers.get('content-encoding');
-    const cl = source.headers.get('content-length');
-    const length = !enc && cl && /^\d+$/.test(cl) ? Number(cl) : null;
-    return streamReader(source.body, length);
-  }
-  if (typeof ReadableStream !== 'undefined' && source instanceof ReadableStream) return streamReader(source, null);
-  throw new WeightFormatError('loadWeights: source must be a Uint8Array, an ArrayBuffer, a Response or a ReadableStream');
 }
 
 let halfTable: Float32Array | null = null;
@@ -447,18 +399,14 @@ export function widenF16(bits: Uint16Array): Float32Array {
     for (let i = 0; i < 65536; i++) halfTable[i] = fromHalfBits(i);
   }
   const t = halfTable;
-  const out = new Float32Array(bits.length);
-  for (let i = 0; i < bits.length; i++) out[i] = t[bits[i]];
-  return out;
+  return Float32Array.from(bits, (b) => t[b]);
 }
 
-/** A typed view of `raw`, copying when the bytes are not aligned for the type. */
-function aligned(raw: Uint8Array, size: number): Uint8Array {
-  return raw.byteOffset % size === 0 ? raw : raw.slice();
+/** A typed view of `raw` (copied when its bytes are not aligned for the type). */
+function typed<T extends Float32Array | Int32Array | Uint16Array>(raw: Uint8Array, Type: { new (b: ArrayBuffer, offset: number, length: number): T; BYTES_PER_ELEMENT: number }): T {
+  const a = raw.byteOffset % Type.BYTES_PER_ELEMENT ? raw.slice() : raw;
+  return new Type(a.buffer as ArrayBuffer, a.byteOffset, a.byteLength / Type.BYTES_PER_ELEMENT);
 }
-const asF32 = (raw: Uint8Array) => ((a) => new Float32Array(a.buffer, a.byteOffset, a.byteLength / 4))(aligned(raw, 4));
-const asI32 = (raw: Uint8Array) => ((a) => new Int32Array(a.buffer, a.byteOffset, a.byteLength / 4))(aligned(raw, 4));
-const asU16 = (raw: Uint8Array) => ((a) => new Uint16Array(a.buffer, a.byteOffset, a.byteLength / 2))(aligned(raw, 2));
 
 /**
  * Loads a weight file onto the GPU, one tensor at a time (at most one tensor
@@ -468,18 +416,13 @@ export async function loadWeights(gpu: Gpu, source: WeightSource, opts: LoadOpti
   const r = openSource(source);
   const tensors = new Map<string, Tensor>();
   try {
-    const pre = await r.read(WEIGHT_PREAMBLE, 'the preamble').catch((e) => {
-      throw e instanceof WeightFormatError ? new WeightFormatError(`not a weight file or truncated: ${e.message}`) : e;
-    });
+    const pre = await r.read(WEIGHT_PREAMBLE, 'the preamble');
     const len = readPreamble(pre, r.length);
-    const json = await r.read(len, 'the header');
     const head = new Uint8Array(WEIGHT_PREAMBLE + len);
-    head.set(pre, 0);
-    head.set(json, WEIGHT_PREAMBLE);
+    head.set(pre);
+    head.set(await r.read(len, 'the header'), WEIGHT_PREAMBLE);
     const header = parseWeightHeader(head, r.length);
     opts.expectMeta?.(header.meta);
-    let pos = WEIGHT_PREAMBLE + len;
-    const order = [...header.tensors].sort((a, b) => a.offset - b.offset);
     const maxBuffer = gpu.limits.maxBufferSize;
     for (const t of header.tensors) {
       const onGpu = t.dtype === 'f16' && !opts.keepF16 ? t.bytes * 2 : t.bytes;
@@ -487,23 +430,30 @@ export async function loadWeights(gpu: Gpu, source: WeightSource, opts: LoadOpti
         throw new WeightFormatError(`tensor '${t.name}' [${t.shape}] needs ${onGpu} bytes on the GPU, over the device's maxBufferSize (${maxBuffer})`);
       }
     }
-    for (const t of order) {
-      await r.skip(t.offset - pos, `tensor '${t.name}'`);
-      const raw = await r.read(t.bytes, `tensor '${t.name}'`);
+    let pos = head.byteLength;
+    for (const t of [...header.tensors].sort((a, b) => a.offset - b.offset)) {
+      const what = `tensor '${t.name}'`;
+      await r.read(t.offset - pos, what, true); // the padding before it
+      const raw = await r.read(t.bytes, what);
       pos = t.offset + t.bytes;
-      let tensor: Tensor;
-      if (t.dtype === 'f32') tensor = upload(gpu, asF32(raw), t.shape, 'f32');
-      else if (t.dtype === 'i32') tensor = upload(gpu, asI32(raw), t.shape, 'i32');
-      else if (opts.keepF16) tensor = upload(gpu, asU16(raw), t.shape, 'f16');
-      else tensor = upload(gpu, widenF16(asU16(raw)), t.shape, 'f32');
-      tensors.set(t.name, tensor);
-      opts.onProgress?.(pos, header.totalBytes, t.name);
+      const { name, shape, dtype } = t;
+      tensors.set(
+        name,
+        dtype === 'f32'
+          ? upload(gpu, typed(raw, Float32Array), shape, 'f32')
+          : dtype === 'i32'
+            ? upload(gpu, typed(raw, Int32Array), shape, 'i32')
+            : opts.keepF16
+              ? upload(gpu, typed(raw, Uint16Array), shape, 'f16')
+              : upload(gpu, widenF16(typed(raw, Uint16Array)), shape, 'f32'),
+      );
+      opts.onProgress?.(pos, header.totalBytes, name);
     }
-    await r.cancel();
     return { meta: header.meta, header, tensors };
   } catch (e) {
     for (const t of tensors.values()) t.dispose();
-    await r.cancel();
     throw e;
+  } finally {
+    await r.cancel();
   }
 }
