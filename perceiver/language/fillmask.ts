@@ -22,7 +22,10 @@
 // mask 1, the sequence is right-padded to 2048 with PAD (0) and mask 0, and
 // each masked byte takes the most likely *byte* (ids 6..261; the special ids
 // are excluded so the completed text keeps every gap's byte count). On the
-// colab's example this is the colab's own argmax.
+// colab's example this is the colab's own argmax. The model runs the text's
+// bytes only and decodes the gaps' positions only, which is the same as the
+// padded 2048-byte pass (perceiver/language/model.ts says why) for a
+// fraction of the work.
 //
 // Texts longer than the model's window (2048 bytes) run as overlapping
 // windows of exactly 2048 bytes planned around the gaps: nearby gaps are
@@ -36,7 +39,7 @@
 import { type Gpu, type Tensor, upload, readF32 } from '../../engine/index.ts';
 import type { LanguageConfig } from '../config.ts';
 import { Params } from '../layers.ts';
-import { languageLogits } from './model.ts';
+import { languageLogits, type LanguageQueries } from './model.ts';
 import { MASK_ID, PAD_ID, NUM_RESERVED_TOKENS, VOCAB_SIZE, utf8, fromUtf8, idToken } from './tokenizer.ts';
 
 /** A gap: bytes [start, end) of the text's UTF-8 bytes. */
@@ -263,10 +266,12 @@ export function planWindows(length: number, gaps: readonly Gap[], windowSize: nu
 }
 
 /**
- * The model as fill-mask sees it: ids and mask i32 [batch, windowSize] ->
- * logits f32 [batch, windowSize, 262].
+ * The model as fill-mask sees it: ids and mask i32 [batch, length] (length
+ * at most the model's window; a shorter input is the same as one padded with
+ * PAD and mask 0) and the positions to predict, i32 [batch, n] -> logits
+ * f32 [batch, n, 262] at those positions.
  */
-export type LogitsFn = (ids: Int32Array, mask: Int32Array, batch: number) => Promise<Float32Array>;
+export type LogitsFn = (ids: Int32Array, mask: Int32Array, batch: number, positions: Int32Array) => Promise<Float32Array>;
 
 /** Top-k byte candidates and the chosen byte from one position's logits. */
 export function predictByte(logits: Float32Array, offset: number, k: number): BytePrediction {
@@ -291,8 +296,8 @@ export function predictByte(logits: Float32Array, offset: number, k: number): By
  * a logits function of fixed window size. The engine-free core of fill-mask.
  */
 export async function fillGaps(bytes: Uint8Array, gaps: readonly Gap[], run: LogitsFn, windowSize: number, opts: FillMaskOptions = {}): Promise<FillMaskResult> {
-  const k = opts.topK ?? 5;
-  if (!(Number.isInteger(k) && k >= 0 && k <= 256)) throw new Error(`fill-mask: topK must be an integer in [0, 256], got ${k}`);
+  const topK = opts.topK ?? 5;
+  if (!(Number.isInteger(topK) && topK >= 0 && topK <= 256)) throw new Error(`fill-mask: topK must be an integer in [0, 256], got ${topK}`);
   const batchSize = opts.batchSize ?? 1;
   if (!(Number.isInteger(batchSize) && batchSize >= 1)) throw new Error(`fill-mask: batchSize must be a positive integer, got ${batchSize}`);
   if (bytes.length === 0) throw new Error('fill-mask: the text is empty');
@@ -306,26 +311,34 @@ export async function fillGaps(bytes: Uint8Array, gaps: readonly Gap[], run: Log
   const V = VOCAB_SIZE;
   for (let w0 = 0; w0 < windows.length; w0 += batchSize) {
     const group = windows.slice(w0, w0 + batchSize);
-    const ids = new Int32Array(group.length * windowSize).fill(PAD_ID);
-    const mask = new Int32Array(group.length * windowSize);
+    // the windows' bytes (all windowSize long, or the one window of a short text)
+    const length = Math.max(...group.map((w) => w.end - w.start));
+    const ids = new Int32Array(group.length * length).fill(PAD_ID);
+    const mask = new Int32Array(group.length * length);
+    // the positions to predict: the bytes of the gaps each window predicts (rows padded with their first position)
+    const rows = group.map((w) => w.gaps.flatMap((gi) => Array.from({ length: gaps[gi].end - gaps[gi].start }, (_, k) => gaps[gi].start + k - w.start)));
+    const n = Math.max(...rows.map((r) => r.length));
+    const positions = new Int32Array(group.length * n);
     group.forEach((w, b) => {
       for (let p = w.start; p < w.end; p++) {
-        const o = b * windowSize + (p - w.start);
+        const o = b * length + (p - w.start);
         ids[o] = masked[p] ? MASK_ID : bytes[p] + NUM_RESERVED_TOKENS;
         mask[o] = 1;
       }
+      positions.fill(rows[b][0], b * n, (b + 1) * n);
+      positions.set(rows[b], b * n);
     });
-    const logits = await run(ids, mask, group.length);
-    if (logits.length !== group.length * windowSize * V) {
-      throw new Error(`fill-mask: the model gave ${logits.length} logits, expected [${group.length}, ${windowSize}, ${V}]`);
+    const logits = await run(ids, mask, group.length, positions);
+    if (logits.length !== group.length * n * V) {
+      throw new Error(`fill-mask: the model gave ${logits.length} logits, expected [${group.length}, ${n}, ${V}]`);
     }
     group.forEach((w, b) => {
+      let k = b * n;
       for (const gi of w.gaps) {
         const g = gaps[gi];
         const perByte: BytePrediction[] = [];
-        for (let p = g.start; p < g.end; p++) {
-          const row = (b * windowSize + (p - w.start)) * V;
-          const pred = predictByte(logits.subarray(row, row + V), p, k);
+        for (let p = g.start; p < g.end; p++, k++) {
+          const pred = predictByte(logits.subarray(k * V, (k + 1) * V), p, topK);
           filled[p] = pred.byte;
           perByte.push(pred);
         }
@@ -356,17 +369,29 @@ export class MaskedLanguageModel {
     return this.config.maxSeqLen;
   }
 
-  /** ids, mask i32 [batch, windowSize] -> logits [batch, windowSize, 262] on the host. */
-  async logits(ids: Int32Array, mask: Int32Array, batch: number): Promise<Float32Array> {
+  /**
+   * ids, mask i32 [batch, L] (L <= windowSize; shorter is the same as padded
+   * with PAD and mask 0) -> logits [batch, L, 262] on the host, or
+   * [batch, n, 262] at `positions` (i32 [batch, n], each in [0, L)).
+   */
+  async logits(ids: Int32Array, mask: Int32Array, batch: number, positions?: Int32Array): Promise<Float32Array> {
     const T = this.windowSize;
-    if (ids.length !== batch * T || mask.length !== batch * T) {
-      throw new Error(`MaskedLanguageModel.logits: ids and mask must hold [${batch}, ${T}] values, got ${ids.length} and ${mask.length}`);
+    const L = ids.length / batch;
+    const n = positions ? positions.length / batch : L;
+    if (!(Number.isInteger(L) && L >= 1 && L <= T && mask.length === ids.length && Number.isInteger(n) && n >= 1)) {
+      throw new Error(`MaskedLanguageModel.logits: ids and mask must hold [${batch}, L] values with 1 <= L <= ${T}, positions [${batch}, n]; got ${ids.length}, ${mask.length} and ${positions?.length}`);
     }
-    const x = upload(this.gpu, ids, [batch, T], 'i32');
-    const m = upload(this.gpu, mask, [batch, T], 'i32');
-    const out = languageLogits(this.gpu, x, m, this.params, this.config);
-    x.dispose();
-    m.dispose();
+    const gpu = this.gpu;
+    const inputs = [upload(gpu, ids, [batch, L], 'i32'), upload(gpu, mask, [batch, L], 'i32')];
+    let queries: LanguageQueries | undefined;
+    if (positions) {
+      if (positions.some((p) => !(p >= 0 && p < L))) throw new Error(`MaskedLanguageModel.logits: positions must lie in [0, ${L})`);
+      const at = positions.map((p, i) => mask[Math.floor(i / n) * L + p]);
+      queries = { positions: upload(gpu, positions, [batch, n], 'i32'), mask: upload(gpu, at, [batch, n], 'i32') };
+      inputs.push(queries.positions, queries.mask);
+    }
+    const out = languageLogits(gpu, inputs[0], inputs[1], this.params, this.config, queries);
+    inputs.forEach((t) => t.dispose());
     try {
       return await readF32(out);
     } finally {
@@ -377,7 +402,7 @@ export class MaskedLanguageModel {
   /** Fills the [MASK:N] gaps of `template` (syntax in the header comment). */
   fillMask(template: string, opts: FillMaskOptions = {}): Promise<FillMaskResult> {
     const { bytes, gaps } = parseFillMask(template, { maxGapBytes: this.windowSize });
-    return fillGaps(bytes, gaps, (i, m, b) => this.logits(i, m, b), this.windowSize, opts);
+    return fillGaps(bytes, gaps, (i, m, b, p) => this.logits(i, m, b, p), this.windowSize, opts);
   }
 
   /** Fills byte ranges [start, end) of `text`'s UTF-8 bytes. */
@@ -385,6 +410,6 @@ export class MaskedLanguageModel {
     if (typeof text !== 'string') throw new TypeError(`fill-mask: expected a string, got ${typeof text}`);
     const bytes = utf8(text);
     const gaps = rangesToGaps(bytes.length, ranges);
-    return fillGaps(bytes, gaps, (i, m, b) => this.logits(i, m, b), this.windowSize, opts);
+    return fillGaps(bytes, gaps, (i, m, b, p) => this.logits(i, m, b, p), this.windowSize, opts);
   }
 }

@@ -11,9 +11,16 @@
 //             rows come out of the attention as zeros, as in the original)
 //   logits = h @ embed^T + embedding_decoder/bias            [B, 2048, 262]
 //
-// The input length must be the model's maxSeqLen (2048): the original
-// asserts it, and both position tables have exactly that many rows. Pad with
-// PAD (0) and mask 0.
+// The original asserts an input length of exactly maxSeqLen (2048), padded
+// with PAD (0) and mask 0. Here the input may stop after its last real byte
+// (length L <= 2048, position rows 0..L-1): that is the same computation,
+// because a padded position only ever enters as a masked key of the
+// encoder's cross-attention, whose softmax weight is exp(-1e30 - max) = 0
+// exactly in float32, and as a query of the decoder, where every query is
+// independent of the others. Likewise any subset of the positions can be
+// decoded (`queries`): fill-mask decodes only its gaps. Both are equal to
+// the padded full pass up to float rounding (the key blocks are summed in
+// another grouping); test/perceiver/language.test.ts checks them against it.
 
 import type { Gpu, Tensor } from '../../engine/index.ts';
 import { matmul } from '../../kernels/matmul.ts';
@@ -36,36 +43,44 @@ export function languageDecoder(cfg: LanguageConfig): DecoderSpec {
 }
 
 function checkIds(name: string, t: Tensor, cfg: LanguageConfig): void {
-  if (t.dtype !== 'i32' || t.shape.length !== 2 || t.shape[1] !== cfg.maxSeqLen) {
-    throw new Error(`language-mlm: ${name} must be i32 [B, ${cfg.maxSeqLen}] (the model's fixed length; pad with 0 and mask 0), got ${t}`);
+  if (t.dtype !== 'i32' || t.shape.length !== 2 || !(t.shape[1] >= 1 && t.shape[1] <= cfg.maxSeqLen)) {
+    throw new Error(`language-mlm: ${name} must be i32 [B, L] with 1 <= L <= ${cfg.maxSeqLen} (the model's length; pad with 0 and mask 0, or stop after the last real byte), got ${t}`);
   }
 }
 
-/** Encoder inputs: byte embeddings plus the input position table, [B, T, dModel]. */
+/** Encoder inputs: byte embeddings plus the input position table, [B, L, dModel]. */
 export function languageInputs(gpu: Gpu, ids: Tensor, params: Params, cfg: LanguageConfig): Tensor {
   checkIds('ids', ids, cfg);
   const emb = gather(gpu, params.get(EMBEDDINGS), ids);
-  const x = add(gpu, emb, params.get(INPUT_POSITIONS));
+  const x = add(gpu, emb, params.get(INPUT_POSITIONS).rows(0, ids.shape[1]));
   emb.dispose();
   return x;
 }
 
+/** Which positions to decode, per batch row: i32 [B, n] each (positions in [0, L); the mask's values there). */
+export interface LanguageQueries {
+  positions: Tensor;
+  mask: Tensor;
+}
+
 /**
- * ids i32 [B, T] (T = maxSeqLen), mask i32 [B, T] (1 = real token, including
- * masked-out bytes; 0 = padding) -> logits f32 [B, T, vocabSize].
+ * ids i32 [B, L] (L <= maxSeqLen), mask i32 [B, L] (1 = real token,
+ * including masked-out bytes; 0 = padding) -> logits f32 [B, L, vocabSize],
+ * or [B, n, vocabSize] at `queries.positions`.
  */
-export function languageLogits(gpu: Gpu, ids: Tensor, mask: Tensor, params: Params, cfg: LanguageConfig): Tensor {
+export function languageLogits(gpu: Gpu, ids: Tensor, mask: Tensor, params: Params, cfg: LanguageConfig, queries?: LanguageQueries): Tensor {
   checkIds('ids', ids, cfg);
   checkIds('mask', mask, cfg);
-  if (mask.shape[0] !== ids.shape[0]) throw new Error(`language-mlm: ids ${ids} and mask ${mask} have different batch sizes`);
-  const batch = ids.shape[0];
+  if (mask.shape.join() !== ids.shape.join()) throw new Error(`language-mlm: ids ${ids} and mask ${mask} differ in shape`);
+  const [batch, length] = ids.shape;
   const x = languageInputs(gpu, ids, params, cfg);
   const z = encode(gpu, x, params, cfg.encoder, { inputMask: mask });
   x.dispose();
-  const queries = concat(gpu, [params.get(DECODER_QUERIES)], batch);
-  const h = decodeQueries(gpu, z, queries, params, languageDecoder(cfg), mask);
+  const table = params.get(DECODER_QUERIES);
+  const q = queries ? gather(gpu, table, queries.positions) : concat(gpu, [table.rows(0, length)], batch);
+  const h = decodeQueries(gpu, z, q, params, languageDecoder(cfg), queries ? queries.mask : mask);
   z.dispose();
-  queries.dispose();
+  q.dispose();
   // EmbeddingDecoder: the output embedding is the input embedding, transposed.
   const logits = matmul(gpu, h, params.get(EMBEDDINGS), { transposeB: true, bias: params.get(OUTPUT_BIAS) });
   h.dispose();

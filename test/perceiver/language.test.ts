@@ -150,23 +150,27 @@ test('window planning: one window when the text fits; centred, grouped windows o
  * is none), so a gap without context on a side gets a different byte.
  */
 function contextModel(windowSize: number): LogitsFn {
-  return async (ids, mask, batch) => {
-    const out = new Float32Array(batch * windowSize * VOCAB_SIZE).fill(-5);
+  return async (ids, mask, batch, positions) => {
+    const L = ids.length / batch;
+    const n = positions.length / batch;
+    assert.ok(L <= windowSize, `the input fits the window: ${L} <= ${windowSize}`);
+    const out = new Float32Array(batch * n * VOCAB_SIZE).fill(-5);
     for (let b = 0; b < batch; b++) {
-      const row = (t: number) => b * windowSize + t;
+      const row = (t: number) => b * L + t;
       const real = (t: number) => mask[row(t)] === 1 && ids[row(t)] >= NUM_RESERVED_TOKENS;
-      for (let t = 0; t < windowSize; t++) {
+      for (let k = 0; k < n; k++) {
+        const t = positions[b * n + k];
         let id = ids[row(t)];
         if (id === MASK_ID) {
           let l = t - 1;
           while (l >= 0 && !real(l)) l--;
           let r = t + 1;
-          while (r < windowSize && !real(r)) r++;
+          while (r < L && !real(r)) r++;
           const lb = l >= 0 ? ids[row(l)] - NUM_RESERVED_TOKENS : 0;
-          const rb = r < windowSize ? ids[row(r)] - NUM_RESERVED_TOKENS : 0;
+          const rb = r < L ? ids[row(r)] - NUM_RESERVED_TOKENS : 0;
           id = NUM_RESERVED_TOKENS + ((lb * 7 + rb * 13 + 1) % 256);
         }
-        if (id >= 0 && id < VOCAB_SIZE) out[row(t) * VOCAB_SIZE + id] = 5;
+        if (id >= 0 && id < VOCAB_SIZE) out[(b * n + k) * VOCAB_SIZE + id] = 5;
       }
     }
     return out;
@@ -220,7 +224,7 @@ test('windowed fill equals the single pass when the text fits one window', async
     ids[t] = gaps.some((g) => t >= g.start && t < g.end) ? MASK_ID : b + NUM_RESERVED_TOKENS;
     mask[t] = 1;
   });
-  const logits = await run(ids, mask, 1);
+  const logits = await run(ids, mask, 1, Int32Array.from({ length: W }, (_, t) => t));
   for (const g of result.gaps) {
     for (const p of g.perByte) {
       assert.is(p.byte, predictByte(logits.subarray(p.offset * VOCAB_SIZE, (p.offset + 1) * VOCAB_SIZE), p.offset, 0).byte);
@@ -344,6 +348,44 @@ test('tiny model: fill-mask equals a hand-made single pass when the text fits on
   // the completed text keeps the literal bytes and has the gaps' byte counts
   assert.is(result.bytes.length, bytes.length);
   assert.equal(Array.from(result.bytes.subarray(0, 6)), Array.from(utf8('Gaps: ')));
+  for (const t of weights.values()) t.dispose();
+});
+
+test('tiny model: the real bytes alone, and any subset of positions, give the padded full pass', async () => {
+  const gpu = await testGpu();
+  const { model, weights } = tinyModel(gpu);
+  const W = model.windowSize;
+  const L = 20;
+  const real = [20, 13]; // row 1 is padded inside the short input too
+  const full = { ids: new Int32Array(2 * W), mask: new Int32Array(2 * W) };
+  const short = { ids: new Int32Array(2 * L), mask: new Int32Array(2 * L) };
+  real.forEach((n, b) => {
+    for (let t = 0; t < n; t++) {
+      const id = t % 5 === 2 ? MASK_ID : NUM_RESERVED_TOKENS + ((t * 37 + b * 11) % 256);
+      full.ids[b * W + t] = short.ids[b * L + t] = id;
+      full.mask[b * W + t] = short.mask[b * L + t] = 1;
+    }
+  });
+  const V = VOCAB_SIZE;
+  const ref = await model.logits(full.ids, full.mask, 2); // [2, W, V], as the original runs it
+  const scale = ref.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
+  const diff = (got: Float32Array, at: (i: number) => number) => got.reduce((m, v, i) => Math.max(m, Math.abs(v - ref[at(i)])), 0) / scale;
+  const all = await model.logits(short.ids, short.mask, 2); // [2, L, V]
+  const allErr = diff(all, (i) => Math.floor(i / (L * V)) * W * V + (i % (L * V)));
+  const positions = Int32Array.of(2, 7, 19, 0, 12, 15); // row 1's 15 is padding: its query is masked, as in the full pass
+  const some = await model.logits(short.ids, short.mask, 2, positions); // [2, 3, V]
+  const someErr = diff(some, (i) => {
+    const q = Math.floor(i / V);
+    return (Math.floor(q / 3) * W + positions[q]) * V + (i % V);
+  });
+  console.log(`  truncated: ${allErr.toExponential(2)}, 6 positions: ${someErr.toExponential(2)} (relative to the largest logit)`);
+  assert.ok(allErr < 1e-5 && someErr < 1e-5, `${allErr} ${someErr}`);
+  try {
+    await model.logits(short.ids, short.mask, 2, Int32Array.of(0, 20));
+    assert.unreachable();
+  } catch (e) {
+    assert.match((e as Error).message, /positions must lie in \[0, 20\)/);
+  }
   for (const t of weights.values()) t.dispose();
 });
 
