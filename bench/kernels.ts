@@ -7,6 +7,11 @@
 //   npm run bench:kernels -- --native-gflops 900   also print the ratio to a native reference
 //   npm run bench:kernels -- --only attention   run the rows whose name contains a word
 //   npm run bench:kernels -- --no-tfjs          leave out TensorFlow.js's columns
+//   npm run bench:kernels -- --variant vec4     force a matmul kernel (blocked, vec4, tiled; vec4
+//                                               only where K and N are multiples of 4)
+//   npm run bench:kernels -- --tune             let the tuner (engine/tune.ts) measure each matmul
+//                                               shape first, then time its choice
+// The matmul shape column ends with the kernel that ran ([blocked], [vec4], [tiled]).
 //
 // Next to each row: TensorFlow.js's WebGPU backend (bench/tfjs.ts) doing the
 // same product on the same Dawn entry point and adapter, its ms and GFLOP/s,
@@ -23,7 +28,8 @@
 import { availableParallelism, loadavg } from 'node:os';
 import { nodeWebGpu } from '../engine/node.ts';
 import { createGpu, upload, type Gpu, type Tensor } from '../engine/index.ts';
-import { matmul } from '../kernels/matmul.ts';
+import { matmul, matmulTesting, type MatmulVariant } from '../kernels/matmul.ts';
+import { tunePending } from '../engine/tune.ts';
 import { attention } from '../kernels/attention.ts';
 import { startTfjs, type Tfjs, type TfjsTiming } from './tfjs.ts';
 
@@ -54,6 +60,10 @@ const native = value('--native-gflops') !== undefined ? Number(value('--native-g
 if (native !== undefined && !(native > 0)) throw new Error('--native-gflops needs a positive number (GFLOP/s)');
 const only = value('--only');
 const withTfjs = !flag('--no-tfjs');
+const variant = (value('--variant') ?? '') as '' | MatmulVariant;
+if (variant && !['blocked', 'vec4', 'tiled'].includes(variant)) throw new Error('--variant takes blocked, vec4 or tiled');
+matmulTesting.variant = variant;
+const tune = flag('--tune');
 /** With --quick, TF.js leaves out rows above this many GFLOP. */
 const QUICK_TFJS_GFLOP = 5;
 /** Wall-clock budget per shape for the timed repetitions (after the warm-up). */
@@ -107,9 +117,13 @@ async function time(gpu: Gpu, run: () => Tensor): Promise<Timing> {
 
 /** Compiles every pipeline variant on small shapes (plain, split + merge) so no row pays for it. */
 async function warmUp(gpu: Gpu): Promise<void> {
-  const a = tensor(gpu, [70, 33], 7), w = tensor(gpu, [33, 20], 8);
+  const a = tensor(gpu, [70, 32], 7), w = tensor(gpu, [32, 20], 8);
   const q = tensor(gpu, [1, 8, 16], 9), kv = tensor(gpu, [1, 2048, 16], 10);
-  matmul(gpu, a, w).dispose();
+  for (const v of ['blocked', 'vec4', 'tiled'] as const) {
+    matmulTesting.variant = v;
+    matmul(gpu, a, w).dispose();
+  }
+  matmulTesting.variant = variant;
   attention(gpu, q, kv, kv, { heads: 2 }).dispose(); // few queries over many keys: split + merge
   attention(gpu, kv, q, q, { heads: 2 }).dispose();
   await gpu.sync();
@@ -155,11 +169,20 @@ async function benchMatmul(name: string, M: number, K: number, N: number, opts: 
   const a = tensor(gpu, [M, K], 1);
   const w = tensor(gpu, [K, N], 2, 1 / Math.sqrt(K));
   const bias = opts.bias ? tensor(gpu, [N], 3) : undefined;
-  const t = await time(gpu, () => matmul(gpu, a, w, { bias, activation: opts.gelu ? 'gelu' : 'none' }));
+  const run = () => matmul(gpu, a, w, { bias, activation: opts.gelu ? 'gelu' : 'none' });
+  if (tune) {
+    run().dispose(); // queues the shape
+    await tunePending(gpu);
+  }
+  const kernels = new Set<string>();
+  gpu.onDispatch = (label) => kernels.add(label.slice(0, label.indexOf('(')).replace(/^matmul_?/, '') || 'blocked');
+  run().dispose();
+  gpu.onDispatch = null;
+  const t = await time(gpu, run);
   [a, w, bias].forEach((x) => x?.dispose());
   const flops = 2 * M * N * K;
   const tf = await tfjsRow(flops, (tf) => tf.matmul(M, K, N, { bias: opts.bias }));
-  record(name, 'matmul', `${M}x${K} @ ${K}x${N}${opts.bias ? ' +bias' : ''}${opts.gelu ? ' gelu' : ''}`, flops, t, tf);
+  record(name, 'matmul', `${M}x${K} @ ${K}x${N}${opts.bias ? ' +bias' : ''}${opts.gelu ? ' gelu' : ''} [${[...kernels]}]`, flops, t, tf);
 }
 
 async function benchAttention(name: string, Tq: number, Tk: number, heads: number, Dqk: number, Dv: number) {

@@ -1,4 +1,5 @@
-// matmul: out = activation(a @ b + bias) + residual (kernels/matmul.wgsl).
+// matmul: out = activation(a @ b + bias) + residual (kernels/matmul.wgsl,
+// kernels/matmul_vec4.wgsl).
 //
 // Shapes:
 //   b 2-D [K, N] (shared):   a [..., M, K] -> out [..., M, N]; a's leading dims
@@ -14,10 +15,24 @@
 // groups of batches or slices of rows, each binding a window of every tensor
 // that starts at an aligned byte offset (the rest of the offset goes through
 // the uniform as an element offset).
+//
+// Kernels: three tilings of the same product ('blocked': registers only;
+// 'vec4': vec4 loads, contiguous operands whose K and N are multiples of 4;
+// 'tiled': workgroup memory). Which is fastest depends on the adapter (on
+// lavapipe the workgroup-memory kernel is several times slower than the
+// register-blocked one; on a GPU the opposite), so each shape asks the tuner
+// (engine/tune.ts): until tunePending(gpu) has measured it, the adapter's
+// default runs (matmulDefault).
+//
+// f16 storage: b may be f16 where the adapter has shader-f16 (weights loaded
+// with keepF16); products still accumulate in f32. The f16 kernels are the
+// same WGSL with B's element type BT declared f16 under `enable f16;`,
+// derived from the shipped code at first use (one copy in a bundle).
 
-import { Tensor, empty, numel } from '../engine/index.ts';
-import type { Gpu } from '../engine/index.ts';
-import { matmul as matmulShader } from './shaders.gen.ts';
+import { Tensor, empty, numel, upload, BYTES } from '../engine/index.ts';
+import type { Gpu, ShaderInfo } from '../engine/index.ts';
+import { tunedChoice, type TuneJob } from '../engine/tune.ts';
+import { matmul as matmulShader, matmul_vec4 as vec4Shader } from './shaders.gen.ts';
 
 export interface MatmulOptions {
   transposeA?: boolean; // a is [.., K, M]
@@ -27,33 +42,112 @@ export interface MatmulOptions {
   residual?: Tensor; // same shape as the output, added last
 }
 
-/**
- * Testing knob: when > 0, used instead of the adapter's
- * maxStorageBufferBindingSize (bytes), so tests can exercise the sliced path
- * on small shapes. Leave at 0 in real use.
- */
-export const matmulTesting = { maxBindingBytes: 0 };
+export type MatmulVariant = 'blocked' | 'vec4' | 'tiled';
+const VARIANTS: MatmulVariant[] = ['blocked', 'vec4', 'tiled'];
 
-/** A `const NAME = <n>u;` of matmul.wgsl, so the tile sizes are stated once, in the shader. */
-function shaderConst(name: string): number {
-  const m = new RegExp(`const ${name} = (\\d+)u;`).exec(matmulShader.code);
-  if (!m) throw new Error(`matmul.wgsl: no constant ${name}`);
+/**
+ * Testing knobs. maxBindingBytes > 0 is used instead of the adapter's
+ * maxStorageBufferBindingSize (bytes), so tests can exercise the sliced path
+ * on small shapes; `variant` forces a kernel wherever it applies ('vec4'
+ * falls back to the adapter's default where the operands do not fit it). Leave at 0 / ''
+ * in real use.
+ */
+export const matmulTesting = { maxBindingBytes: 0, variant: '' as '' | MatmulVariant };
+
+/** A `const NAME = <n>u;` of a shader, so the tile sizes are stated once, in the WGSL. */
+function shaderConst(shader: ShaderInfo, name: string): number {
+  const m = new RegExp(`const ${name} = (\\d+)u;`).exec(shader.code);
+  if (!m) throw new Error(`${shader.name}.wgsl: no constant ${name}`);
   return Number(m[1]);
+}
+
+const f16Shaders = new Map<ShaderInfo, ShaderInfo>();
+
+/** The shader with B's element type f16 (see the file comment). */
+function withF16B(s: ShaderInfo): ShaderInfo {
+  let f = f16Shaders.get(s);
+  if (!f) {
+    const code = s.code.replace(/alias BT ?= ?f32;/, 'alias BT=f16;');
+    if (code === s.code) throw new Error(`${s.name}.wgsl: no 'alias BT = f32;' to derive the f16 variant from`);
+    f16Shaders.set(s, (f = { ...s, name: `${s.name}_f16`, code: `enable f16;${code}` }));
+  }
+  return f;
+}
+
+/** main_tiled of matmul.wgsl under its own name (dispatch labels and the pipeline cache tell it apart). */
+let tiledShader: ShaderInfo | null = null;
+
+/** A kernel: shader, entry point and the output rows x columns one workgroup covers. */
+function kernel(v: MatmulVariant, f16: boolean): { shader: ShaderInfo; entryPoint: string; rows: number; cols: number } {
+  const s = v === 'vec4' ? vec4Shader : v === 'tiled' ? (tiledShader ??= { ...matmulShader, name: 'matmul_tiled' }) : matmulShader;
+  const c = (name: string) => shaderConst(s, name);
+  const [rows, cols] =
+    v === 'blocked' ? [c('WG_Y') * c('TILE_M'), c('WG_X') * c('TILE_N')]
+    : v === 'tiled' ? [c('TB'), c('TB')]
+    : [c('V4_WG_Y') * c('V4_ROWS'), c('V4_WG_X') * 4];
+  return { shader: f16 ? withF16B(s) : s, entryPoint: v === 'tiled' ? 'main_tiled' : 'main', rows, cols };
+}
+
+/** Software adapters (CPU emulation): no workgroup memory, and a smaller product when tuning. */
+const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|warp/i;
+
+/**
+ * The kernel used until the tuner has measured a shape: on SwiftShader
+ * (which does not unroll loops) the unrolled vec4 kernel where it applies,
+ * on other software adapters the register-blocked one, on GPUs the
+ * workgroup-tiled one.
+ */
+export function matmulDefault(gpu: Gpu, vec4: boolean): MatmulVariant {
+  if (/swiftshader/i.test(gpu.adapterName) && vec4) return 'vec4';
+  return SOFTWARE_ADAPTER.test(gpu.adapterName) ? 'blocked' : 'tiled';
+}
+
+/** FLOPs of the product timed per candidate when tuning (rows are cut to fit; at least TUNE_MIN_ROWS). */
+const TUNE_FLOPS_SOFTWARE = 2 ** 25;
+const TUNE_FLOPS_GPU = 2 ** 31;
+const TUNE_MIN_ROWS = 128;
+
+interface Shape { M: number; K: number; N: number; batches: number; tA: boolean; tB: boolean; sharedB: boolean; f16: boolean }
+
+const pow2 = (x: number) => 2 ** Math.ceil(Math.log2(x));
+/** The tuner's key: layout, B's type, batches and rows rounded up to powers of two, K, N. */
+const tuneKey = (s: Shape) =>
+  `matmul ${s.tA ? 'T' : 'N'}${s.tB ? 'T' : 'N'}${s.f16 ? 'h' : 'f'}${s.sharedB ? 's' : 'b'}${pow2(s.batches)} ${pow2(s.M)}x${s.K}x${s.N}`;
+
+/** Zero operands of the shape (rows cut to the tuning budget) and one candidate per kernel that applies. */
+function tuneJob(gpu: Gpu, s: Shape, vec4: boolean): TuneJob {
+  const budget = SOFTWARE_ADAPTER.test(gpu.adapterName) ? TUNE_FLOPS_SOFTWARE : TUNE_FLOPS_GPU;
+  const rows = Math.min(s.M, Math.max(TUNE_MIN_ROWS, Math.floor(budget / (2 * s.K * s.N * s.batches))));
+  const zeros = (shape: number[], f16 = false) => upload(gpu, f16 ? new Uint16Array(numel(shape)) : new Float32Array(numel(shape)), shape, f16 ? 'f16' : 'f32');
+  const a = zeros([s.batches, ...(s.tA ? [s.K, rows] : [rows, s.K])]);
+  const b = zeros([...(s.sharedB ? [] : [s.batches]), ...(s.tB ? [s.N, s.K] : [s.K, s.N])], s.f16);
+  const first = matmulDefault(gpu, vec4);
+  const candidates: Record<string, () => void> = {};
+  for (const v of [first, ...VARIANTS.filter((v) => v !== first && (v !== 'vec4' || vec4))]) {
+    candidates[v] = () => product(gpu, a, b, { transposeA: s.tA, transposeB: s.tB }, v).dispose();
+  }
+  return { candidates, dispose: () => [a, b].forEach((t) => t.dispose()) };
+}
+
+/** A window of `t`'s elements [start, end) bound at an aligned byte offset; `off` is element start inside it. */
+function window(t: Tensor, start: number, end: number, align: number): { t: Tensor; off: number } {
+  const e = BYTES[t.dtype];
+  const startByte = t.byteOffset + start * e;
+  const base = startByte - (startByte % align);
+  const off = (startByte - base) / e;
+  return { t: new Tensor(t.gpu, t.buffer, [Math.max(1, off + end - start)], t.dtype, base, false), off };
 }
 
 const FLAG_BIAS = 1;
 const FLAG_GELU = 2;
 const FLAG_RESIDUAL = 4;
 
-/** A window of `t`'s elements [start, end) bound at an aligned byte offset; `off` is element start inside it. */
-function window(t: Tensor, start: number, end: number, align: number): { t: Tensor; off: number } {
-  const startByte = t.byteOffset + start * 4;
-  const base = startByte - (startByte % align);
-  const off = (startByte - base) / 4;
-  return { t: new Tensor(t.gpu, t.buffer, [Math.max(1, off + end - start)], t.dtype, base, false), off };
+export function matmul(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  return product(gpu, a, b, opts);
 }
 
-export function matmul(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+/** matmul with the kernel chosen by the tuner (variant undefined) or given. */
+function product(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions, variant?: MatmulVariant): Tensor {
   const tA = !!opts.transposeA;
   const tB = !!opts.transposeB;
   const act = opts.activation ?? 'none';
@@ -63,9 +157,12 @@ export function matmul(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions = {})
   const fail = (msg: string): never => {
     throw new Error(`${what()}: ${msg}`);
   };
-  for (const [n, t] of [['a', a], ['b', b], ['bias', opts.bias], ['residual', opts.residual]] as const) {
+  for (const [n, t] of [['a', a], ['bias', opts.bias], ['residual', opts.residual]] as const) {
     if (t && t.dtype !== 'f32') fail(`${n} must be f32, got ${t.dtype}`);
   }
+  const f16 = b.dtype === 'f16';
+  if (b.dtype !== 'f32' && !f16) fail(`b must be f32 or f16, got ${b.dtype}`);
+  if (f16 && !gpu.features.f16) fail('an f16 b needs the adapter\'s shader-f16 feature');
   if (act !== 'none' && act !== 'gelu') fail(`unknown activation '${act}'`);
   if (a.shape.length < 2) fail('a must have at least 2 dimensions');
   if (b.shape.length < 2) fail('b must have at least 2 dimensions');
@@ -100,10 +197,18 @@ export function matmul(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions = {})
 
   const out = empty(gpu, outShape);
   if (batches * M * N === 0) return out;
-  // rows and columns of the output per workgroup
-  const BLOCK_ROWS = shaderConst('WG_Y') * shaderConst('TILE_M');
-  const BLOCK_COLS = shaderConst('WG_X') * shaderConst('TILE_N');
 
+  // vec4 loads need contiguous rows of A along k and of B along n, K and N
+  // multiples of 4, and every tensor starting on a whole vec4.
+  const vec4 = !tA && !tB && K % 4 === 0 && N % 4 === 0 &&
+    [a, b, opts.bias, opts.residual, out].every((t) => !t || (t.byteOffset / BYTES[t.dtype]) % 4 === 0);
+  const usable = (v?: string): v is MatmulVariant => v === 'blocked' || v === 'tiled' || (v === 'vec4' && vec4);
+  if (!variant) {
+    const shape = { M, K, N, batches, tA, tB, sharedB, f16 };
+    const forced = matmulTesting.variant || tunedChoice(gpu, tuneKey(shape), () => tuneJob(gpu, shape, K % 4 === 0 && N % 4 === 0 && !tA && !tB));
+    variant = usable(forced) ? forced : matmulDefault(gpu, vec4);
+  }
+  const { shader, entryPoint, rows: BLOCK_ROWS, cols: BLOCK_COLS } = kernel(variant, f16);
   const align = gpu.limits.minStorageBufferOffsetAlignment;
   const limitBytes = matmulTesting.maxBindingBytes > 0 ? matmulTesting.maxBindingBytes : gpu.limits.maxStorageBufferBindingSize;
   // Largest window (elements) that still fits after rounding its start down to the alignment.
@@ -143,7 +248,7 @@ export function matmul(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions = {})
     const rw = opts.residual ? window(opts.residual, cStart, cEnd, align) : null;
     const biasw = opts.bias ? window(opts.bias, 0, N, align) : null;
     gpu.dispatch(
-      matmulShader,
+      shader,
       {
         a: aw.t,
         b: bw.t,
@@ -160,6 +265,7 @@ export function matmul(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions = {})
         },
       },
       [Math.ceil(N / BLOCK_COLS), Math.ceil(nr / BLOCK_ROWS), nb],
+      { entryPoint },
     );
   }
   return out;

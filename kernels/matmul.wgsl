@@ -1,6 +1,8 @@
-// matmul: out = activation(A @ B + bias) + residual, f32 in, f32 out, f32 accumulation.
+// matmul: out = activation(A @ B + bias) + residual, f32 accumulation; A, bias,
+// residual and out are f32, B is BT (f32 here; kernels/matmul.ts derives the
+// f16-storage variant by declaring BT = f16 under `enable f16;`).
 //
-// Layout: every operand is a flat f32 array; the wrapper (kernels/matmul.ts)
+// Layout: every operand is a flat array; the wrapper (kernels/matmul.ts)
 // binds windows of the tensors and passes element offsets and strides, so one
 // shader covers plain, transposed and batched products:
 //   A[batch, m, k] = a[a_off + batch * a_bs + m * a_ms + k * a_ks]
@@ -9,16 +11,30 @@
 //   residual: same indexing as out, from r_off; bias[n] from bias_off.
 // `flags` selects the epilogue: FLAG_BIAS, FLAG_GELU, FLAG_RESIDUAL.
 //
-// Tiling: register blocking. Each invocation computes a TILE_M x TILE_N block of
-// outputs (64 accumulators held in registers); a workgroup of WG_X x WG_Y
+// Two tilings of the same product (kernels/matmul_vec4.wgsl is a third; the
+// wrapper picks one per adapter and shape):
+//
+// `main`, register blocking: each invocation computes a TILE_M x TILE_N block
+// of outputs (64 accumulators held in registers); a workgroup of WG_X x WG_Y
 // invocations covers (WG_Y * TILE_M) rows by (WG_X * TILE_N) columns, and the
-// grid is (column blocks, row blocks, batches). Per step of k an invocation loads
-// TILE_M values of A and TILE_N values of B and does TILE_M * TILE_N multiply-adds,
-// so every loaded value is reused 8 times. No workgroup memory: on CPU emulation
-// (lavapipe) barriers are expensive and shared-memory loads cost as much as
-// storage loads, so the register tile is what buys speed. Rows and columns past
-// the edge are clamped for loading (they read valid memory) and skipped when
-// storing, so any M, N, K works.
+// grid is (column blocks, row blocks, batches). Per step of k an invocation
+// loads TILE_M values of A and TILE_N values of B and does TILE_M * TILE_N
+// multiply-adds, so every loaded value is reused 8 times. No workgroup memory:
+// on CPU emulation (lavapipe) barriers are expensive and shared-memory loads
+// cost as much as storage loads, so the register tile is what buys speed.
+//
+// `main_tiled`, workgroup memory (what GPUs want): a workgroup of TW x TW
+// invocations computes a TB x TB block of outputs. Per step of TK it stages a
+// TB x TK slab of A and a TK x TB slab of B in workgroup memory (each
+// invocation loads TB * TK / (TW * TW) values of each; neighbouring
+// invocations load neighbouring k of A and n of B), then each invocation
+// accumulates TR x TR outputs, rows ly + TW * i and columns lx + TW * j, so
+// neighbouring invocations read neighbouring words of the slabs.
+//
+// Both: rows and columns past the edge are clamped for loading (they read
+// valid memory) and skipped when storing, so any M, N, K works.
+
+alias BT = f32;
 
 struct Params {
   m: u32, n: u32, k: u32,
@@ -30,16 +46,25 @@ struct Params {
 }
 
 @group(0) @binding(0) var<storage, read> a: array<f32>;
-@group(0) @binding(1) var<storage, read> b: array<f32>;
+@group(0) @binding(1) var<storage, read> b: array<BT>;
 @group(0) @binding(2) var<storage, read> bias: array<f32>;
 @group(0) @binding(3) var<storage, read> residual: array<f32>;
 @group(0) @binding(4) var<storage, read_write> out: array<f32>;
 @group(0) @binding(5) var<uniform> params: Params;
 
-const TILE_M = 8u;   // output rows per invocation
-const TILE_N = 8u;   // output columns per invocation
-const WG_X = 4u;     // invocations along N (a workgroup covers 32 columns ...)
-const WG_Y = 16u;    // invocations along M (... by 128 rows: little waste at N = 261, 322)
+const TILE_M = 8u;   // main: output rows per invocation
+const TILE_N = 8u;   // main: output columns per invocation
+const WG_X = 4u;     // main: invocations along N (a workgroup covers 32 columns ...)
+const WG_Y = 16u;    // main: invocations along M (... by 128 rows: little waste at N = 261, 322)
+
+const TW = 16u;        // main_tiled: invocations along each side of the workgroup
+const TR = 4u;         // main_tiled: output rows (and columns, a vec4) per invocation
+const TB = 64u;        // main_tiled: output rows (and columns) per workgroup, TW * TR
+const TK = 16u;        // main_tiled: k per staged slab
+const TILE_LOADS = TB * TK / (TW * TW); // main_tiled: values of each slab an invocation loads
+
+var<workgroup> slab_a: array<f32, TB * TK>;   // [k][row]
+var<workgroup> slab_b: array<f32, TB * TK>;   // [k][column]
 
 const FLAG_BIAS = 1u;
 const FLAG_GELU = 2u;
@@ -56,6 +81,17 @@ const TANH_CLAMP = 10.0;
 fn gelu(x: f32) -> f32 {
   let u = SQRT_2_OVER_PI * (x + GELU_CUBIC * x * x * x);
   return 0.5 * x * (1.0 + tanh(clamp(u, -TANH_CLAMP, TANH_CLAMP)));
+}
+
+// The epilogue for output (row, n), row = batch * c_bs + m * N: bias,
+// activation, residual, store.
+fn store(v0: f32, row: u32, n: u32) {
+  let p = params;
+  var v = v0;
+  if ((p.flags & FLAG_BIAS) != 0u) { v = v + bias[p.bias_off + n]; }
+  if ((p.flags & FLAG_GELU) != 0u) { v = gelu(v); }
+  if ((p.flags & FLAG_RESIDUAL) != 0u) { v = v + residual[p.r_off + row + n]; }
+  out[p.c_off + row + n] = v;
 }
 
 @compute @workgroup_size(WG_X, WG_Y)
@@ -82,7 +118,7 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     var av: array<f32, TILE_M>;
     var bv: array<f32, TILE_N>;
     for (var i = 0u; i < TILE_M; i++) { av[i] = a[a_row[i] + ak]; }
-    for (var j = 0u; j < TILE_N; j++) { bv[j] = b[b_col[j] + bk]; }
+    for (var j = 0u; j < TILE_N; j++) { bv[j] = f32(b[b_col[j] + bk]); }
     for (var i = 0u; i < TILE_M; i++) {
       for (var j = 0u; j < TILE_N; j++) {
         acc[i][j] = av[i] * bv[j] + acc[i][j];
@@ -90,19 +126,58 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
     }
   }
 
-  // Epilogue: bias, activation, residual; store the in-range part of the tile.
+  // Store the in-range part of the tile.
   for (var i = 0u; i < TILE_M; i++) {
     let m = m0 + i;
     if (m >= p.m) { break; }
-    let row = batch * p.c_bs + m * p.n;
     for (var j = 0u; j < TILE_N; j++) {
       let n = n0 + j;
       if (n >= p.n) { break; }
-      var v = acc[i][j];
-      if ((p.flags & FLAG_BIAS) != 0u) { v = v + bias[p.bias_off + n]; }
-      if ((p.flags & FLAG_GELU) != 0u) { v = gelu(v); }
-      if ((p.flags & FLAG_RESIDUAL) != 0u) { v = v + residual[p.r_off + row + n]; }
-      out[p.c_off + row + n] = v;
+      store(acc[i][j], batch * p.c_bs + m * p.n, n);
+    }
+  }
+}
+
+@compute @workgroup_size(TW, TW)
+fn main_tiled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>,
+              @builtin(local_invocation_index) li: u32) {
+  let p = params;
+  let batch = wid.z;
+  let row0 = wid.y * TB;
+  let col0 = wid.x * TB;
+  let a_base = p.a_off + batch * p.a_bs;
+  let b_base = p.b_off + batch * p.b_bs;
+
+  // acc[i][j]: output row row0 + lid.y + TW * i, column col0 + lid.x + TW * j
+  var acc = array<vec4<f32>, TR>();
+  for (var k0 = 0u; k0 < p.k; k0 += TK) {
+    for (var l = 0u; l < TILE_LOADS; l++) {
+      let e = l * TW * TW + li;
+      // slab of A: e is (row e / TK, k e % TK); slab of B: (k e / TB, column e % TB)
+      let ka = k0 + e % TK;
+      let va = a[a_base + min(row0 + e / TK, p.m - 1u) * p.a_ms + min(ka, p.k - 1u) * p.a_ks];
+      slab_a[(e % TK) * TB + e / TK] = select(0.0, va, ka < p.k);
+      let kb = k0 + e / TB;
+      let vb = f32(b[b_base + min(kb, p.k - 1u) * p.b_ks + min(col0 + e % TB, p.n - 1u) * p.b_ns]);
+      slab_b[e] = select(0.0, vb, kb < p.k);
+    }
+    workgroupBarrier();
+    for (var k = 0u; k < TK; k++) {
+      let s = k * TB + lid.x;
+      let bv = vec4<f32>(slab_b[s], slab_b[s + TW], slab_b[s + 2u * TW], slab_b[s + 3u * TW]);
+      for (var i = 0u; i < TR; i++) {
+        acc[i] = bv * slab_a[k * TB + lid.y + TW * i] + acc[i];
+      }
+    }
+    workgroupBarrier();
+  }
+
+  for (var i = 0u; i < TR; i++) {
+    let m = row0 + lid.y + TW * i;
+    if (m >= p.m) { break; }
+    for (var j = 0u; j < TR; j++) {
+      let n = col0 + lid.x + TW * j;
+      if (n < p.n) { store(acc[i][j], batch * p.c_bs + m * p.n, n); }
     }
   }
 }

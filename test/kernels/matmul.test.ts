@@ -1,10 +1,11 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testGpu, randn, relError } from '../gpu.ts';
-import { upload, readF32 } from '../../engine/index.ts';
-import { matmul, matmulTesting, type MatmulOptions } from '../../kernels/matmul.ts';
+import { upload, readF32, f32ToF16, f16ToF32 } from '../../engine/index.ts';
+import { matmul, matmulTesting, type MatmulOptions, type MatmulVariant } from '../../kernels/matmul.ts';
 
 const TOL = 1e-5;
+const VARIANTS: MatmulVariant[] = ['blocked', 'vec4', 'tiled'];
 
 function gelu(x: number): number {
   return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
@@ -43,37 +44,87 @@ function reference(
 interface Case {
   M: number; K: number; N: number; batches?: number; lead?: number[];
   tA?: boolean; tB?: boolean; batchedB?: boolean; bias?: boolean; gelu?: boolean; residual?: boolean;
+  /** b stored as f16 (the reference multiplies the same f16-rounded values) */
+  f16?: boolean;
+}
+
+/** Runs `fn` with the kernel forced; returns the shader names it dispatched. */
+async function withVariant<T>(variant: MatmulVariant, fn: () => Promise<T>): Promise<{ result: T; shaders: Set<string> }> {
+  const gpu = await testGpu();
+  const shaders = new Set<string>();
+  matmulTesting.variant = variant;
+  gpu.onDispatch = (label) => shaders.add(label.slice(0, label.indexOf('(')));
+  try {
+    return { result: await fn(), shaders };
+  } finally {
+    matmulTesting.variant = '';
+    gpu.onDispatch = null;
+  }
 }
 
 let seed = 100;
+/** One product on every kernel against the float64 reference. */
 async function check(c: Case, label = JSON.stringify(c)): Promise<number> {
   const gpu = await testGpu();
   const { M, K, N } = c;
   const batches = c.batches ?? 1;
   const lead = c.lead ?? (batches > 1 || c.batchedB ? [batches] : []);
   const a = randn(batches * M * K, seed++);
-  const b = randn((c.batchedB ? batches : 1) * K * N, seed++);
+  let b = randn((c.batchedB ? batches : 1) * K * N, seed++);
+  if (c.f16) b = f16ToF32(f32ToF16(b));
   const bias = c.bias ? randn(N, seed++) : undefined;
   const residual = c.residual ? randn(batches * M * N, seed++) : undefined;
   const ta = upload(gpu, a, [...lead, ...(c.tA ? [K, M] : [M, K])]);
-  const tb = upload(gpu, b, [...(c.batchedB ? lead : []), ...(c.tB ? [N, K] : [K, N])]);
+  const tb = upload(gpu, b, [...(c.batchedB ? lead : []), ...(c.tB ? [N, K] : [K, N])], c.f16 ? 'f16' : 'f32');
   const tbias = bias ? upload(gpu, bias, [N]) : undefined;
   const tres = residual ? upload(gpu, residual, [...lead, M, N]) : undefined;
   const opts: MatmulOptions = { transposeA: c.tA, transposeB: c.tB, bias: tbias, residual: tres, activation: c.gelu ? 'gelu' : 'none' };
-  const out = matmul(gpu, ta, tb, opts);
-  assert.equal([...out.shape], [...lead, M, N], `${label}: shape`);
-  const got = await readF32(out);
   const want = reference(a, b, batches, M, K, N, { tA: c.tA, tB: c.tB, sharedB: !c.batchedB, bias, gelu: c.gelu, residual });
-  const err = relError(got, want);
-  assert.ok(err < TOL, `${label}: relative error ${err}`);
-  [ta, tb, tbias, tres, out].forEach((t) => t?.dispose());
-  return err;
+  let worst = 0;
+  for (const v of VARIANTS) {
+    const { result: got, shaders } = await withVariant(v, async () => {
+      const out = matmul(gpu, ta, tb, opts);
+      assert.equal([...out.shape], [...lead, M, N], `${label}: shape`);
+      const host = await readF32(out);
+      out.dispose();
+      return host;
+    });
+    const vec4Fits = !c.tA && !c.tB && K % 4 === 0 && N % 4 === 0;
+    const shader = (v === 'tiled' ? 'matmul_tiled' : v === 'vec4' && vec4Fits ? 'matmul_vec4' : 'matmul') + (c.f16 ? '_f16' : '');
+    assert.equal([...shaders], [shader], `${label} (${v}): ran ${[...shaders]}`);
+    const err = relError(got, want);
+    assert.ok(err < TOL, `${label} (${v}): relative error ${err}`);
+    worst = Math.max(worst, err);
+  }
+  [ta, tb, tbias, tres].forEach((t) => t?.dispose());
+  return worst;
 }
 
-test('odd sizes that do not divide the 8x8 register tile or the 128x32 workgroup block', async () => {
+test('odd sizes that do not divide the register tiles, the workgroup blocks or the staged slabs', async () => {
   for (const [M, K, N] of [[37, 13, 29], [1, 1, 1], [1, 5, 70], [65, 7, 3], [64, 64, 64], [130, 33, 67], [5, 300, 9]]) {
     await check({ M, K, N });
   }
+});
+
+test('vec4 shapes (K and N multiples of 4) at odd row counts and sizes past one block', async () => {
+  for (const [M, K, N] of [[1, 4, 4], [9, 12, 36], [67, 20, 68], [130, 36, 100], [3, 260, 8]]) {
+    await check({ M, K, N });
+  }
+  await check({ M: 19, K: 16, N: 24, bias: true, gelu: true, residual: true });
+  await check({ M: 17, K: 8, N: 12, batches: 3, batchedB: true, bias: true, residual: true });
+  await check({ M: 6, K: 4, N: 8, batches: 6, lead: [2, 3], gelu: true });
+});
+
+test('f16 b (f32 accumulation) on every kernel, where the adapter has shader-f16', async () => {
+  const gpu = await testGpu();
+  if (!gpu.features.f16) {
+    console.log(`  skipped: ${gpu.adapterName} has no shader-f16`);
+    return;
+  }
+  await check({ M: 37, K: 13, N: 29, f16: true, bias: true, gelu: true, residual: true });
+  await check({ M: 67, K: 20, N: 68, f16: true, bias: true, residual: true });
+  await check({ M: 19, K: 11, N: 23, f16: true, tA: true, tB: true });
+  await check({ M: 17, K: 8, N: 12, batches: 3, batchedB: true, f16: true });
 });
 
 test('every option combination: transposes, bias, gelu, residual', async () => {
@@ -121,6 +172,8 @@ test('over the binding limit: row slices and batch groups at aligned windows', a
   matmulTesting.maxBindingBytes = 4096; // 1024 f32 per binding
   try {
     await check({ M: 300, K: 13, N: 29, bias: true, residual: true, gelu: true }, 'rows sliced');
+    await check({ M: 300, K: 12, N: 28, bias: true, residual: true, gelu: true }, 'rows sliced, vec4');
+    if ((await testGpu()).features.f16) await check({ M: 200, K: 12, N: 28, f16: true, residual: true }, 'rows sliced, f16 b');
     await check({ M: 20, K: 13, N: 29, batches: 4, batchedB: true, residual: true }, 'one batch per dispatch');
     await check({ M: 100, K: 13, N: 29, batches: 2, batchedB: true, tB: true }, 'batched, rows sliced');
     await check({ M: 100, K: 5, N: 29, batches: 2, lead: [2], tA: true, residual: true }, 'transposed a, rows sliced');
@@ -138,10 +191,27 @@ test('a tensor that starts at an unaligned offset (rows view) is bound through a
   const tf = upload(gpu, full, [12, K]);
   const tw = upload(gpu, w, [K, N]);
   const view = tf.rows(3, 3 + M); // starts at byte 84
-  const out = matmul(gpu, view, tw);
   const want = reference(full.subarray(3 * K, (3 + M) * K), w, 1, M, K, N, { sharedB: true });
-  assert.ok(relError(await readF32(out), want) < TOL);
-  [tf, tw, out].forEach((t) => t.dispose());
+  for (const v of VARIANTS) {
+    const { result: err } = await withVariant(v, async () => {
+      const out = matmul(gpu, view, tw);
+      const e = relError(await readF32(out), want);
+      out.dispose();
+      return e;
+    });
+    assert.ok(err < TOL, `${v}: relative error ${err}`);
+  }
+  // K = 8: the view starts at element 24 (a whole vec4), so vec4 applies
+  const t8 = upload(gpu, randn(12 * 8, 9), [12, 8]);
+  const w8 = upload(gpu, randn(8 * 4, 10), [8, 4]);
+  const { shaders } = await withVariant('vec4', async () => (await readF32(matmul(gpu, t8.rows(3, 12), w8)), 0));
+  assert.equal([...shaders], ['matmul_vec4']);
+  // K = 6: element 18 is not on a vec4, so vec4 falls back to the default kernel
+  const t6 = upload(gpu, randn(12 * 6, 9), [12, 6]);
+  const w6 = upload(gpu, randn(6 * 4, 10), [6, 4]);
+  const { shaders: s6 } = await withVariant('vec4', async () => (await readF32(matmul(gpu, t6.rows(3, 12), w6)), 0));
+  assert.equal([...s6], ['matmul']);
+  [tf, tw, t8, w8, t6, w6].forEach((t) => t.dispose());
 });
 
 test('shape and dtype errors name the kernel and the shapes', async () => {
@@ -150,7 +220,8 @@ test('shape and dtype errors name the kernel and the shapes', async () => {
   const b = upload(gpu, new Float32Array(8), [4, 2]);
   const i = upload(gpu, new Int32Array(6), [3, 2], 'i32');
   assert.throws(() => matmul(gpu, a, b), /matmul\(a=f32\[2,3\], b=f32\[4,2\]\): inner dimensions differ/);
-  assert.throws(() => matmul(gpu, a, i), /b must be f32/);
+  assert.throws(() => matmul(gpu, a, i), /b must be f32 or f16/);
+  assert.throws(() => matmul(gpu, i.reshape([2, 3]), a.reshape([3, 2])), /a must be f32/);
   assert.throws(() => matmul(gpu, a.reshape([3, 2]), b.reshape([2, 4]), { bias: a }), /bias must be \[4\]/);
   [a, b, i].forEach((t) => t.dispose());
 });
