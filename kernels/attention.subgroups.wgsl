@@ -42,27 +42,38 @@
 // and rank = subgroupExclusiveAdd(1) numbers them 0..n-1; keys and channels
 // are dealt by rank; the lane that holds rank r's probabilities is found by
 // walking subgroupBallot's mask in lane order (ranks follow lane order).
-// Queries come from the members too: invocation li of workgroup x brings
-// query x * SG_WG + li (if < tq), and the subgroup processes its members'
-// queries SQ at a time; round slot i's query index is fetched from its
-// owner with subgroupMax. Every invocation takes part in every round (none
-// returns early), so all subgroup operations run in subgroup-uniform control
-// flow; `diagnostic(off, subgroup_uniformity)` tells the compiler so, as its
-// analysis cannot see that counts like n are the same on every lane.
+// Queries come from the members too: every QUERY_STRIDE-th invocation of a
+// workgroup brings one query (invocation li of workgroup x brings query
+// x * SG_WG / QUERY_STRIDE + li / QUERY_STRIDE when li % QUERY_STRIDE == 0
+// and it is < tq), and the subgroup processes its members' queries SQ at a
+// time; round slot i's query index is fetched from its owner with
+// subgroupMax. The wrapper sets QUERY_STRIDE to about subgroup size / SQ
+// (from the adapter's subgroupMinSize), so that a subgroup brings one round
+// of queries: 4 on NVIDIA (32 lanes, 8 queries), 1 on lavapipe (8 lanes).
+// Each query is brought by exactly one invocation whatever the subgroups
+// are, so a different size only changes the speed. Every invocation takes
+// part in every round (none returns early), so all subgroup operations run
+// in subgroup-uniform control flow; `diagnostic(off, subgroup_uniformity)`
+// tells the compiler so, as its analysis cannot see that counts like n are
+// the same on every lane.
 //
 // TILING. Workgroups of SG_WG invocations (a multiple of common subgroup
-// sizes; a larger subgroup just runs partly filled), grid (ceil(tq / SG_WG),
-// key splits, batches * heads) as in attention.wgsl. SQ = 8 queries per round,
-// KPL = 4 keys per lane per block (32 + 8 live values for the scores), OCL = 4
-// value channels per lane per pass (SQ x OCL = 32 accumulators).
+// sizes; a larger subgroup just runs partly filled), grid
+// (ceil(tq / (SG_WG / QUERY_STRIDE)), key splits, batches * heads) as in
+// attention.wgsl. SQ = 8 queries per round; KPL = 8 keys per lane per block
+// (SQ x KPL = 64 score accumulators; per channel d, SQ + KPL loads feed 64
+// multiply-adds); OCL = 4 value channels per lane per pass (SQ x OCL = 32
+// accumulators; per key, SQ shuffles and OCL loads feed 32 multiply-adds).
 
 enable subgroups;
 diagnostic(off, subgroup_uniformity);
 
-const SG_WG = 64u;        // invocations per workgroup = queries per workgroup (BLOCK_Q for the wrapper)
+const SG_WG = 64u;        // invocations per workgroup
 const SG_SQ = 8u;         // queries per round
-const SG_KPL = 4u;        // keys per lane per block
+const SG_KPL = 8u;        // keys per lane per block
 const SG_OCL = 4u;        // value channels per lane per pass
+// Invocations per query brought (see ANY SUBGROUP); must divide SG_WG.
+override QUERY_STRIDE: u32 = 1u;
 
 @compute @workgroup_size(SG_WG)
 fn main_subgroups(
@@ -92,9 +103,9 @@ fn main_subgroups(
   let n = subgroupAdd(1u);
   let rank = subgroupExclusiveAdd(1u);
   let block_keys = n * SG_KPL;
-  // This invocation's query, and the members' queries numbered 0..nq-1.
-  let my_t = wid.x * SG_WG + li;
-  let has_query = my_t < p.tq;
+  // This invocation's query (if it brings one), and the members' queries numbered 0..nq-1.
+  let my_t = wid.x * (SG_WG / QUERY_STRIDE) + li / QUERY_STRIDE;
+  let has_query = li % QUERY_STRIDE == 0u && my_t < p.tq;
   let nq = subgroupAdd(select(0u, 1u, has_query));
   let q_rank = subgroupExclusiveAdd(select(0u, 1u, has_query));
 

@@ -45,27 +45,41 @@ export const attentionTesting = {
   maxBindingBytes: 0, keysPerSlice: 0, queriesPerSlice: 0, splits: 0,
   /** force a kernel ('' = the adapter's default, see attentionKernel) */
   kernel: '' as '' | AttentionKernel,
+  /** the subgroup kernel's QUERY_STRIDE (0 = from the adapter's subgroup size) */
+  queryStride: 0,
 };
 
 export type AttentionKernel = 'portable' | 'subgroups';
 
+/** What the adapter says of itself (GPUDevice.adapterInfo; absent in older browsers). */
+function adapterInfo(gpu: Gpu): { software: boolean; subgroupMinSize: number } {
+  const info = gpu.device.adapterInfo as (GPUAdapterInfo & { subgroupMinSize?: number }) | undefined;
+  return { software: info?.isFallbackAdapter === true, subgroupMinSize: info?.subgroupMinSize ?? 0 };
+}
+
 /**
- * The kernel attention runs on this adapter: `subgroups` needs the adapter's
- * subgroups feature (and a device created with it).
+ * The kernel attention runs on this adapter: `subgroups` where the device
+ * has the subgroups feature and is a hardware GPU; `portable` elsewhere,
+ * including the CPU emulations (lavapipe, SwiftShader: fallback adapters),
+ * where it measured faster (README, bench:kernels). A forced choice
+ * (attentionTesting.kernel) is checked against the device.
  */
 export function attentionKernel(gpu: Gpu): AttentionKernel {
   const forced = attentionTesting.kernel;
   if (forced === 'subgroups' && !gpu.features.subgroups) throw new Error('attention: the subgroups kernel needs the adapter\'s subgroups feature');
   if (forced) return forced;
-  return 'portable';
+  return gpu.features.subgroups && !adapterInfo(gpu).software ? 'subgroups' : 'portable';
 }
 
 /**
  * Parallel key splits for few queries over many keys: split the keys until
- * there are about TARGET_WORKGROUPS workgroups, keeping at least
+ * there are about `targetWorkgroups` workgroups (TARGET_WORKGROUPS_CPU on a
+ * CPU emulation, whose few cores are busy with that many, TARGET_WORKGROUPS_GPU
+ * on a GPU, which needs thousands of warps in flight), keeping at least
  * MIN_SPLIT_KEYS keys per split (and at most the shader's MAX_SPLITS).
  */
-const TARGET_WORKGROUPS = 64;
+const TARGET_WORKGROUPS_CPU = 64;
+const TARGET_WORKGROUPS_GPU = 1024;
 const MIN_SPLIT_KEYS = 512;
 
 /** A `const NAME = <n>u;` of the shaders, so the tile sizes are stated once, in the WGSL. */
@@ -75,11 +89,29 @@ function shaderConst(name: string): number {
   return Number(m[1]);
 }
 
-/** The shader, entry point and queries per workgroup of each kernel. */
-function kernelSpec(kernel: AttentionKernel): { shader: ShaderInfo; entryPoint: string; blockQ: number } {
-  return kernel === 'subgroups'
-    ? { shader: attentionSubgroups, entryPoint: 'main_subgroups', blockQ: shaderConst('SG_WG') }
-    : { shader: attentionShader, entryPoint: 'main', blockQ: shaderConst('BLOCK_Q') };
+interface Plan {
+  shader: ShaderInfo;
+  entryPoint: string;
+  /** queries per workgroup */
+  blockQ: number;
+  constants?: Record<string, number>;
+  targetWorkgroups: number;
+}
+
+/**
+ * How attention runs on this adapter. The subgroup kernel gets QUERY_STRIDE
+ * = subgroupMinSize / SG_SQ (a power of two dividing SG_WG, at least 1), so
+ * that one subgroup brings one round of SG_SQ queries (attention.subgroups.wgsl).
+ */
+function plan(gpu: Gpu): Plan {
+  const { software, subgroupMinSize } = adapterInfo(gpu);
+  const targetWorkgroups = software ? TARGET_WORKGROUPS_CPU : TARGET_WORKGROUPS_GPU;
+  if (attentionKernel(gpu) === 'portable') return { shader: attentionShader, entryPoint: 'main', blockQ: shaderConst('BLOCK_Q'), targetWorkgroups };
+  const wg = shaderConst('SG_WG');
+  let stride = 1;
+  while (stride * 2 <= subgroupMinSize / shaderConst('SG_SQ') && stride * 2 <= wg) stride *= 2;
+  stride = attentionTesting.queryStride || stride;
+  return { shader: attentionSubgroups, entryPoint: 'main_subgroups', blockQ: wg / stride, constants: { QUERY_STRIDE: stride }, targetWorkgroups };
 }
 
 // Must match attention.wgsl.
@@ -125,7 +157,7 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
     if (m.shape.length !== 2 || m.shape[0] !== B || m.shape[1] !== T) fail(`${n} must be [${B}, ${T}]`);
   }
   const Dqk = Cqk / H, Dv = Cv / H;
-  const kernel = kernelSpec(attentionKernel(gpu));
+  const kernel = plan(gpu);
   const BLOCK_Q = kernel.blockQ, BLOCK_K = shaderConst('BLOCK_K');
   const WG = shaderConst('WG'), MAX_SPLITS = shaderConst('MAX_SPLITS');
   const out = empty(gpu, [B, Tq, Cv]);
@@ -182,7 +214,7 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
     let splits = 1;
     if (Math.ceil(nt / WG) <= maxGrid) {
       splits = attentionTesting.splits ||
-        Math.min(MAX_SPLITS, Math.ceil(TARGET_WORKGROUPS / (queryBlocks * zs)), Math.floor(sliceKeys / MIN_SPLIT_KEYS));
+        Math.min(MAX_SPLITS, Math.ceil(kernel.targetWorkgroups / (queryBlocks * zs)), Math.floor(sliceKeys / MIN_SPLIT_KEYS));
       splits = Math.max(1, Math.min(splits, MAX_SPLITS, sliceKeys));
       // the carried and the splits' states must fit one binding
       while (splits > 1 && Math.max(2 * zs * nt * (1 + splits), splits * zs * nt * Dv) > maxElems) splits--;
@@ -228,10 +260,10 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
       });
       const order = (s === 0 ? FLAG_FIRST : 0) | (s === keySlices.length - 1 ? FLAG_LAST : 0);
       if (sliceSplits > 1) {
-        gpu.dispatch(kernel.shader, args(FLAG_SPLIT), [queryBlocks, sliceSplits, zs], { entryPoint: kernel.entryPoint });
+        gpu.dispatch(kernel.shader, args(FLAG_SPLIT), [queryBlocks, sliceSplits, zs], { entryPoint: kernel.entryPoint, constants: kernel.constants });
         gpu.dispatch(attentionShader, args(FLAG_MERGE | order), [Math.ceil(nt / WG), 1, zs]);
       } else {
-        gpu.dispatch(kernel.shader, args(order), [queryBlocks, 1, zs], { entryPoint: kernel.entryPoint });
+        gpu.dispatch(kernel.shader, args(order), [queryBlocks, 1, zs], { entryPoint: kernel.entryPoint, constants: kernel.constants });
       }
     });
     state.dispose();

@@ -192,6 +192,21 @@ for (const k of ['portable', 'subgroups'] as const) {
 
 }
 
+test('subgroups: any query stride (invocations per query) gives the same result', async () => {
+  if (!(await testGpu()).features.subgroups) return console.log('  skipped: this adapter has no subgroups feature');
+  kernel = 'subgroups';
+  const c: Case = { B: 2, Tq: 70, Tk: 77, H: 3, Dqk: 7, Dv: 5, keyMask: (b, T) => (b === 0 && T < 40 ? 0 : 1) };
+  for (const stride of [2, 4, 64]) {
+    attentionTesting.queryStride = stride;
+    try {
+      await check(c, `query stride ${stride}`);
+      await check({ Tq: 12, Tk: 1100, H: 1, Dqk: 5, Dv: 3 }, `query stride ${stride}, auto splits`);
+    } finally {
+      attentionTesting.queryStride = 0;
+    }
+  }
+});
+
 test('the default kernel is one the adapter has; forcing subgroups without the feature is an error', async () => {
   const gpu = await testGpu();
   const chosen = attentionKernel(gpu);
