@@ -80,6 +80,27 @@ export function storedShapes(config: ModelConfig): Map<string, number[]> {
   return out;
 }
 
+/**
+ * Checks that `weights` (e.g. built in memory, or loaded from a file) hold
+ * exactly what a converted file for `config` holds, names and shapes, naming
+ * what is missing, misshapen or extra. The loaders need not: a converted
+ * file matches by construction (planConversion refuses anything else).
+ */
+export function checkWeights(config: ModelConfig, weights: ReadonlyMap<string, { shape: readonly number[] }>): void {
+  const want = storedShapes(config);
+  const problems: string[] = [];
+  for (const [name, shape] of want) {
+    const t = weights.get(name);
+    if (!t) problems.push(`missing ${name} ${fmt(shape)}`);
+    else if (fmt(t.shape) !== fmt(shape)) problems.push(`${name}: ${fmt(t.shape)} instead of ${fmt(shape)}`);
+  }
+  for (const name of weights.keys()) if (!want.has(name)) problems.push(`unexpected ${name}`);
+  if (problems.length) {
+    const more = problems.length > 8 ? ` (and ${problems.length - 8} more)` : '';
+    throw new Error(`${config.preset} weights do not match the config: ${problems.slice(0, 8).join('; ')}${more}`);
+  }
+}
+
 export interface ConversionPlan {
   meta: Record<string, unknown>;
   /** stored tensors in name order, each with its checkpoint source */

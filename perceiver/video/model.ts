@@ -58,8 +58,7 @@ import { fourierFeatures, type FourierOptions } from '../../kernels/fourier.ts';
 import { concat } from '../../kernels/concat.ts';
 import { matmul } from '../../kernels/matmul.ts';
 import type { MultimodalConfig } from '../config.ts';
-import { CheckpointBuilder } from '../checkpoint.ts';
-import { multimodalWidths, multimodalCheckpoint } from './params.ts';
+import { multimodalWidths } from './params.ts';
 import { encode } from '../encoder.ts';
 import { decodeInChunks, decodeQueries, type DecoderSpec } from '../decoder.ts';
 import { linear, Params } from '../layers.ts';
@@ -83,35 +82,14 @@ export const POSTPROCESSORS: Record<Modality, string> = {
  * Parameters of the released checkpoint that inference provably never reads:
  * the image and audio mask tokens (mask probability 0 leaves those inputs
  * as they are) and the label padding (the label input, probability 1, is
- * replaced by its whole 704-wide mask token). The model still requires them
- * to be present with their shapes (the checkpoint maps with nothing left over).
+ * replaced by its whole 704-wide mask token). A converted file still holds
+ * them (the converter maps the checkpoint with nothing left over).
  */
 export const UNUSED_AT_INFERENCE: readonly string[] = [
   `${PREPROCESSOR}/audio_mask_token/pos_embs`,
   `${PREPROCESSOR}/image_mask_token/pos_embs`,
   `${PREPROCESSOR}/label_padding/pos_embs`,
 ];
-
-/**
- * Checks that `weights` holds exactly the checkpoint's parameters for
- * `config` (names and shapes), naming what is missing, misshapen or extra.
- */
-export function checkWeights(config: MultimodalConfig, weights: ReadonlyMap<string, Tensor>): void {
-  const b = new CheckpointBuilder();
-  multimodalCheckpoint(b, config);
-  const want = b.params;
-  const problems: string[] = [];
-  for (const [name, shape] of want) {
-    const t = weights.get(name);
-    if (!t) problems.push(`missing ${name} [${shape}]`);
-    else if (t.shape.join(',') !== shape.join(',')) problems.push(`${name}: [${t.shape}] instead of [${shape}]`);
-  }
-  for (const name of weights.keys()) if (!want.has(name)) problems.push(`unexpected ${name}`);
-  if (problems.length) {
-    const more = problems.length > 8 ? ` (and ${problems.length - 8} more)` : '';
-    throw new Error(`multimodal-autoencoder weights do not match the config: ${problems.slice(0, 8).join('; ')}${more}`);
-  }
-}
 
 /** The space-time extent of one window. The released model: 16 x 224 x 224 frames, 30,720 samples. */
 export interface WindowGeometry {
@@ -305,7 +283,6 @@ export class MultimodalAutoencoderModel {
 
   constructor(readonly gpu: Gpu, readonly config: MultimodalConfig, weights: ReadonlyMap<string, Tensor>) {
     if (config.preset !== 'multimodal-autoencoder') throw new Error(`MultimodalAutoencoderModel needs the multimodal-autoencoder preset, got ${config.preset}`);
-    checkWeights(config, weights);
     this.params = new Params(weights);
   }
 

@@ -30,6 +30,7 @@ import {
   type DecodedOutputs,
 } from '../../perceiver/video/model.ts';
 import { GOLDEN_DIR } from '../tools/helpers.ts';
+import { checkWeights } from '../../tools/convert.ts';
 
 const G: WindowGeometry = { frames: 2, height: 4, width: 8, audioSamples: 512 };
 const PIXELS = G.frames * G.height * G.width;
@@ -191,14 +192,14 @@ test('fused projections match the original arithmetic', async () => {
   logits.dispose();
 });
 
-test('every name of the released checkpoint (manifest) is required; all but the three provably unused are read', async () => {
+test('every name of the released checkpoint (manifest) is in the file; all but the three provably unused are read', async () => {
   const gpu = await testGpu();
   // The released structure (8 self-attends, 1,026-wide queries) with narrow latents.
   const cfg = withOverrides(defaultConfig('multimodal-autoencoder') as MultimodalConfig, { num_latents: 4, latent_channels: 16 });
   const read = new Set<string>();
   const weights = randomWeights(gpu, cfg, read);
   const model = new MultimodalAutoencoderModel(gpu, cfg, weights);
-  read.clear(); // the constructor checks every name; record what inference reads
+  read.clear(); // record what inference reads
   const { frames, audio } = windowData();
   const x = upload(gpu, frames, [1, G.frames, G.height, G.width, 3]);
   const a = upload(gpu, audio, [1, G.audioSamples, 1]);
@@ -221,15 +222,16 @@ test('every name of the released checkpoint (manifest) is required; all but the 
   assert.not.ok(read.has(FOLDED_KEY_BIAS));
   assert.equal([...read, ...UNUSED_AT_INFERENCE, FOLDED_KEY_BIAS].sort(), [...names].sort());
   for (const n of UNUSED_AT_INFERENCE) assert.not.ok(read.has(n), n);
-  // The constructor refuses missing, misshapen and extra parameters.
+  // The converter's check (what a converted file holds) refuses missing, misshapen and extra parameters.
+  checkWeights(cfg, weights);
   const broken = new Map(weights);
   broken.delete(UNUSED_AT_INFERENCE[2]);
-  assert.throws(() => new MultimodalAutoencoderModel(gpu, cfg, broken), /missing multimodal_preprocessor\/label_padding/);
+  assert.throws(() => checkWeights(cfg, broken), /missing multimodal_preprocessor\/label_padding/);
   broken.set(UNUSED_AT_INFERENCE[2], weights.get('encoder/~/cross_attention/layer_norm/scale')!);
-  assert.throws(() => new MultimodalAutoencoderModel(gpu, cfg, broken), /label_padding\/pos_embs: \[16\] instead of \[1,4\]/);
+  assert.throws(() => checkWeights(cfg, broken), /label_padding\/pos_embs: \[16\] instead of \[1, 4\]/);
   broken.set(UNUSED_AT_INFERENCE[2], weights.get(UNUSED_AT_INFERENCE[2])!);
   broken.set('encoder/~/self_attention_8/mlp/linear/w', weights.get(UNUSED_AT_INFERENCE[2])!);
-  assert.throws(() => new MultimodalAutoencoderModel(gpu, cfg, broken), /unexpected encoder\/~\/self_attention_8/);
+  assert.throws(() => checkWeights(cfg, broken), /unexpected encoder\/~\/self_attention_8/);
   for (const t of weights.values()) t.dispose();
 });
 
