@@ -10,6 +10,8 @@ import { encodeWeights, loadWeights } from '../engine/weights.ts';
 import { readNpz } from '../tools/npy.ts';
 import { convertPickle } from '../tools/convert.ts';
 import { presetConfig, PRESETS, type ModelConfig, type PresetName, type Overrides } from '../perceiver/config.ts';
+import { keptF16 } from '../perceiver/load.ts';
+import { LEFT_OPERAND_WEIGHTS } from '../perceiver/video/model.ts';
 import type { HostArray } from './runners.ts';
 
 /** The built-in fixtures (a copy of golden-compact). */
@@ -30,11 +32,19 @@ export function fixtureSpec(dir: string, stem: string): { preset: PresetName; ov
   return { preset: spec.preset, overrides: spec.overrides ?? {} };
 }
 
-export async function loadFixture(gpu: Gpu, dir: string, stem: string): Promise<Fixture> {
+/**
+ * With `f16`, the weights are converted to f16 (`--dtype f16`) and loaded as
+ * the task loaders do with keepF16 (perceiver/load.ts): Linear weights stay
+ * f16 on the GPU where the adapter has shader-f16, the rest is widened.
+ */
+export async function loadFixture(gpu: Gpu, dir: string, stem: string, opts: { f16?: boolean } = {}): Promise<Fixture> {
   const { preset, overrides } = fixtureSpec(dir, stem);
   const pickleFile = existsSync(join(dir, `${stem}.pystate`)) ? `${stem}.pystate` : `${stem}.pickle`;
-  const converted = convertPickle(readFileSync(join(dir, pickleFile)), preset, overrides, 'f32');
-  const { tensors } = await loadWeights(gpu, encodeWeights(converted.meta, converted.tensors));
+  const converted = convertPickle(readFileSync(join(dir, pickleFile)), preset, overrides, opts.f16 ? 'f16' : 'f32');
+  const widened = preset === 'multimodal-autoencoder' ? LEFT_OPERAND_WEIGHTS : [];
+  const { tensors } = await loadWeights(gpu, encodeWeights(converted.meta, converted.tensors), {
+    keepF16: !!opts.f16 && gpu.features.f16 && keptF16(widened),
+  });
   const arrays = new Map<string, HostArray>();
   for (const [k, v] of readNpz(readFileSync(join(dir, `${stem}.npz`)))) arrays.set(k, { shape: [...v.shape], data: v.data as Float32Array | Int32Array });
   return { stem, preset, overrides, config: presetConfig(preset, overrides), weights: tensors, arrays };

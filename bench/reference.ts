@@ -1,4 +1,4 @@
-// npm run bench:reference -- [--fixtures DIR] [STEM ...] [--json] [--save DIR] [--full] [--warm]
+// npm run bench:reference -- [--fixtures DIR] [STEM ...] [--json] [--save DIR] [--full] [--warm] [--f16]
 //
 // Runs golden fixtures (STEM.json, STEM.npz, STEM.pystate made by DeepMind's
 // own code): converts the pickled parameters through the project's weight
@@ -6,6 +6,9 @@
 // prints, per output, the maximum relative error max|ours - ref| / max|ref|,
 // the time and the adapter. Exits non-zero when any error exceeds 5e-4.
 // Without --fixtures it runs the built-in set in bench/fixtures.
+// --f16: weights converted to f16 and, where the adapter has shader-f16,
+// kept f16 on the GPU for the matmuls (f32 accumulation); the reference is
+// still DeepMind's f32 output, so the bound is F16_TOLERANCE.
 
 import { readdirSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -14,7 +17,9 @@ import { encodeNpy } from '../tools/npy.ts';
 import { RUNNERS } from './runners.ts';
 import { BUILTIN_FIXTURES, fixtureSpec, loadFixture, disposeFixture, maxRelError } from './fixture.ts';
 
-const TOLERANCE = 5e-4;
+const F32_TOLERANCE = 5e-4;
+/** f16 weights: rounding every weight to 11 significant bits (relative 2^-12) moves the outputs by up to ~1e-3 here. */
+const F16_TOLERANCE = 5e-3;
 
 interface Row {
   stem: string;
@@ -28,7 +33,7 @@ interface Row {
 }
 
 function parseArgs(argv: string[]) {
-  const o = { fixtures: BUILTIN_FIXTURES, stems: [] as string[], json: false, save: null as string | null, full: false, warm: false };
+  const o = { fixtures: BUILTIN_FIXTURES, stems: [] as string[], json: false, save: null as string | null, full: false, warm: false, f16: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--fixtures') o.fixtures = resolve(argv[++i] ?? '');
@@ -36,8 +41,9 @@ function parseArgs(argv: string[]) {
     else if (a === '--save') o.save = resolve(argv[++i] ?? '');
     else if (a === '--full') o.full = true;
     else if (a === '--warm') o.warm = true;
+    else if (a === '--f16') o.f16 = true;
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench:reference -- [--fixtures DIR] [STEM ...] [--json] [--save DIR] [--full] [--warm]');
+      console.log('usage: npm run bench:reference -- [--fixtures DIR] [STEM ...] [--json] [--save DIR] [--full] [--warm] [--f16]');
       process.exit(0);
     } else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
     else o.stems.push(a);
@@ -56,7 +62,9 @@ async function main() {
         .sort();
   if (stems.length === 0) throw new Error(`no fixtures (STEM.pystate) in ${opts.fixtures}`);
   const gpu = await nodeGpu();
-  if (!opts.json) console.log(`adapter: ${gpu.adapterName}\nfixtures: ${opts.fixtures}\n`);
+  const TOLERANCE = opts.f16 ? F16_TOLERANCE : F32_TOLERANCE;
+  const weights = !opts.f16 ? 'f32' : gpu.features.f16 ? 'f16 (Linear weights f16 on the GPU)' : 'f16 (widened to f32: no shader-f16)';
+  if (!opts.json) console.log(`adapter: ${gpu.adapterName}\nfixtures: ${opts.fixtures}\nweights: ${weights}, tolerance ${TOLERANCE}\n`);
   const rows: Row[] = [];
   for (const stem of stems) {
     const t0 = performance.now();
@@ -64,7 +72,7 @@ async function main() {
       const { preset } = fixtureSpec(opts.fixtures, stem);
       const runner = RUNNERS[preset];
       if (!runner) throw new Error(`preset ${preset} is not implemented yet`);
-      const fixture = await loadFixture(gpu, opts.fixtures, stem);
+      const fixture = await loadFixture(gpu, opts.fixtures, stem, { f16: opts.f16 });
       const arrays = fixture.arrays;
       const ctx = { gpu, config: fixture.config, weights: fixture.weights, inputs: arrays, full: opts.full };
       if (opts.warm) await runner(ctx);
@@ -88,7 +96,7 @@ async function main() {
     }
   }
   if (opts.json) {
-    console.log(JSON.stringify({ adapter: gpu.adapterName, tolerance: TOLERANCE, rows }, null, 2));
+    console.log(JSON.stringify({ adapter: gpu.adapterName, weights, tolerance: TOLERANCE, rows }, null, 2));
   } else {
     const table = [['fixture', 'output', 'shape', 'compared', 'max rel error', 'seconds', 'result']];
     for (const r of rows) {

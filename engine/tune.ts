@@ -21,8 +21,8 @@ export interface TuneJob {
   dispose(): void;
 }
 
-/** Milliseconds per run of `run`; `best` is the fastest candidate so far (a slower one may stop early). */
-export type Measure = (gpu: Gpu, run: () => void, best: number) => Promise<number>;
+/** Milliseconds per run of candidate `name`; `best` is the fastest candidate's so far (a slower one may stop early). */
+export type Measure = (gpu: Gpu, run: () => void, best: number, name: string) => Promise<number>;
 
 export interface TuningCache {
   adapter: string;
@@ -96,7 +96,7 @@ export async function tunePending(gpu: Gpu, measure: Measure = timeOnDevice): Pr
       let best = Infinity;
       let choice = '';
       for (const [name, run] of Object.entries(job.candidates)) {
-        const ms = await measure(gpu, run, best);
+        const ms = await measure(gpu, run, best, name);
         if (ms < best) [best, choice] = [ms, name];
       }
       if (choice) t.choices.set(key, choice);

@@ -319,8 +319,8 @@ export interface LoadOptions {
   onProgress?(loadedBytes: number, totalBytes: number, name: string): void;
   /** called with the header's meta before any tensor is uploaded; throw to refuse the file */
   expectMeta?(meta: Record<string, unknown>): void;
-  /** keep f16-stored tensors as f16 on the GPU (default: widen to f32 on the host) */
-  keepF16?: boolean;
+  /** keep f16-stored tensors as f16 on the GPU: all (true) or those the function picks (default: widen to f32 on the host) */
+  keepF16?: boolean | ((name: string, shape: readonly number[]) => boolean);
 }
 
 export interface LoadedWeights {
@@ -424,8 +424,10 @@ export async function loadWeights(gpu: Gpu, source: WeightSource, opts: LoadOpti
     const header = parseWeightHeader(head, r.length);
     opts.expectMeta?.(header.meta);
     const maxBuffer = gpu.limits.maxBufferSize;
+    const keep = opts.keepF16;
+    const widen = (t: WeightTensorInfo) => t.dtype === 'f16' && !(typeof keep === 'function' ? keep(t.name, t.shape) : keep);
     for (const t of header.tensors) {
-      const onGpu = t.dtype === 'f16' && !opts.keepF16 ? t.bytes * 2 : t.bytes;
+      const onGpu = widen(t) ? t.bytes * 2 : t.bytes;
       if (onGpu > maxBuffer) {
         throw new WeightFormatError(`tensor '${t.name}' [${t.shape}] needs ${onGpu} bytes on the GPU, over the device's maxBufferSize (${maxBuffer})`);
       }
@@ -443,9 +445,9 @@ export async function loadWeights(gpu: Gpu, source: WeightSource, opts: LoadOpti
           ? upload(gpu, typed(raw, Float32Array), shape, 'f32')
           : dtype === 'i32'
             ? upload(gpu, typed(raw, Int32Array), shape, 'i32')
-            : opts.keepF16
-              ? upload(gpu, typed(raw, Uint16Array), shape, 'f16')
-              : upload(gpu, widenF16(typed(raw, Uint16Array)), shape, 'f32'),
+            : widen(t)
+              ? upload(gpu, widenF16(typed(raw, Uint16Array)), shape, 'f32')
+              : upload(gpu, typed(raw, Uint16Array), shape, 'f16'),
       );
       opts.onProgress?.(pos, header.totalBytes, name);
     }

@@ -1,11 +1,20 @@
 // One GPU for the whole test process, created on first use.
 import { nodeGpu } from '../engine/node.ts';
 import type { Gpu } from '../engine/index.ts';
+import { tuning } from '../engine/tune.ts';
 
 let gpu: Promise<Gpu> | null = null;
 
+/**
+ * The shared test Gpu. Its kernel tuning is off (engine/tune.ts): every test
+ * runs the adapter's default kernels, whatever ran before it
+ * (test/engine/tune.test.ts turns it on for itself).
+ */
 export function testGpu(): Promise<Gpu> {
-  gpu ??= nodeGpu();
+  gpu ??= nodeGpu().then((g) => {
+    tuning(g).enabled = false;
+    return g;
+  });
   return gpu;
 }
 

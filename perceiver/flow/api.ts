@@ -15,6 +15,7 @@
 // the flow cropped back (perceiver/flow/tiling.ts).
 
 import type { Gpu, Tensor } from '../../engine/index.ts';
+import { tunePending } from '../../engine/tune.ts';
 import type { FlowConfig } from '../config.ts';
 import { Params } from '../layers.ts';
 import { toRgba, type ImageInput, type RgbaImage } from '../image.ts';
@@ -84,6 +85,7 @@ export class OpticalFlow {
   /** Flow for an already normalised pair [2, height, width, 3] in [-1, 1] (the fixtures' layout). */
   async flowNormalized(frames: Float32Array, height: number, width: number, opts: EstimateOptions = {}): Promise<FlowResult> {
     const flow = await estimateFlow(this.gpu, this.params, this.config, frames, height, width, opts, this.workspace);
+    await tunePending(this.gpu); // kernels for the shapes this pair used (engine/tune.ts)
     const result: FlowResult = { width, height, flow };
     if (opts.picture) {
       const { picture, scale } = await flowPicture(this.gpu, flow, width, height, opts.picture === true ? {} : opts.picture);

@@ -2,6 +2,7 @@
 // bicubic resize to 224, ImageNet mean/std) -> the model -> top-k labels.
 
 import { type Gpu, type Tensor, upload, readF32 } from '../../engine/index.ts';
+import { tunePending } from '../../engine/tune.ts';
 import type { ImageNetConfig } from '../config.ts';
 import { Params } from '../layers.ts';
 import { toRgba, type ImageInput } from '../image.ts';
@@ -50,6 +51,7 @@ export class ImageClassifier {
     x.dispose();
     const host = await readF32(out);
     out.dispose();
+    await tunePending(this.gpu); // kernels for the shapes this forward used (engine/tune.ts)
     return host;
   }
 

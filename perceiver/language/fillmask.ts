@@ -37,6 +37,7 @@
 // fits one window runs as a single pass, padded.
 
 import { type Gpu, type Tensor, upload, readF32 } from '../../engine/index.ts';
+import { tunePending } from '../../engine/tune.ts';
 import type { LanguageConfig } from '../config.ts';
 import { Params } from '../layers.ts';
 import { languageLogits, type LanguageQueries } from './model.ts';
@@ -392,11 +393,9 @@ export class MaskedLanguageModel {
     }
     const out = languageLogits(gpu, inputs[0], inputs[1], this.params, this.config, queries);
     inputs.forEach((t) => t.dispose());
-    try {
-      return await readF32(out);
-    } finally {
-      out.dispose();
-    }
+    const host = await readF32(out).finally(() => out.dispose());
+    await tunePending(gpu); // kernels for the shapes this forward used (engine/tune.ts)
+    return host;
   }
 
   /** Fills the [MASK:N] gaps of `template` (syntax in the header comment). */

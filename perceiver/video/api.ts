@@ -12,6 +12,7 @@
 
 import type { Gpu, Tensor } from '../../engine/index.ts';
 import { upload } from '../../engine/index.ts';
+import { tunePending } from '../../engine/tune.ts';
 import type { WeightSource, LoadOptions } from '../../engine/weights.ts';
 import { multimodalConfig, type MultimodalConfig } from '../config.ts';
 import { loadPreset } from '../load.ts';
@@ -19,6 +20,7 @@ import type { ImageInput } from '../image.ts';
 import { softmax, topK, type TopKEntry } from '../topk.ts';
 import {
   MultimodalAutoencoderModel,
+  LEFT_OPERAND_WEIGHTS,
   releasedGeometry,
   allIndices,
   frameIndices,
@@ -174,6 +176,7 @@ export class VideoAutoencoder {
     if (req.audio === 'all') audio = allIndices(g.audioSamples / this.config.samplesPerPatch);
     else if (req.audio) audio = audioPatchIndices(this.config, g, req.audio.start, req.audio.end);
     const out = await this.model.decode(w.z, g, { image, audio, label: req.label ?? true }, opts);
+    await tunePending(this.gpu); // kernels for the shapes this window used (engine/tune.ts)
     return { ...out, imageIndices: image, audioPatches: audio };
   }
 
@@ -290,6 +293,6 @@ export class VideoAutoencoder {
  * output: bytes, a fetch Response or a stream) onto the GPU.
  */
 export async function loadVideoAutoencoder(gpu: Gpu, source: WeightSource, opts: LoadOptions = {}): Promise<VideoAutoencoder> {
-  const { config, tensors } = await loadPreset(gpu, source, opts, ['multimodal-autoencoder'], multimodalConfig);
+  const { config, tensors } = await loadPreset(gpu, source, opts, ['multimodal-autoencoder'], multimodalConfig, LEFT_OPERAND_WEIGHTS);
   return new VideoAutoencoder(gpu, config, tensors);
 }

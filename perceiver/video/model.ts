@@ -70,6 +70,8 @@ export const MODALITIES: readonly Modality[] = ['audio', 'image', 'label'];
 export const PREPROCESSOR = 'multimodal_preprocessor';
 export const DECODER_QUERY = 'multimodal_decoder/~decoder_query';
 export const DECODER_SCOPE = 'multimodal_decoder/~/basic_decoder';
+/** Weights matmul reads as its left operand (the fused projection), which must stay f32 when a file keeps f16 weights (perceiver/load.ts). */
+export const LEFT_OPERAND_WEIGHTS = [`${DECODER_SCOPE}/output/w`];
 export const LABEL_QUERY = 'classification_decoder/~/basic_decoder/~/trainable_position_encoding/pos_embs';
 /** The postprocessor of each modality (an hk.Linear). */
 export const POSTPROCESSORS: Record<Modality, string> = {
@@ -298,7 +300,7 @@ export class MultimodalAutoencoderModel {
     return z;
   }
 
-  /** The fused decoder-output + postprocessor linear of a modality: w [1026, c], b [c]. */
+  /** The fused decoder-output + postprocessor linear of a modality: w [1026, c], b [c] (see LEFT_OPERAND_WEIGHTS). */
   fusedProjection(m: Modality): { w: Tensor; b: Tensor } {
     let f = this.fused.get(m);
     if (!f) {

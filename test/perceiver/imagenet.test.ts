@@ -9,7 +9,11 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { testGpu, randn, relError } from '../gpu.ts';
 import { upload, readF32 } from '../../engine/index.ts';
-import { BUILTIN_FIXTURES, loadFixture, disposeFixture, maxRelError } from '../../bench/fixture.ts';
+import { BUILTIN_FIXTURES, loadFixture, disposeFixture, maxRelError, fixtureSpec } from '../../bench/fixture.ts';
+import { encodeWeights } from '../../engine/weights.ts';
+import { convertPickle } from '../../tools/convert.ts';
+import { readNpz } from '../../tools/npy.ts';
+import { loadImageClassifier } from '../../perceiver/imagenet/load.ts';
 import type { ImageNetConfig } from '../../perceiver/config.ts';
 import { Params } from '../../perceiver/layers.ts';
 import { imagenetLogits, classificationDecoder } from '../../perceiver/imagenet/model.ts';
@@ -56,6 +60,25 @@ for (const stem of ['imagenet_conv', 'imagenet_fourier', 'imagenet_learned']) {
     assert.ok(err < TOLERANCE, `max relative error ${err}`);
   });
 }
+
+test('an f16 weight file with keepF16: Linear weights f16 on the GPU (shader-f16), logits within 5e-3', async () => {
+  const gpu = await testGpu();
+  const stem = 'imagenet_fourier';
+  const { preset, overrides } = fixtureSpec(BUILTIN_FIXTURES, stem);
+  const converted = convertPickle(readFileSync(join(BUILTIN_FIXTURES, `${stem}.pystate`)), preset, overrides, 'f16');
+  const model = await loadImageClassifier(gpu, encodeWeights(converted.meta, converted.tensors), { keepF16: true });
+  const dtype = (name: string) => model.params.tensors.get(name)!.dtype;
+  const linear = 'perceiver_encoder/~/self_attention/mlp/linear';
+  assert.is(dtype(`${linear}/w`), gpu.features.f16 ? 'f16' : 'f32');
+  assert.is(dtype(`${linear}/b`), 'f32');
+  assert.is(dtype('perceiver_encoder/~/self_attention/layer_norm/scale'), 'f32');
+  const arrays = readNpz(readFileSync(join(BUILTIN_FIXTURES, `${stem}.npz`)));
+  const images = arrays.get('images')!;
+  const logits = await model.logits(images.data as Float32Array, images.shape as [number, number, number, number]);
+  const err = maxRelError(logits, arrays.get('logits')!.data as Float32Array);
+  assert.ok(err < 5e-3, `max relative error ${err}`);
+  for (const t of model.params.tensors.values()) t.dispose();
+});
 
 test('a batch gives the same logits as each image alone', async () => {
   const gpu = await testGpu();
