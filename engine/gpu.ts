@@ -102,6 +102,14 @@ export class Gpu {
   private uncaptured: GpuError | null = null;
   /** optional progress hook: called with each dispatch's label */
   onDispatch: ((label: string) => void) | null = null;
+  /**
+   * Opt-in per-dispatch GPU timing (bench/profile.ts installs one; null costs
+   * nothing). Where it returns timestamp writes, the dispatch gets its own
+   * compute pass carrying them (Dawn allows timestamps only at pass bounds).
+   */
+  profiler: { timestampWrites(kernel: string, label: string): GPUComputePassTimestampWrites | undefined } | null = null;
+  /** command buffers submitted so far (a forward should add one) */
+  submits = 0;
   /** objects that must live as long as the device (see createGpu) */
   keepAlive: unknown[] = [];
   dispatchCount = 0;
@@ -200,10 +208,12 @@ export class Gpu {
     if (x * y * z === 0) return;
     const pipeline = this.pipeline(shader, opts);
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
-    const pass = this.computePass();
+    const timestampWrites = this.profiler?.timestampWrites(shader.name, label);
+    const pass = timestampWrites ? this.copyEncoder().beginComputePass({ timestampWrites }) : this.computePass();
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, bindGroup);
     pass.dispatchWorkgroups(x, y, z);
+    if (timestampWrites) pass.end();
     this.recorded.push(label);
     this.dispatchCount++;
     this.onDispatch?.(label);
@@ -286,6 +296,7 @@ export class Gpu {
     const cmd = this.encoder.finish();
     this.encoder = null;
     this.device.queue.submit([cmd]);
+    this.submits++;
     const done = this.transient;
     this.transient = [];
     if (done.length) this.device.queue.onSubmittedWorkDone().then(() => done.forEach((b) => b.destroy()));

@@ -197,10 +197,11 @@ export function fourierFeatures(gpu: Gpu, o: FourierOptions): Tensor {
   checkFits(gpu, 'fourierFeatures', 'feature table', table);
   const out = empty(gpu, [n, width]);
   const pad = (v: number[]) => [...v, ...new Array(MAX_AXES - v.length).fill(0)];
-  const dummy = ids ? null : upload(gpu, new Uint32Array(1), [1], 'u32');
   for (const [p0, p1] of splitRanges(gpu, 'fourierFeatures', n, width * 4)) {
     const ow = window(out, p0 * width, (p1 - p0) * width);
-    const iw = ids ? window(ids, p0, p1 - p0) : { view: dummy!, off: 0 };
+    // Without indices the table stands in for them (read-only, never read:
+    // use_indices is 0): no upload, so no submit mid-forward.
+    const iw = ids ? window(ids, p0, p1 - p0) : { view: table, off: 0 };
     gpu.dispatch(
       shader,
       {
@@ -217,7 +218,6 @@ export function fourierFeatures(gpu: Gpu, o: FourierOptions): Tensor {
       groups((p1 - p0) * width, WORKGROUP * PER_INVOCATION),
     );
   }
-  dummy?.dispose();
   return out;
 }
 

@@ -1,0 +1,242 @@
+// npm run bench -- [--model P[,P...] | --model all] [--runs N] [--warmup N] [--subset]
+//                  [--profile [--profile-cpu] [--top N]] [--overrides JSON] [--json]
+//
+// Seconds per forward of each preset at the released size, on the current
+// adapter, with random weights at the released widths (bench/random-weights.ts;
+// nothing is downloaded) and synthetic inputs of the released shapes. A
+// forward is what bench:reference's runner for the preset does
+// (bench/runners.ts): upload the inputs, run the model, read every output
+// back:
+//   imagenet-*              one 224x224 image -> 1000 logits
+//   language-mlm            one 2048-byte sequence -> [2048, 262] logits
+//   optical-flow            one 368x496 frame pair (one tile) -> flow at every pixel
+//   multimodal-autoencoder  one 16-frame window: encoder, then the full
+//                           reconstruction (802,816 pixels, 1,920 audio patches,
+//                           the label)
+//
+// Full size is the default, also on software adapters, where a flow forward
+// takes about half an hour and the video reconstruction longer: the bench
+// prints a warning with a rough estimate before such a preset and a heartbeat
+// every minute. --subset is the documented reduced mode: on a software
+// adapter the runners then decode the subsets bench:reference uses (flow:
+// 4,096 evenly spread pixels; video: the first and last frame, all audio, the
+// label); the report says what was decoded. It changes nothing on a GPU.
+// --overrides JSON shrinks the models (the golden fixtures' override names,
+// e.g. '{"num_latents":16,"latent_channels":32}'), for trying the bench out;
+// such results are marked 'reduced'.
+//
+// Passes: --warmup N untimed passes first (default 1 on a GPU, 0 on a software
+// adapter, where the first timed pass then includes pipeline compilation and
+// says so), then --runs N timed passes (default 1). Each pass also reports the
+// command buffers it submitted and its dispatches (the scheduling claim: an
+// imagenet or language forward is one command buffer; the chunked decoders of
+// flow and video read each chunk back, one submit per chunk).
+//
+// --profile: one more pass with per-kernel GPU times (bench/profile.ts): GPU
+// timestamp queries where the device has 'timestamp-query', else (or with
+// --profile-cpu) host-side per-dispatch timing, labelled as such. The table
+// aggregates by kernel name (count, total ms, share, mean), then lists the
+// --top N (default 10) most expensive dispatch shapes. --runs 0 --profile
+// runs only the profiled pass.
+
+import { nodeGpu } from '../engine/node.ts';
+import type { Gpu, Tensor } from '../engine/index.ts';
+import { PRESETS, presetConfig, type Overrides, type PresetName, type ModelConfig, type ImageNetConfig, type MultimodalConfig, type FlowConfig } from '../perceiver/config.ts';
+import { countParams } from '../perceiver/params.ts';
+import { releasedGeometry } from '../perceiver/video/model.ts';
+import { utf8, bytesToIds, MASK_ID } from '../perceiver/language/tokenizer.ts';
+import { RUNNERS, type HostArray, type RunContext } from './runners.ts';
+import { randomWeights, noise } from './random-weights.ts';
+import { startProfile, formatProfile, type Profile } from './profile.ts';
+
+const SOFTWARE = /llvmpipe|lavapipe|swiftshader/i;
+/**
+ * Rough minutes per full-size forward on a software adapter, measured on the
+ * 2-core development machine with lavapipe (README, Benchmarks); only for the
+ * warning printed before a long run.
+ */
+const SOFTWARE_MINUTES: Partial<Record<PresetName, string>> = {
+  'language-mlm': 'about 2 minutes',
+  'optical-flow': 'about 30 minutes (about 1 minute with --subset)',
+  'multimodal-autoencoder': 'about 40 minutes, or more (a few minutes with --subset)',
+};
+const HEARTBEAT_MS = 60_000;
+
+function parseArgs(argv: string[]) {
+  const o = { models: [...PRESETS] as PresetName[], runs: 1, warmup: null as number | null, subset: false, profile: false, profileCpu: false, top: 10, json: false, overrides: {} as Overrides };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === '--model' || a === '--models') {
+      const v = argv[++i] ?? '';
+      o.models = v === 'all' ? [...PRESETS] : (v.split(',') as PresetName[]);
+      for (const m of o.models) if (!PRESETS.includes(m)) throw new Error(`--model: unknown preset '${m}' (known: ${PRESETS.join(', ')}, all)`);
+    } else if (a === '--runs') o.runs = Number(argv[++i]);
+    else if (a === '--warmup') o.warmup = Number(argv[++i]);
+    else if (a === '--subset') o.subset = true;
+    else if (a === '--profile') o.profile = true;
+    else if (a === '--profile-cpu') o.profile = o.profileCpu = true;
+    else if (a === '--top') o.top = Number(argv[++i]);
+    else if (a === '--overrides') o.overrides = JSON.parse(argv[++i] ?? '{}') as Overrides;
+    else if (a === '--json') o.json = true;
+    else if (a === '--help' || a === '-h') {
+      console.log('usage: npm run bench -- [--model P[,P...] | all] [--runs N] [--warmup N] [--subset] [--profile [--profile-cpu] [--top N]] [--overrides JSON] [--json]');
+      console.log(`presets: ${PRESETS.join(', ')}`);
+      process.exit(0);
+    } else throw new Error(`unknown argument ${a}`);
+  }
+  for (const [k, v] of [['--runs', o.runs], ['--warmup', o.warmup ?? 0], ['--top', o.top]] as const) {
+    if (!(Number.isInteger(v) && v >= 0)) throw new Error(`${k} must be a non-negative integer`);
+  }
+  if (o.runs === 0 && !o.profile) throw new Error('--runs 0 needs --profile (nothing to run otherwise)');
+  return o;
+}
+
+/** Synthetic inputs of the released shapes, named as the runners expect. */
+function inputs(cfg: ModelConfig): Map<string, HostArray> {
+  const unit = (n: number, seed: number) => noise(n, seed, 1 / Math.sqrt(3)).map((v) => v + 0.5); // uniform [0, 1)
+  switch (cfg.preset) {
+    case 'imagenet-conv':
+    case 'imagenet-fourier':
+    case 'imagenet-learned': {
+      const s = (cfg as ImageNetConfig).imageSize;
+      return new Map([['images', { shape: [1, s, s, 3], data: noise(s * s * 3, 11, 1) }]]);
+    }
+    case 'language-mlm': {
+      const T = cfg.maxSeqLen;
+      const ids = new Int32Array(T), mask = new Int32Array(T);
+      const text = bytesToIds(utf8('The Perceiver IO masked language model reads raw UTF-8 bytes. '.repeat(40)));
+      const used = T - 100; // a padded tail, as real input has
+      ids.set(text.subarray(0, used));
+      for (let i = 100; i < used; i += 97) ids.fill(MASK_ID, i, i + 5); // masked spans
+      mask.fill(1, 0, used);
+      return new Map<string, HostArray>([['inputs', { shape: [1, T], data: ids }], ['input_mask', { shape: [1, T], data: mask }]]);
+    }
+    case 'optical-flow': {
+      const [h, w] = (cfg as FlowConfig).trainSize;
+      return new Map([['frames', { shape: [1, 2, h, w, 3], data: noise(2 * h * w * 3, 12, 0.5) }]]);
+    }
+    case 'multimodal-autoencoder': {
+      const g = releasedGeometry(cfg as MultimodalConfig);
+      return new Map([
+        ['images', { shape: [1, g.frames, g.height, g.width, 3], data: unit(g.frames * g.height * g.width * 3, 13) }],
+        ['audio', { shape: [1, g.audioSamples, 1], data: noise(g.audioSamples, 14, 0.2) }],
+      ]);
+    }
+  }
+}
+
+interface Pass {
+  seconds: number;
+  /** command buffers submitted during the pass */
+  submits: number;
+  dispatches: number;
+}
+
+interface ModelResult {
+  preset: PresetName;
+  parameters: number;
+  /** shrunk by --overrides (not the released size) */
+  reduced: boolean;
+  adapter: string;
+  coverage: Record<string, string>;
+  warmup: Pass[];
+  runs: Pass[];
+  /** the best timed pass (the first pass when warm-up was 0 and runs is 1: includes compilation) */
+  secondsPerForward: number | null;
+  firstIncludesCompilation: boolean;
+  peakBytes: number;
+  weightBytes: number;
+  profile?: Profile & { passSeconds: number };
+}
+
+async function pass(gpu: Gpu, ctx: RunContext, coverage: Record<string, string>): Promise<Pass> {
+  const runner = RUNNERS[ctx.config.preset]!;
+  const s0 = gpu.submits, d0 = gpu.dispatchCount, t0 = performance.now();
+  const out = await runner(ctx);
+  const seconds = (performance.now() - t0) / 1000;
+  for (const [name, o] of out) coverage[name] = o.coverage;
+  return { seconds, submits: gpu.submits - s0, dispatches: gpu.dispatchCount - d0 };
+}
+
+async function benchModel(gpu: Gpu, preset: PresetName, opts: ReturnType<typeof parseArgs>, log: (s: string) => void): Promise<ModelResult> {
+  const cfg = presetConfig(preset, opts.overrides);
+  const reduced = Object.keys(opts.overrides).length > 0;
+  const software = SOFTWARE.test(gpu.adapterName);
+  const warmup = opts.warmup ?? (software ? 0 : 1);
+  log(`\n${preset}: ${(countParams(cfg) / 1e6).toFixed(1)}M parameters (random weights, ${reduced ? `REDUCED by ${JSON.stringify(opts.overrides)}` : 'released widths'})`);
+  if (software && !reduced && SOFTWARE_MINUTES[preset] && !(opts.subset && preset !== 'language-mlm')) {
+    log(`  warning: software adapter: one full-size forward takes ${SOFTWARE_MINUTES[preset]} on a 2-core host`);
+  }
+  const weights = randomWeights(gpu, cfg);
+  await gpu.sync();
+  const weightBytes = gpu.pool.liveBytes;
+  const ctx: RunContext = { gpu, config: cfg, weights, inputs: inputs(cfg), full: !opts.subset };
+  const coverage: Record<string, string> = {};
+  const t0 = performance.now();
+  const s0 = gpu.submits, d0 = gpu.dispatchCount;
+  const heartbeat = setInterval(() => {
+    log(`  ... ${((performance.now() - t0) / 60000).toFixed(1)} min, ${gpu.dispatchCount - d0} dispatches, ${gpu.submits - s0} submits so far`);
+  }, HEARTBEAT_MS);
+  heartbeat.unref();
+  const result: ModelResult = {
+    preset, parameters: countParams(cfg), reduced, adapter: gpu.adapterName, coverage, warmup: [], runs: [],
+    secondsPerForward: null, firstIncludesCompilation: warmup === 0, peakBytes: 0, weightBytes,
+  };
+  const show = (what: string, p: Pass) => log(`  ${what.padEnd(26)} ${p.seconds.toFixed(3).padStart(10)} s   ${p.submits} command buffer${p.submits === 1 ? '' : 's'}, ${p.dispatches} dispatches`);
+  try {
+    for (let i = 0; i < warmup; i++) {
+      const p = await pass(gpu, ctx, coverage);
+      result.warmup.push(p);
+      show(`warm-up ${i + 1}/${warmup}`, p);
+    }
+    gpu.pool.resetPeak();
+    for (let i = 0; i < opts.runs; i++) {
+      const p = await pass(gpu, ctx, coverage);
+      result.runs.push(p);
+      show(`pass ${i + 1}/${opts.runs}${i === 0 && warmup === 0 ? ' (incl. compilation)' : ''}`, p);
+    }
+    result.peakBytes = gpu.pool.peakBytes;
+    if (result.runs.length) result.secondsPerForward = Math.min(...result.runs.map((r) => r.seconds));
+    if (opts.profile) {
+      const profiling = startProfile(gpu, { cpu: opts.profileCpu });
+      const tp = performance.now();
+      await RUNNERS[preset]!(ctx);
+      const profile = await profiling.stop();
+      result.profile = { ...profile, passSeconds: (performance.now() - tp) / 1000 };
+      log(`  profiled pass              ${result.profile.passSeconds.toFixed(3).padStart(10)} s`);
+      log(formatProfile(profile, opts.top).replace(/^/gm, '  '));
+    }
+  } finally {
+    clearInterval(heartbeat);
+    for (const t of weights.values()) (t as Tensor).dispose();
+  }
+  const partial = Object.entries(coverage).filter(([, c]) => c !== 'all');
+  if (partial.length) log(`  decoded: ${partial.map(([k, c]) => `${k} ${c}`).join('; ')} (--subset)`);
+  if (result.secondsPerForward !== null) {
+    log(`  => ${result.secondsPerForward.toFixed(3)} s per forward${result.firstIncludesCompilation && result.runs.length === 1 ? ' (first pass: includes pipeline compilation)' : ''}; peak ${(result.peakBytes / 2 ** 20).toFixed(0)} MiB incl. ${(weightBytes / 2 ** 20).toFixed(0)} MiB weights`);
+  }
+  return result;
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const log = (s: string) => {
+    if (!opts.json) console.log(s);
+  };
+  const gpu = await nodeGpu();
+  const software = SOFTWARE.test(gpu.adapterName);
+  log(`adapter: ${gpu.adapterName}${software ? ' (software)' : ''}; timestamp-query: ${gpu.features.timestamps ? 'yes' : 'no'}`);
+  const results: ModelResult[] = [];
+  for (const preset of opts.models) results.push(await benchModel(gpu, preset, opts, log));
+  if (opts.json) console.log(JSON.stringify({ adapter: gpu.adapterName, subset: opts.subset, overrides: opts.overrides, results }, null, 2));
+  else {
+    console.log('\nseconds per forward');
+    for (const r of results) console.log(`  ${r.preset.padEnd(24)} ${r.secondsPerForward === null ? 'profiled only' : `${r.secondsPerForward.toFixed(3)} s`}${r.reduced ? '  (reduced)' : ''}`);
+  }
+  gpu.destroy();
+}
+
+main().catch((e) => {
+  console.error(`bench: ${(e as Error).stack ?? e}`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,87 @@
+// Whole-model scheduling: a warm forward (pipelines compiled, constant
+// tables cached) of the ImageNet presets and the MLM is one command buffer,
+// takes every storage buffer from the pool (creates none), and writes only its
+// inputs to the GPU (the weights stay where loading put them). Counted by
+// wrapping the device's submit, createBuffer and writeBuffer for one forward.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { testGpu } from '../gpu.ts';
+import type { Gpu } from '../../engine/index.ts';
+import { BUILTIN_FIXTURES, loadFixture, disposeFixture } from '../../bench/fixture.ts';
+import { RUNNERS, type HostArray, type RunContext } from '../../bench/runners.ts';
+import { randomWeights } from '../../bench/random-weights.ts';
+import { presetConfig } from '../../perceiver/config.ts';
+
+const STORAGE = 0x0080; // GPUBufferUsage.STORAGE
+
+interface Counts {
+  submits: number;
+  storageBuffers: number;
+  writes: number;
+}
+
+/** Runs `body` with the device's submit / createBuffer / writeBuffer counted. */
+async function counted(gpu: Gpu, body: () => Promise<unknown>): Promise<Counts> {
+  const device = gpu.device, queue = device.queue;
+  const counts: Counts = { submits: 0, storageBuffers: 0, writes: 0 };
+  const submit = queue.submit, createBuffer = device.createBuffer, writeBuffer = queue.writeBuffer;
+  queue.submit = function (this: GPUQueue, ...a: Parameters<GPUQueue['submit']>) {
+    counts.submits++;
+    return submit.apply(this, a);
+  };
+  queue.writeBuffer = function (this: GPUQueue, ...a: Parameters<GPUQueue['writeBuffer']>) {
+    counts.writes++;
+    return writeBuffer.apply(this, a);
+  } as GPUQueue['writeBuffer'];
+  device.createBuffer = function (this: GPUDevice, d: GPUBufferDescriptor) {
+    if (d.usage & STORAGE) counts.storageBuffers++;
+    return createBuffer.call(this, d);
+  };
+  try {
+    await body();
+  } finally {
+    queue.submit = submit;
+    queue.writeBuffer = writeBuffer;
+    device.createBuffer = createBuffer;
+  }
+  return counts;
+}
+
+async function checkForward(ctx: RunContext, inputs: number) {
+  const run = RUNNERS[ctx.config.preset]!;
+  await run(ctx); // warm: pipelines, cached tables, pool sizes
+  const c = await counted(ctx.gpu, () => run(ctx));
+  assert.is(c.submits, 1, `${ctx.config.preset}: ${c.submits} command buffers in one forward`);
+  assert.is(c.storageBuffers, 0, `${ctx.config.preset}: ${c.storageBuffers} new storage buffers (the pool should supply them)`);
+  assert.is(c.writes, inputs, `${ctx.config.preset}: ${c.writes} buffer writes for ${inputs} inputs`);
+}
+
+for (const stem of ['imagenet_conv', 'imagenet_fourier', 'imagenet_learned']) {
+  test(`${stem}: a warm forward is one command buffer, pooled buffers, inputs the only writes`, async () => {
+    const gpu = await testGpu();
+    const f = await loadFixture(gpu, BUILTIN_FIXTURES, stem);
+    try {
+      await checkForward({ gpu, config: f.config, weights: f.weights, inputs: f.arrays as ReadonlyMap<string, HostArray>, full: false }, 1);
+    } finally {
+      disposeFixture(f);
+    }
+  });
+}
+
+test('language-mlm: a warm forward is one command buffer, pooled buffers, inputs the only writes', async () => {
+  const gpu = await testGpu();
+  const config = presetConfig('language-mlm', { num_latents: 8, latent_channels: 32, num_blocks: 1, num_self_attends_per_block: 1, num_self_attention_heads: 2 });
+  const weights = randomWeights(gpu, config, { style: 'test' });
+  const T = (config as { maxSeqLen: number }).maxSeqLen;
+  const ids = Int32Array.from({ length: T }, (_, i) => 6 + (i % 200));
+  const mask = Int32Array.from({ length: T }, (_, i) => (i < T - 50 ? 1 : 0));
+  try {
+    const inputs = new Map<string, HostArray>([['inputs', { shape: [1, T], data: ids }], ['input_mask', { shape: [1, T], data: mask }]]);
+    await checkForward({ gpu, config, weights, inputs, full: false }, 2);
+  } finally {
+    for (const t of weights.values()) t.dispose();
+  }
+});
+
+test.run();
