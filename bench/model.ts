@@ -33,7 +33,7 @@
 // flow and video read each chunk back, one submit per chunk).
 //
 // --profile: one more pass with per-kernel GPU times (bench/profile.ts): GPU
-// timestamp queries where the device has 'timestamp-query', else (or with
+// timestamp queries (unquantized) where the device has 'timestamp-query', else (or with
 // --profile-cpu) host-side per-dispatch timing, labelled as such. The table
 // aggregates by kernel name (count, total ms, share, mean), then lists the
 // --top N (default 10) most expensive dispatch shapes. --runs 0 --profile
@@ -47,7 +47,7 @@ import { releasedGeometry } from '../perceiver/video/model.ts';
 import { utf8, bytesToIds, MASK_ID } from '../perceiver/language/tokenizer.ts';
 import { RUNNERS, type HostArray, type RunContext } from './runners.ts';
 import { randomWeights, noise } from './random-weights.ts';
-import { startProfile, formatProfile, type Profile } from './profile.ts';
+import { startProfile, formatProfile, PROFILE_DAWN_FLAGS, type Profile } from './profile.ts';
 
 const SOFTWARE = /llvmpipe|lavapipe|swiftshader/i;
 /**
@@ -223,7 +223,7 @@ async function main() {
   const log = (s: string) => {
     if (!opts.json) console.log(s);
   };
-  const gpu = await nodeGpu();
+  const gpu = await nodeGpu(opts.profile ? { dawnFlags: PROFILE_DAWN_FLAGS } : {});
   const software = SOFTWARE.test(gpu.adapterName);
   log(`adapter: ${gpu.adapterName}${software ? ' (software)' : ''}; timestamp-query: ${gpu.features.timestamps ? 'yes' : 'no'}`);
   const results: ModelResult[] = [];

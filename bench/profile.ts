@@ -12,7 +12,8 @@
 //                     needed); stop() resolves them into buffers and reads them
 //                     back. Per-dispatch passes add a little GPU work of their
 //                     own, so the profiled forward runs slightly slower than an
-//                     unprofiled one.
+//                     unprofiled one. Dawn rounds timestamps to 65.5 us
+//                     unless the device is made with PROFILE_DAWN_FLAGS.
 //   'cpu-queue'       without timestamps: every dispatch is submitted on its own
 //                     and its time is when the queue reported it done minus when
 //                     the one before it was done (or it was submitted, if later):
@@ -20,6 +21,13 @@
 //                     for kernels under a millisecond.
 
 import type { Gpu } from '../engine/index.ts';
+
+/**
+ * Dawn toggles for a Gpu that will be profiled (nodeGpu({ dawnFlags })):
+ * without them Dawn quantizes timestamps to 65.5 us (a browser's timing-attack
+ * guard), which hides short kernels.
+ */
+export const PROFILE_DAWN_FLAGS = ['disable-dawn-features=timestamp_quantization'];
 
 /** WebGPU caps a query set at 4096 queries: two per dispatch. */
 const QUERIES_PER_SET = 4096;

@@ -11,10 +11,12 @@ import { startProfile } from '../../bench/profile.ts';
 
 async function profiled(cpu: boolean) {
   const gpu = await testGpu();
-  const a = upload(gpu, randn(64 * 96, 1), [64, 96]);
-  const b = upload(gpu, randn(96 * 80, 2), [96, 80]);
-  const scale = upload(gpu, randn(80, 3), [80]);
-  const offset = upload(gpu, randn(80, 4), [80]);
+  // Big enough (0.13 GFLOP per matmul) to outlast Dawn's default timestamp
+  // quantization (65.5 us) on any adapter this runs on.
+  const a = upload(gpu, randn(256 * 512, 1), [256, 512]);
+  const b = upload(gpu, randn(512 * 512, 2), [512, 512]);
+  const scale = upload(gpu, randn(512, 3), [512]);
+  const offset = upload(gpu, randn(512, 4), [512]);
   const unprofiled = matmul(gpu, a, b);
   const expected = await readF32(unprofiled);
   unprofiled.dispose();
