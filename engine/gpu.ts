@@ -108,8 +108,6 @@ export class Gpu {
    * compute pass carrying them (Dawn allows timestamps only at pass bounds).
    */
   profiler: { timestampWrites(kernel: string, label: string): GPUComputePassTimestampWrites | undefined } | null = null;
-  /** command buffers submitted so far (a forward should add one) */
-  submits = 0;
   /** objects that must live as long as the device (see createGpu) */
   keepAlive: unknown[] = [];
   dispatchCount = 0;
@@ -296,7 +294,6 @@ export class Gpu {
     const cmd = this.encoder.finish();
     this.encoder = null;
     this.device.queue.submit([cmd]);
-    this.submits++;
     const done = this.transient;
     this.transient = [];
     if (done.length) this.device.queue.onSubmittedWorkDone().then(() => done.forEach((b) => b.destroy()));
