@@ -1,17 +1,19 @@
-// Random parameters with a preset's checkpoint names and shapes
-// (perceiver/params.ts), for benchmarks at the released sizes and for tests
-// on small models. Deterministic (xorshift noise from a seed).
+// Random parameters with the names and shapes a converted weight file holds
+// for a preset (tools/convert.ts storedShapes: the checkpoint's, batch-norm
+// statistics renamed and squeezed), for benchmarks at the released sizes and
+// for tests on small models. Deterministic (xorshift noise from a seed).
 //
 //   'released': the scales of a trained-looking model: LayerNorm scale 1 and
 //               offset 0, biases 0, weights uniform with std 1/sqrt(fan_in),
-//               position tables and tokens std 0.02, embeddings std 1.
+//               position tables and tokens std 0.02, embeddings std 1,
+//               batch-norm mean 0 and variance 1.
 //   'test':     every tensor noisy (LayerNorm scales 1 +- 0.5, biases and
 //               offsets std 0.1, weights std 1/sqrt(fan_in), tables std 0.5),
 //               so a test notices a parameter that is read wrongly.
 
 import { upload, type Gpu, type Tensor } from '../engine/index.ts';
 import type { ModelConfig } from '../perceiver/config.ts';
-import { expectedParams } from '../perceiver/params.ts';
+import { storedShapes } from '../tools/convert.ts';
 
 export interface RandomWeightOptions {
   style?: 'released' | 'test';
@@ -36,8 +38,10 @@ export function noise(n: number, seed: number, std: number): Float32Array {
 
 function values(name: string, shape: number[], style: 'released' | 'test', seed: number): Float32Array {
   const n = shape.reduce((a, d) => a * d, 1);
-  const isBias = name.endsWith('/b') || name.endsWith('/offset') || name.endsWith('/bias');
-  if (name.endsWith('/w')) return noise(n, seed, 1 / Math.sqrt(shape[0]));
+  const isBias = name.endsWith('/b') || name.endsWith('/offset') || name.endsWith('/bias') || name.endsWith('/batchnorm/mean');
+  // fan-in: every axis but the output one (Linear [in, out], Conv2D HWIO)
+  if (name.endsWith('/w')) return noise(n, seed, 1 / Math.sqrt(n / shape[shape.length - 1]));
+  if (name.endsWith('/batchnorm/variance')) return style === 'test' ? noise(n, seed, 0.3).map((v) => 1 + Math.abs(v)) : new Float32Array(n).fill(1);
   if (style === 'test') {
     if (name.endsWith('/scale')) return noise(n, seed, 0.3).map((v) => 1 + v);
     return noise(n, seed, isBias ? 0.1 : 0.5);
@@ -49,7 +53,7 @@ function values(name: string, shape: number[], style: 'released' | 'test', seed:
 }
 
 export function randomWeights(gpu: Gpu, config: ModelConfig, opts: RandomWeightOptions = {}): Map<string, Tensor> {
-  const shapes = expectedParams(config);
+  const shapes = storedShapes(config);
   const total = [...shapes.values()].reduce((a, s) => a + s.reduce((x, d) => x * d, 1), 0);
   const weights = new Map<string, Tensor>();
   let seed = opts.seed ?? 1;
