@@ -51,24 +51,20 @@ export const attentionTesting = {
 
 export type AttentionKernel = 'portable' | 'subgroups';
 
-/** What the adapter says of itself (GPUDevice.adapterInfo; absent in older browsers). */
-function adapterInfo(gpu: Gpu): { software: boolean; subgroupMinSize: number } {
-  const info = gpu.device.adapterInfo as (GPUAdapterInfo & { subgroupMinSize?: number }) | undefined;
-  return { software: info?.isFallbackAdapter === true, subgroupMinSize: info?.subgroupMinSize ?? 0 };
-}
+/** The device's adapter is a CPU emulation (lavapipe, SwiftShader): GPUDevice.adapterInfo, absent in older browsers. */
+const software = (gpu: Gpu) => gpu.device.adapterInfo?.isFallbackAdapter === true;
 
 /**
  * The kernel attention runs on this adapter: `subgroups` where the device
  * has the subgroups feature and is a hardware GPU; `portable` elsewhere,
- * including the CPU emulations (lavapipe, SwiftShader: fallback adapters),
- * where it measured faster (README, bench:kernels). A forced choice
- * (attentionTesting.kernel) is checked against the device.
+ * including the CPU emulations (fallback adapters: lavapipe, SwiftShader),
+ * where it measured as fast or faster (README, bench:kernels). A forced
+ * choice (attentionTesting.kernel) is checked against the device.
  */
 export function attentionKernel(gpu: Gpu): AttentionKernel {
   const forced = attentionTesting.kernel;
-  if (forced === 'subgroups' && !gpu.features.subgroups) throw new Error('attention: the subgroups kernel needs the adapter\'s subgroups feature');
-  if (forced) return forced;
-  return gpu.features.subgroups && !adapterInfo(gpu).software ? 'subgroups' : 'portable';
+  if (forced === 'subgroups' && !gpu.features.subgroups) throw new Error('attention: this device has no subgroups');
+  return forced || (gpu.features.subgroups && !software(gpu) ? 'subgroups' : 'portable');
 }
 
 /**
@@ -104,12 +100,11 @@ interface Plan {
  * that one subgroup brings one round of SG_SQ queries (attention.subgroups.wgsl).
  */
 function plan(gpu: Gpu): Plan {
-  const { software, subgroupMinSize } = adapterInfo(gpu);
-  const targetWorkgroups = software ? TARGET_WORKGROUPS_CPU : TARGET_WORKGROUPS_GPU;
+  const targetWorkgroups = software(gpu) ? TARGET_WORKGROUPS_CPU : TARGET_WORKGROUPS_GPU;
   if (attentionKernel(gpu) === 'portable') return { shader: attentionShader, entryPoint: 'main', blockQ: shaderConst('BLOCK_Q'), targetWorkgroups };
   const wg = shaderConst('SG_WG');
   let stride = 1;
-  while (stride * 2 <= subgroupMinSize / shaderConst('SG_SQ') && stride * 2 <= wg) stride *= 2;
+  while (stride * 2 <= (gpu.device.adapterInfo?.subgroupMinSize ?? 0) / shaderConst('SG_SQ') && stride * 2 <= wg) stride *= 2;
   stride = attentionTesting.queryStride || stride;
   return { shader: attentionSubgroups, entryPoint: 'main_subgroups', blockQ: wg / stride, constants: { QUERY_STRIDE: stride }, targetWorkgroups };
 }
