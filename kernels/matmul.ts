@@ -1,5 +1,4 @@
-// matmul: out = activation(a @ b + bias) + residual (kernels/matmul.wgsl,
-// kernels/matmul_vec4.wgsl).
+// matmul: out = activation(a @ b + bias) + residual (kernels/matmul.wgsl).
 //
 // Shapes:
 //   b 2-D [K, N] (shared):   a [..., M, K] -> out [..., M, N]; a's leading dims
@@ -16,23 +15,23 @@
 // that starts at an aligned byte offset (the rest of the offset goes through
 // the uniform as an element offset).
 //
-// Kernels: three tilings of the same product ('blocked': registers only;
-// 'vec4': vec4 loads, contiguous operands whose K and N are multiples of 4;
-// 'tiled': workgroup memory). Which is fastest depends on the adapter (on
-// lavapipe the workgroup-memory kernel is several times slower than the
-// register-blocked one; on a GPU the opposite), so each shape asks the tuner
-// (engine/tune.ts): until tunePending(gpu) has measured it, the adapter's
-// default runs (matmulDefault).
+// Kernels: three tilings of the same product, each for any shape and layout
+// ('blocked': register tile in loops; 'unrolled': the register tile written
+// out, for SwiftShader; 'tiled': workgroup memory, for GPUs). Which is
+// fastest depends on the adapter (on lavapipe the workgroup-memory kernel is
+// several times slower than the register-blocked one; on a GPU the opposite),
+// so each shape asks the tuner (engine/tune.ts): until tunePending(gpu) has
+// measured it, the adapter's default runs (matmulDefault).
 //
 // f16 storage: b may be f16 where the adapter has shader-f16 (weights loaded
 // with keepF16); products still accumulate in f32. The f16 kernels are the
 // same WGSL with B's element type BT declared f16 under `enable f16;`,
 // derived from the shipped code at first use (one copy in a bundle).
 
-import { Tensor, empty, numel, upload, BYTES } from '../engine/index.ts';
+import { Tensor, empty, numel, BYTES } from '../engine/index.ts';
 import type { Gpu, ShaderInfo } from '../engine/index.ts';
 import { tunedChoice, type TuneJob } from '../engine/tune.ts';
-import { matmul as matmulShader, matmul_vec4 as vec4Shader } from './shaders.gen.ts';
+import { matmul as matmulShader } from './shaders.gen.ts';
 
 export interface MatmulOptions {
   transposeA?: boolean; // a is [.., K, M]
@@ -42,15 +41,13 @@ export interface MatmulOptions {
   residual?: Tensor; // same shape as the output, added last
 }
 
-export type MatmulVariant = 'blocked' | 'vec4' | 'tiled';
-const VARIANTS: MatmulVariant[] = ['blocked', 'vec4', 'tiled'];
+export type MatmulVariant = 'blocked' | 'unrolled' | 'tiled';
+const VARIANTS: MatmulVariant[] = ['blocked', 'unrolled', 'tiled'];
 
 /**
  * Testing knobs. maxBindingBytes > 0 is used instead of the adapter's
  * maxStorageBufferBindingSize (bytes), so tests can exercise the sliced path
- * on small shapes; `variant` forces a kernel wherever it applies ('vec4'
- * falls back to the adapter's default where the operands do not fit it). Leave at 0 / ''
- * in real use.
+ * on small shapes; `variant` forces a kernel. Leave at 0 / '' in real use.
  */
 export const matmulTesting = { maxBindingBytes: 0, variant: '' as '' | MatmulVariant };
 
@@ -61,31 +58,28 @@ function shaderConst(shader: ShaderInfo, name: string): number {
   return Number(m[1]);
 }
 
-const f16Shaders = new Map<ShaderInfo, ShaderInfo>();
+interface Kernel { shader: ShaderInfo; entryPoint: string; rows: number; cols: number }
+const kernels = new Map<string, Kernel>();
 
-/** The shader with B's element type f16 (see the file comment). */
-function withF16B(s: ShaderInfo): ShaderInfo {
-  let f = f16Shaders.get(s);
-  if (!f) {
-    const code = s.code.replace(/alias BT ?= ?f32;/, 'alias BT=f16;');
-    if (code === s.code) throw new Error(`${s.name}.wgsl: no 'alias BT = f32;' to derive the f16 variant from`);
-    f16Shaders.set(s, (f = { ...s, name: `${s.name}_f16`, code: `enable f16;${code}` }));
+/**
+ * A kernel: the shader, under its own name for each variant and B type (so
+ * dispatch labels and the module cache tell them apart; the f16 one declares
+ * BT = f16 under `enable f16;`), its entry point, and the output rows x
+ * columns one workgroup covers.
+ */
+function kernel(v: MatmulVariant, f16: boolean): Kernel {
+  const name = `matmul${v === 'blocked' ? '' : `_${v}`}${f16 ? '_f16' : ''}`;
+  let k = kernels.get(name);
+  if (!k) {
+    const c = (name: string) => shaderConst(matmulShader, name);
+    const [rows, cols] =
+      v === 'blocked' ? [c('WG_Y') * c('TILE_M'), c('WG_X') * c('TILE_N')]
+      : v === 'tiled' ? [c('TB'), c('TB')]
+      : [c('U_WG_Y') * c('U_ROWS'), c('U_WG_X') * 4];
+    const code = f16 ? `enable f16;${matmulShader.code.replace('alias BT=f32;', 'alias BT=f16;')}` : matmulShader.code;
+    kernels.set(name, (k = { shader: { ...matmulShader, name, code }, entryPoint: v === 'blocked' ? 'main' : `main_${v}`, rows, cols }));
   }
-  return f;
-}
-
-/** main_tiled of matmul.wgsl under its own name (dispatch labels and the pipeline cache tell it apart). */
-let tiledShader: ShaderInfo | null = null;
-
-/** A kernel: shader, entry point and the output rows x columns one workgroup covers. */
-function kernel(v: MatmulVariant, f16: boolean): { shader: ShaderInfo; entryPoint: string; rows: number; cols: number } {
-  const s = v === 'vec4' ? vec4Shader : v === 'tiled' ? (tiledShader ??= { ...matmulShader, name: 'matmul_tiled' }) : matmulShader;
-  const c = (name: string) => shaderConst(s, name);
-  const [rows, cols] =
-    v === 'blocked' ? [c('WG_Y') * c('TILE_M'), c('WG_X') * c('TILE_N')]
-    : v === 'tiled' ? [c('TB'), c('TB')]
-    : [c('V4_WG_Y') * c('V4_ROWS'), c('V4_WG_X') * 4];
-  return { shader: f16 ? withF16B(s) : s, entryPoint: v === 'tiled' ? 'main_tiled' : 'main', rows, cols };
+  return k;
 }
 
 /** Software adapters (CPU emulation): no workgroup memory, and a smaller product when tuning. */
@@ -93,37 +87,44 @@ const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|warp/i;
 
 /**
  * The kernel used until the tuner has measured a shape: on SwiftShader
- * (which does not unroll loops) the unrolled vec4 kernel where it applies,
- * on other software adapters the register-blocked one, on GPUs the
- * workgroup-tiled one.
+ * (which does not unroll loops) the unrolled one, on other software adapters
+ * the register-blocked one, on GPUs the workgroup-tiled one.
  */
-export function matmulDefault(gpu: Gpu, vec4: boolean): MatmulVariant {
-  if (/swiftshader/i.test(gpu.adapterName) && vec4) return 'vec4';
-  return SOFTWARE_ADAPTER.test(gpu.adapterName) ? 'blocked' : 'tiled';
+export function matmulDefault(gpu: Gpu): MatmulVariant {
+  return /swiftshader/i.test(gpu.adapterName) ? 'unrolled' : SOFTWARE_ADAPTER.test(gpu.adapterName) ? 'blocked' : 'tiled';
 }
 
-/** FLOPs of the product timed per candidate when tuning (rows are cut to fit; at least TUNE_MIN_ROWS). */
+/**
+ * FLOPs of the product timed per candidate when tuning: rows, then columns
+ * are cut to fit, down to at least two blocks of the largest workgroup tile
+ * (128 rows of 'blocked', 64 columns of 'tiled').
+ */
 const TUNE_FLOPS_SOFTWARE = 2 ** 25;
 const TUNE_FLOPS_GPU = 2 ** 31;
-const TUNE_MIN_ROWS = 128;
+const TUNE_MIN_ROWS = 256;
+const TUNE_MIN_COLS = 128;
 
 interface Shape { M: number; K: number; N: number; batches: number; tA: boolean; tB: boolean; sharedB: boolean; f16: boolean }
 
 const pow2 = (x: number) => 2 ** Math.ceil(Math.log2(x));
-/** The tuner's key: layout, B's type, batches and rows rounded up to powers of two, K, N. */
-const tuneKey = (s: Shape) =>
-  `matmul ${s.tA ? 'T' : 'N'}${s.tB ? 'T' : 'N'}${s.f16 ? 'h' : 'f'}${s.sharedB ? 's' : 'b'}${pow2(s.batches)} ${pow2(s.M)}x${s.K}x${s.N}`;
+/** The tuner's key: 'matmul' + transposes, f16 b, shared b, then batches and rows rounded up to powers of two, K, N. */
+const tuneKey = (s: Shape) => `matmul ${[+s.tA, +s.tB, +s.f16, +s.sharedB, pow2(s.batches), pow2(s.M), s.K, s.N]}`;
 
-/** Zero operands of the shape (rows cut to the tuning budget) and one candidate per kernel that applies. */
-function tuneJob(gpu: Gpu, s: Shape, vec4: boolean): TuneJob {
+/**
+ * Operands of the shape (cut to the tuning budget; their values are
+ * whatever the pooled buffers hold: new ones are zeros, reused ones earlier
+ * results) and one candidate per kernel, the default first.
+ */
+function tuneJob(gpu: Gpu, s: Shape): TuneJob {
   const budget = SOFTWARE_ADAPTER.test(gpu.adapterName) ? TUNE_FLOPS_SOFTWARE : TUNE_FLOPS_GPU;
-  const rows = Math.min(s.M, Math.max(TUNE_MIN_ROWS, Math.floor(budget / (2 * s.K * s.N * s.batches))));
-  const zeros = (shape: number[], f16 = false) => upload(gpu, f16 ? new Uint16Array(numel(shape)) : new Float32Array(numel(shape)), shape, f16 ? 'f16' : 'f32');
-  const a = zeros([s.batches, ...(s.tA ? [s.K, rows] : [rows, s.K])]);
-  const b = zeros([...(s.sharedB ? [] : [s.batches]), ...(s.tB ? [s.N, s.K] : [s.K, s.N])], s.f16);
-  const first = matmulDefault(gpu, vec4);
+  const flops = 2 * s.K * s.batches; // per row and column
+  const rows = Math.min(s.M, Math.max(TUNE_MIN_ROWS, Math.floor(budget / (flops * s.N))));
+  const cols = Math.min(s.N, Math.max(TUNE_MIN_COLS, Math.floor(budget / (flops * rows))));
+  const a = empty(gpu, [s.batches, ...(s.tA ? [s.K, rows] : [rows, s.K])]);
+  const b = empty(gpu, [...(s.sharedB ? [] : [s.batches]), ...(s.tB ? [cols, s.K] : [s.K, cols])], s.f16 ? 'f16' : 'f32');
+  const first = matmulDefault(gpu);
   const candidates: Record<string, () => void> = {};
-  for (const v of [first, ...VARIANTS.filter((v) => v !== first && (v !== 'vec4' || vec4))]) {
+  for (const v of [first, ...VARIANTS.filter((v) => v !== first)]) {
     candidates[v] = () => product(gpu, a, b, { transposeA: s.tA, transposeB: s.tB }, v).dispose();
   }
   return { candidates, dispose: () => [a, b].forEach((t) => t.dispose()) };
@@ -162,7 +163,7 @@ function product(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions, variant?: 
   }
   const f16 = b.dtype === 'f16';
   if (b.dtype !== 'f32' && !f16) fail(`b must be f32 or f16, got ${b.dtype}`);
-  if (f16 && !gpu.features.f16) fail('an f16 b needs the adapter\'s shader-f16 feature');
+  if (f16 && !gpu.features.f16) fail('f16 b needs shader-f16');
   if (act !== 'none' && act !== 'gelu') fail(`unknown activation '${act}'`);
   if (a.shape.length < 2) fail('a must have at least 2 dimensions');
   if (b.shape.length < 2) fail('b must have at least 2 dimensions');
@@ -198,15 +199,10 @@ function product(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions, variant?: 
   const out = empty(gpu, outShape);
   if (batches * M * N === 0) return out;
 
-  // vec4 loads need contiguous rows of A along k and of B along n, K and N
-  // multiples of 4, and every tensor starting on a whole vec4.
-  const vec4 = !tA && !tB && K % 4 === 0 && N % 4 === 0 &&
-    [a, b, opts.bias, opts.residual, out].every((t) => !t || (t.byteOffset / BYTES[t.dtype]) % 4 === 0);
-  const usable = (v?: string): v is MatmulVariant => v === 'blocked' || v === 'tiled' || (v === 'vec4' && vec4);
   if (!variant) {
     const shape = { M, K, N, batches, tA, tB, sharedB, f16 };
-    const forced = matmulTesting.variant || tunedChoice(gpu, tuneKey(shape), () => tuneJob(gpu, shape, K % 4 === 0 && N % 4 === 0 && !tA && !tB));
-    variant = usable(forced) ? forced : matmulDefault(gpu, vec4);
+    const chosen = matmulTesting.variant || tunedChoice(gpu, tuneKey(shape), () => tuneJob(gpu, shape));
+    variant = VARIANTS.includes(chosen as MatmulVariant) ? (chosen as MatmulVariant) : matmulDefault(gpu);
   }
   const { shader, entryPoint, rows: BLOCK_ROWS, cols: BLOCK_COLS } = kernel(variant, f16);
   const align = gpu.limits.minStorageBufferOffsetAlignment;

@@ -11,28 +11,34 @@
 //   residual: same indexing as out, from r_off; bias[n] from bias_off.
 // `flags` selects the epilogue: FLAG_BIAS, FLAG_GELU, FLAG_RESIDUAL.
 //
-// Two tilings of the same product (kernels/matmul_vec4.wgsl is a third; the
-// wrapper picks one per adapter and shape):
+// Three tilings of the same product, one entry point each (the wrapper picks
+// one per adapter and shape). In all of them rows and columns past the edge
+// are clamped for loading (they read valid memory) and skipped when storing,
+// so any M, N, K works; the grid is (column blocks, row blocks, batches).
 //
 // `main`, register blocking: each invocation computes a TILE_M x TILE_N block
 // of outputs (64 accumulators held in registers); a workgroup of WG_X x WG_Y
-// invocations covers (WG_Y * TILE_M) rows by (WG_X * TILE_N) columns, and the
-// grid is (column blocks, row blocks, batches). Per step of k an invocation
-// loads TILE_M values of A and TILE_N values of B and does TILE_M * TILE_N
-// multiply-adds, so every loaded value is reused 8 times. No workgroup memory:
-// on CPU emulation (lavapipe) barriers are expensive and shared-memory loads
-// cost as much as storage loads, so the register tile is what buys speed.
+// invocations covers (WG_Y * TILE_M) rows by (WG_X * TILE_N) columns. Per
+// step of k an invocation loads TILE_M values of A and TILE_N values of B and
+// does TILE_M * TILE_N multiply-adds, so every loaded value is reused 8 times.
+// No workgroup memory: on CPU emulation (lavapipe) barriers are expensive and
+// shared-memory loads cost as much as storage loads, so the register tile is
+// what buys speed.
+//
+// `main_unrolled`, the same idea written out: each invocation computes 8 rows
+// (acc0 .. acc7) by one vec4 of columns, with no loop but the one over k.
+// SwiftShader (the software adapter of headless Chromium) does not unroll
+// loops, so `main`'s arrays live in memory there; this kernel keeps everything
+// in registers and runs about 8x faster on it. A workgroup of U_WG_X x U_WG_Y
+// invocations covers 8 * U_WG_Y rows by 4 * U_WG_X columns.
 //
 // `main_tiled`, workgroup memory (what GPUs want): a workgroup of TW x TW
 // invocations computes a TB x TB block of outputs. Per step of TK it stages a
 // TB x TK slab of A and a TK x TB slab of B in workgroup memory (each
-// invocation loads TB * TK / (TW * TW) values of each; neighbouring
-// invocations load neighbouring k of A and n of B), then each invocation
-// accumulates TR x TR outputs, rows ly + TW * i and columns lx + TW * j, so
-// neighbouring invocations read neighbouring words of the slabs.
-//
-// Both: rows and columns past the edge are clamped for loading (they read
-// valid memory) and skipped when storing, so any M, N, K works.
+// invocation loads TILE_LOADS values of each; neighbouring invocations load
+// neighbouring k of A and n of B), then each invocation accumulates TR x TR
+// outputs, rows ly + TW * i and columns lx + TW * j, so neighbouring
+// invocations read neighbouring words of the slabs.
 
 alias BT = f32;
 
@@ -56,6 +62,10 @@ const TILE_M = 8u;   // main: output rows per invocation
 const TILE_N = 8u;   // main: output columns per invocation
 const WG_X = 4u;     // main: invocations along N (a workgroup covers 32 columns ...)
 const WG_Y = 16u;    // main: invocations along M (... by 128 rows: little waste at N = 261, 322)
+
+const U_ROWS = 8u;   // main_unrolled: output rows per invocation (acc0 .. acc7)
+const U_WG_X = 8u;   // main_unrolled: invocations along N (a workgroup covers 32 columns ...)
+const U_WG_Y = 8u;   // main_unrolled: invocations along M (... by 64 rows)
 
 const TW = 16u;        // main_tiled: invocations along each side of the workgroup
 const TR = 4u;         // main_tiled: output rows (and columns, a vec4) per invocation
@@ -136,6 +146,68 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
       store(acc[i][j], batch * p.c_bs + m * p.n, n);
     }
   }
+}
+
+// Output row m, columns n0 .. n0 + 3 of main_unrolled (the in-range part).
+fn store4(v: vec4<f32>, batch: u32, m: u32, n0: u32) {
+  if (m >= params.m) { return; }
+  for (var j = 0u; j < 4u; j++) {
+    if (n0 + j < params.n) { store(v[j], batch * params.c_bs + m * params.n, n0 + j); }
+  }
+}
+
+@compute @workgroup_size(U_WG_X, U_WG_Y)
+fn main_unrolled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let p = params;
+  let batch = wid.z;
+  let n0 = (wid.x * U_WG_X + lid.x) * 4u;
+  let m0 = (wid.y * U_WG_Y + lid.y) * U_ROWS;
+  // rows of A and columns of B, edges clamped
+  let a_base = p.a_off + batch * p.a_bs;
+  let a0 = a_base + min(m0, p.m - 1u) * p.a_ms;
+  let a1 = a_base + min(m0 + 1u, p.m - 1u) * p.a_ms;
+  let a2 = a_base + min(m0 + 2u, p.m - 1u) * p.a_ms;
+  let a3 = a_base + min(m0 + 3u, p.m - 1u) * p.a_ms;
+  let a4 = a_base + min(m0 + 4u, p.m - 1u) * p.a_ms;
+  let a5 = a_base + min(m0 + 5u, p.m - 1u) * p.a_ms;
+  let a6 = a_base + min(m0 + 6u, p.m - 1u) * p.a_ms;
+  let a7 = a_base + min(m0 + 7u, p.m - 1u) * p.a_ms;
+  let b_base = p.b_off + batch * p.b_bs;
+  let b0 = b_base + min(n0, p.n - 1u) * p.b_ns;
+  let b1 = b_base + min(n0 + 1u, p.n - 1u) * p.b_ns;
+  let b2 = b_base + min(n0 + 2u, p.n - 1u) * p.b_ns;
+  let b3 = b_base + min(n0 + 3u, p.n - 1u) * p.b_ns;
+  var acc0 = vec4<f32>();
+  var acc1 = vec4<f32>();
+  var acc2 = vec4<f32>();
+  var acc3 = vec4<f32>();
+  var acc4 = vec4<f32>();
+  var acc5 = vec4<f32>();
+  var acc6 = vec4<f32>();
+  var acc7 = vec4<f32>();
+  var ak = 0u;  // k * a_ks
+  var bk = 0u;  // k * b_ks
+  for (var k = 0u; k < p.k; k++) {
+    let w = vec4<f32>(f32(b[b0 + bk]), f32(b[b1 + bk]), f32(b[b2 + bk]), f32(b[b3 + bk]));
+    acc0 = w * a[a0 + ak] + acc0;
+    acc1 = w * a[a1 + ak] + acc1;
+    acc2 = w * a[a2 + ak] + acc2;
+    acc3 = w * a[a3 + ak] + acc3;
+    acc4 = w * a[a4 + ak] + acc4;
+    acc5 = w * a[a5 + ak] + acc5;
+    acc6 = w * a[a6 + ak] + acc6;
+    acc7 = w * a[a7 + ak] + acc7;
+    ak += p.a_ks;
+    bk += p.b_ks;
+  }
+  store4(acc0, batch, m0, n0);
+  store4(acc1, batch, m0 + 1u, n0);
+  store4(acc2, batch, m0 + 2u, n0);
+  store4(acc3, batch, m0 + 3u, n0);
+  store4(acc4, batch, m0 + 4u, n0);
+  store4(acc5, batch, m0 + 5u, n0);
+  store4(acc6, batch, m0 + 6u, n0);
+  store4(acc7, batch, m0 + 7u, n0);
 }
 
 @compute @workgroup_size(TW, TW)
