@@ -27,7 +27,7 @@
 // choice is made per adapter in `attentionKernel`.
 
 import { Tensor, empty } from '../engine/index.ts';
-import type { Gpu, ShaderInfo } from '../engine/index.ts';
+import type { Gpu, ShaderInfo, DispatchOptions } from '../engine/index.ts';
 import { attention as attentionShader, attentionSubgroups } from './shaders.gen.ts';
 
 export interface AttentionOptions {
@@ -85,12 +85,10 @@ function shaderConst(name: string): number {
   return Number(m[1]);
 }
 
-interface Plan {
+/** The kernel's shader and dispatch options (entry point, override constants), queries per workgroup, split target. */
+interface Plan extends DispatchOptions {
   shader: ShaderInfo;
-  entryPoint: string;
-  /** queries per workgroup */
   blockQ: number;
-  constants?: Record<string, number>;
   targetWorkgroups: number;
 }
 
@@ -101,7 +99,7 @@ interface Plan {
  */
 function plan(gpu: Gpu): Plan {
   const targetWorkgroups = software(gpu) ? TARGET_WORKGROUPS_CPU : TARGET_WORKGROUPS_GPU;
-  if (attentionKernel(gpu) === 'portable') return { shader: attentionShader, entryPoint: 'main', blockQ: shaderConst('BLOCK_Q'), targetWorkgroups };
+  if (attentionKernel(gpu) === 'portable') return { shader: attentionShader, blockQ: shaderConst('BLOCK_Q'), targetWorkgroups };
   const wg = shaderConst('SG_WG');
   let stride = 1;
   while (stride * 2 <= (gpu.device.adapterInfo?.subgroupMinSize ?? 0) / shaderConst('SG_SQ') && stride * 2 <= wg) stride *= 2;
@@ -255,10 +253,10 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
       });
       const order = (s === 0 ? FLAG_FIRST : 0) | (s === keySlices.length - 1 ? FLAG_LAST : 0);
       if (sliceSplits > 1) {
-        gpu.dispatch(kernel.shader, args(FLAG_SPLIT), [queryBlocks, sliceSplits, zs], { entryPoint: kernel.entryPoint, constants: kernel.constants });
+        gpu.dispatch(kernel.shader, args(FLAG_SPLIT), [queryBlocks, sliceSplits, zs], kernel);
         gpu.dispatch(attentionShader, args(FLAG_MERGE | order), [Math.ceil(nt / WG), 1, zs]);
       } else {
-        gpu.dispatch(kernel.shader, args(order), [queryBlocks, 1, zs], { entryPoint: kernel.entryPoint, constants: kernel.constants });
+        gpu.dispatch(kernel.shader, args(order), [queryBlocks, 1, zs], kernel);
       }
     });
     state.dispose();
