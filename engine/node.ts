@@ -21,5 +21,10 @@ export async function nodeWebGpu(dawnFlags: string[] = []): Promise<GPU> {
 }
 
 export async function nodeGpu(opts: NodeGpuOptions = {}): Promise<Gpu> {
-  return createGpu(await nodeWebGpu(opts.dawnFlags), opts);
+  return createGpu(await nodeWebGpu(opts.dawnFlags), opts).catch((e: Error) => {
+    if (/^No WebGPU adapter/.test(e.message)) {
+      e.message += ' In Node this needs a Vulkan driver: install Mesa lavapipe (mesa-vulkan-drivers) or SwiftShader and point VK_ICD_FILENAMES at its ICD json.';
+    }
+    throw e;
+  });
 }

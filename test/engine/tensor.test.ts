@@ -86,7 +86,7 @@ test('no WebGPU or no adapter gives a clear error', async () => {
     await createGpu(fake);
     assert.unreachable();
   } catch (e) {
-    assert.match((e as Error).message, /No WebGPU adapter found.*VK_ICD_FILENAMES/s);
+    assert.match((e as Error).message, /No WebGPU adapter found/);
   }
 });
 
