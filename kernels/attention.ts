@@ -23,12 +23,15 @@
 // invocation, 8 queries) and, where the adapter has `subgroups`,
 // attention.subgroups.wgsl's `main_subgroups` (a subgroup's lanes share their
 // queries and split keys and channels). Both keep the same state, so slices,
-// splits and the merge pass (always the portable `main`) are shared; the
-// choice is made per adapter in `attentionKernel`.
+// splits and the merge pass (always the portable `main`) are shared. Where
+// both can run, the tuner (engine/tune.ts) times them per shape once the
+// application calls tunePending; until then `attentionKernel` gives the
+// adapter's default.
 
 import { Tensor, empty } from '../engine/index.ts';
 import type { Gpu, ShaderInfo, DispatchOptions } from '../engine/index.ts';
 import { attention as attentionShader, attentionSubgroups } from './shaders.gen.ts';
+import { tunedChoice, type TuneJob } from '../engine/tune.ts';
 
 export interface AttentionOptions {
   heads: number;
@@ -55,11 +58,12 @@ export type AttentionKernel = 'portable' | 'subgroups';
 const software = (gpu: Gpu) => gpu.device.adapterInfo?.isFallbackAdapter === true;
 
 /**
- * The kernel attention runs on this adapter: `subgroups` where the device
- * has the subgroups feature and is a hardware GPU; `portable` elsewhere,
- * including the CPU emulations (fallback adapters: lavapipe, SwiftShader),
- * where it measured as fast or faster (README, bench:kernels). A forced
- * choice (attentionTesting.kernel) is checked against the device.
+ * The kernel attention runs on this adapter until the tuner (engine/tune.ts)
+ * has timed both at a shape: `subgroups` where the device has the subgroups
+ * feature and is a hardware GPU; `portable` elsewhere, including the CPU
+ * emulations (fallback adapters: lavapipe, SwiftShader), where it measured
+ * faster (README). A forced choice (attentionTesting.kernel) is checked
+ * against the device and is never tuned.
  */
 export function attentionKernel(gpu: Gpu): AttentionKernel {
   const forced = attentionTesting.kernel;
@@ -97,14 +101,43 @@ interface Plan extends DispatchOptions {
  * = subgroupMinSize / SG_SQ (a power of two dividing SG_WG, at least 1), so
  * that one subgroup brings one round of SG_SQ queries (attention.subgroups.wgsl).
  */
-function plan(gpu: Gpu): Plan {
+function kernelPlan(gpu: Gpu, kernel: AttentionKernel): Plan {
   const targetWorkgroups = software(gpu) ? TARGET_WORKGROUPS_CPU : TARGET_WORKGROUPS_GPU;
-  if (attentionKernel(gpu) === 'portable') return { shader: attentionShader, blockQ: shaderConst('BLOCK_Q'), targetWorkgroups };
+  if (kernel === 'portable') return { shader: attentionShader, blockQ: shaderConst('BLOCK_Q'), targetWorkgroups };
   const wg = shaderConst('SG_WG');
   let stride = 1;
   while (stride * 2 <= (gpu.device.adapterInfo?.subgroupMinSize ?? 0) / shaderConst('SG_SQ') && stride * 2 <= wg) stride *= 2;
   stride = attentionTesting.queryStride || stride;
   return { shader: attentionSubgroups, entryPoint: 'main_subgroups', blockQ: wg / stride, constants: { QUERY_STRIDE: stride }, targetWorkgroups };
+}
+
+/**
+ * FLOPs timed per candidate when tuning: keys, then queries are cut to fit,
+ * down to TUNE_MIN_KEYS / TUNE_MIN_QUERIES (still a few workgroups and key
+ * splits); one batch.
+ */
+const TUNE_FLOPS_SOFTWARE = 2 ** 27;
+const TUNE_FLOPS_GPU = 2 ** 31;
+const TUNE_MIN_KEYS = 1024;
+const TUNE_MIN_QUERIES = 256;
+
+interface Shape { B: number; Tq: number; Tk: number; H: number; Dqk: number; Dv: number }
+
+const pow2 = (x: number) => 2 ** Math.ceil(Math.log2(x));
+
+/** Operands of the shape cut to the budget (values: whatever the pooled buffers hold) and one run per kernel, the default first. */
+function tuneJob(gpu: Gpu, s: Shape): TuneJob {
+  const budget = software(gpu) ? TUNE_FLOPS_SOFTWARE : TUNE_FLOPS_GPU;
+  const perPair = 2 * s.H * (s.Dqk + s.Dv); // FLOPs per (query, key)
+  const Tq = Math.min(s.Tq, Math.max(TUNE_MIN_QUERIES, Math.floor(budget / (perPair * s.Tk))));
+  const Tk = Math.min(s.Tk, Math.max(TUNE_MIN_KEYS, Math.floor(budget / (perPair * Tq))));
+  const q = empty(gpu, [1, Tq, s.H * s.Dqk]), k = empty(gpu, [1, Tk, s.H * s.Dqk]), v = empty(gpu, [1, Tk, s.H * s.Dv]);
+  const first = attentionKernel(gpu);
+  const candidates: Record<string, () => void> = {};
+  for (const kernel of [first, first === 'portable' ? 'subgroups' : 'portable'] as const) {
+    candidates[kernel] = () => fused(gpu, q, k, v, { heads: s.H }, kernel).dispose();
+  }
+  return { candidates, dispose: () => [q, k, v].forEach((t) => t.dispose()) };
 }
 
 // Must match attention.wgsl.
@@ -124,6 +157,11 @@ function window(t: Tensor, start: number, end: number, align: number): { t: Tens
 }
 
 export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): Tensor {
+  return fused(gpu, q, k, v, opts);
+}
+
+/** attention with the kernel given, or (undefined) forced, tuned or the adapter's default. */
+function fused(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions, kernel?: AttentionKernel): Tensor {
   const { heads: H, keyMask, queryMask } = opts;
   const what = () =>
     `attention(q=${q}, k=${k}, v=${v}, heads=${H}` +
@@ -150,8 +188,16 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
     if (m.shape.length !== 2 || m.shape[0] !== B || m.shape[1] !== T) fail(`${n} must be [${B}, ${T}]`);
   }
   const Dqk = Cqk / H, Dv = Cv / H;
-  const kernel = plan(gpu);
-  const BLOCK_Q = kernel.blockQ, BLOCK_K = shaderConst('BLOCK_K');
+  if (!kernel) {
+    kernel = attentionKernel(gpu);
+    if (!attentionTesting.kernel && gpu.features.subgroups) {
+      const s = { B: pow2(B), Tq: pow2(Tq), Tk: pow2(Tk), H, Dqk, Dv };
+      const chosen = tunedChoice(gpu, `attention ${Object.values(s)}`, () => tuneJob(gpu, s));
+      if (chosen === 'portable' || chosen === 'subgroups') kernel = chosen;
+    }
+  }
+  const plan = kernelPlan(gpu, kernel);
+  const BLOCK_Q = plan.blockQ, BLOCK_K = shaderConst('BLOCK_K');
   const WG = shaderConst('WG'), MAX_SPLITS = shaderConst('MAX_SPLITS');
   const out = empty(gpu, [B, Tq, Cv]);
   if (B * Tq * Cv === 0) return out;
@@ -207,7 +253,7 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
     let splits = 1;
     if (Math.ceil(nt / WG) <= maxGrid) {
       splits = attentionTesting.splits ||
-        Math.min(MAX_SPLITS, Math.ceil(kernel.targetWorkgroups / (queryBlocks * zs)), Math.floor(sliceKeys / MIN_SPLIT_KEYS));
+        Math.min(MAX_SPLITS, Math.ceil(plan.targetWorkgroups / (queryBlocks * zs)), Math.floor(sliceKeys / MIN_SPLIT_KEYS));
       splits = Math.max(1, Math.min(splits, MAX_SPLITS, sliceKeys));
       // the carried and the splits' states must fit one binding
       while (splits > 1 && Math.max(2 * zs * nt * (1 + splits), splits * zs * nt * Dv) > maxElems) splits--;
@@ -253,10 +299,10 @@ export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: Atten
       });
       const order = (s === 0 ? FLAG_FIRST : 0) | (s === keySlices.length - 1 ? FLAG_LAST : 0);
       if (sliceSplits > 1) {
-        gpu.dispatch(kernel.shader, args(FLAG_SPLIT), [queryBlocks, sliceSplits, zs], kernel);
+        gpu.dispatch(plan.shader, args(FLAG_SPLIT), [queryBlocks, sliceSplits, zs], plan);
         gpu.dispatch(attentionShader, args(FLAG_MERGE | order), [Math.ceil(nt / WG), 1, zs]);
       } else {
-        gpu.dispatch(kernel.shader, args(order), [queryBlocks, 1, zs], kernel);
+        gpu.dispatch(plan.shader, args(order), [queryBlocks, 1, zs], plan);
       }
     });
     state.dispose();

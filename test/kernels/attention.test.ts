@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testGpu, randn, relError } from '../gpu.ts';
-import { upload, readF32 } from '../../engine/index.ts';
+import { upload, readF32, type Gpu } from '../../engine/index.ts';
+import { tuning, tunePending, exportTuning, type Measure } from '../../engine/tune.ts';
 import { attention, attentionTesting, attentionKernel, type AttentionKernel } from '../../kernels/attention.ts';
 
 const TOL = 1e-5;
@@ -204,6 +205,49 @@ test('subgroups: any query stride (invocations per query) gives the same result'
     } finally {
       attentionTesting.queryStride = 0;
     }
+  }
+});
+
+/** The shaders a call dispatches. */
+async function shadersOf(gpu: Gpu, run: () => void): Promise<string[]> {
+  const names = new Set<string>();
+  gpu.onDispatch = (label) => names.add(label.slice(0, label.indexOf('(')));
+  try {
+    run();
+    await gpu.sync();
+  } finally {
+    gpu.onDispatch = null;
+  }
+  return [...names].sort();
+}
+
+test('tuner: where both kernels run, a new shape is queued, timed on both, and runs the faster', async () => {
+  const gpu = await testGpu();
+  if (!gpu.features.subgroups) return console.log('  skipped: this adapter has no subgroups feature');
+  const t = tuning(gpu);
+  t.enabled = true;
+  try {
+    const [Tq, Tk, H, D] = [40, 300, 2, 6];
+    const q = randn(Tq * H * D, 11), k = randn(Tk * H * D, 12), v = randn(Tk * H * D, 13);
+    const tq = upload(gpu, q, [1, Tq, H * D]), tk = upload(gpu, k, [1, Tk, H * D]), tv = upload(gpu, v, [1, Tk, H * D]);
+    const run = () => attention(gpu, tq, tk, tv, { heads: H }).dispose();
+    const def = attentionKernel(gpu);
+    assert.equal(await shadersOf(gpu, run), [def === 'portable' ? 'attention' : 'attention.subgroups']);
+    assert.equal([...t.pending.keys()], ['attention 1,64,512,2,6,6']); // batches, queries, keys (powers of 2), heads, Dqk, Dv
+    const ran: string[] = [];
+    const other = def === 'portable' ? 'subgroups' : 'portable';
+    const fake: Measure = async (g, r, _best, name) => (r(), await g.sync(), ran.push(name), name === other ? 1 : 2);
+    await tunePending(gpu, fake);
+    assert.equal(ran, [def, other]); // the default first
+    assert.equal(Object.values(exportTuning(gpu).choices), [other]);
+    assert.equal(await shadersOf(gpu, run), [other === 'portable' ? 'attention' : 'attention.subgroups']);
+    const out = attention(gpu, tq, tk, tv, { heads: H });
+    assert.ok(relError(await readF32(out), reference(q, k, v, 1, Tq, Tk, H, D, D)) < TOL);
+    [tq, tk, tv, out].forEach((x) => x.dispose());
+  } finally {
+    t.enabled = false;
+    t.choices.clear();
+    t.pending.clear();
   }
 });
 
