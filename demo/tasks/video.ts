@@ -1,7 +1,9 @@
 // Video autoencoding: a short clip (a video file's first 16 frames at 25 fps
-// with its audio, or a synthetic pan over the sample photo) -> the Kinetics
-// multimodal autoencoder -> reconstructed frames next to the inputs, and
-// the top-5 Kinetics-700 labels.
+// with its audio, a synthetic pan over the sample photo, or the reference
+// fixture's clip) -> the Kinetics multimodal autoencoder -> reconstructed
+// frames next to the inputs, and the top-5 Kinetics-700 labels. On the
+// fixture's clip the label logits and the reconstructed pixels are also
+// compared with DeepMind's.
 
 import { loadVideoAutoencoder, SAMPLE_RATE, type VideoAutoencoder, type ClipResult, type VideoClip, type FrameSelection } from '../../perceiver/video/index.ts';
 import { toRgba, type RgbaImage } from '../../perceiver/image.ts';
@@ -12,36 +14,43 @@ import { type PanelContext, type Panel, type CheckResult, fixtureArrays, maxRelE
 const FRAMES = 16;
 const FPS = 25;
 
-/** A square window of the frames: side PATCH at the centre. */
-const PATCH = 64;
+/** A square window of the first frame, side PATCH at the centre: the fast option (each pixel is a decoder query). */
+const PATCH = 32;
 
-/** float32 [size, size, 3] in [0, 1] (clipped) -> RGBA bytes, optionally a square crop (x0, y0, side). */
-function toPixels(data: Float32Array, offset: number, size: number, crop = { x: 0, y: 0, side: size }): RgbaImage {
-  const n = crop.side;
-  const out = new Uint8ClampedArray(n * n * 4);
-  for (let y = 0; y < n; y++) {
-    for (let x = 0; x < n; x++) {
-      const i = y * n + x;
-      const src = offset + ((crop.y + y) * size + crop.x + x) * 3;
-      for (let c = 0; c < 3; c++) out[i * 4 + c] = Math.round(Math.min(1, Math.max(0, data[src + c])) * 255);
-      out[i * 4 + 3] = 255;
-    }
-  }
-  return { width: n, height: n, data: out };
+/** The values of a frame (or its crop) in order. */
+function values(data: Float32Array, offset: number, size: number, crop = { x: 0, y: 0, side: size }): Float32Array {
+  const out = new Float32Array(crop.side * crop.side * 3);
+  for (let y = 0; y < crop.side; y++) out.set(data.subarray(offset + ((crop.y + y) * size + crop.x) * 3, offset + ((crop.y + y) * size + crop.x + crop.side) * 3), y * crop.side * 3);
+  return out;
 }
 
-/** The range of the reconstructed values in a frame (or its crop), e.g. "-0.02 to 0.03". */
-function range(data: Float32Array, offset: number, size: number, crop = { x: 0, y: 0, side: size }): string {
+/** float32 RGB [side, side, 3] -> RGBA bytes: [lo, hi] to 0..255, clipped (default [0, 1], as the colab shows frames). */
+function toPixels(v: Float32Array, side: number, lo = 0, hi = 1): RgbaImage {
+  const out = new Uint8ClampedArray(side * side * 4);
+  for (let i = 0; i < side * side; i++) {
+    for (let c = 0; c < 3; c++) out[i * 4 + c] = Math.round(((v[i * 3 + c] - lo) / (hi - lo)) * 255);
+    out[i * 4 + 3] = 255;
+  }
+  return { width: side, height: side, data: out };
+}
+
+/**
+ * A reconstructed frame (or crop) as a figure. Values mostly outside [0, 1]
+ * (random-weight test models) would show as a flat colour, so they are shown
+ * stretched from their own range instead, and the caption says so.
+ */
+function reconstruction(v: Float32Array, side: number): HTMLElement {
   let lo = Infinity;
   let hi = -Infinity;
-  for (let y = 0; y < crop.side; y++) {
-    for (let i = 0; i < crop.side * 3; i++) {
-      const v = data[offset + ((crop.y + y) * size + crop.x) * 3 + i];
-      if (v < lo) lo = v;
-      if (v > hi) hi = v;
-    }
+  let outside = 0;
+  for (const x of v) {
+    lo = Math.min(lo, x);
+    hi = Math.max(hi, x);
+    if (x < 0 || x > 1) outside++;
   }
-  return `${lo.toFixed(2)} to ${hi.toFixed(2)}`;
+  const stretch = outside > v.length / 2 && hi > lo;
+  const caption = `reconstruction · values ${lo.toFixed(2)} to ${hi.toFixed(2)}${stretch ? ', shown stretched to that range' : ''}`;
+  return figure(canvasOf(stretch ? toPixels(v, side, lo, hi) : toPixels(v, side), side, side, 160), caption);
 }
 
 /** 16 frames panning across the sample photo (a clip with known motion and no audio). */
@@ -77,13 +86,14 @@ export function videoPanel(ctx: PanelContext): Panel {
   const { manifest } = ctx;
   let model: VideoAutoencoder | null = null;
   let info: LoadedInfo | null = null;
-  let clip: { frames: RgbaImage[]; audio: Float32Array | null; name: string } | null = null;
-  let last: { labels: { label: string; probability: number }[]; psnr: number; stages: Record<string, number> } | null = null;
+  /** the clip; `exact`: the fixture's frames as they are (float32 [16, 224, 224, 3] in [0, 1]) and its stem */
+  let clip: { frames: RgbaImage[]; audio: Float32Array | null; name: string; exact?: { data: Float32Array; count: number; stem: string } } | null = null;
+  let last: { labels: { label: string; probability: number }[]; psnr: number; check: CheckResult | null; stages: Record<string, number> } | null = null;
 
   const result = h('div.result#video-result');
   const checkResult = h('div#video-check-result');
   const clipView = h('div.strip#video-clip', {}, h('span.placeholder', {}, 'no clip yet'));
-  const which = h('select#video-frames', {}, h('option', { value: 'ends' }, 'first and last frame'), h('option', { value: 'all' }, 'all 16 frames'), h('option', { value: 'patch' }, `a ${PATCH}×${PATCH} patch of the first frame (fast)`), h('option', { value: 'none' }, 'none (labels only)'));
+  const which = h('select#video-frames', {}, h('option', { value: 'ends' }, 'first and last frame'), h('option', { value: 'all' }, 'all 16 frames'), h('option', { value: 'patch' }, `a ${PATCH}×${PATCH} patch of the first frame (fast on software adapters)`), h('option', { value: 'none' }, 'none (labels only)'));
   const runButton = h('button.primary#video-run', { type: 'button', disabled: true, onclick: () => void run() }, 'Autoencode');
   const checkButton = h('button#video-check', { type: 'button', disabled: true, onclick: () => void check() }, 'Check against the reference fixture');
   const fileInput = h('input#video-file', { type: 'file', accept: 'video/*' });
@@ -95,7 +105,7 @@ export function videoPanel(ctx: PanelContext): Panel {
     (m, i) => {
       model = m;
       info = i;
-      checkButton.disabled = !i.fixture;
+      checkButton.disabled = referenceButton.disabled = !i.fixture;
       update();
     },
     () => {
@@ -104,7 +114,7 @@ export function videoPanel(ctx: PanelContext): Panel {
       model?.dispose();
       model = null;
       info = null;
-      checkButton.disabled = true;
+      checkButton.disabled = referenceButton.disabled = true;
       update();
     },
   );
@@ -113,8 +123,8 @@ export function videoPanel(ctx: PanelContext): Panel {
     runButton.disabled = !(model && clip);
   }
 
-  function setClip(frames: RgbaImage[], audio: Float32Array | null, name: string) {
-    clip = { frames, audio, name };
+  function setClip(frames: RgbaImage[], audio: Float32Array | null, name: string, exact?: NonNullable<typeof clip>['exact']) {
+    clip = { frames, audio, name, exact };
     const shown = frames.filter((_, i) => i % 3 === 0 || i === frames.length - 1);
     clear(clipView, ...shown.map((f) => canvasOf(f, f.width, f.height, 96)), h('p.small.strip-caption', {}, `${name}: ${frames.length} frames at ${FPS} fps${audio ? ' with audio' : ', no audio'} (every third shown)`));
     update();
@@ -133,7 +143,7 @@ export function videoPanel(ctx: PanelContext): Panel {
       const m0 = Math.floor((m.size - PATCH) / 2);
       const video: FrameSelection =
         pick === 'all' ? 'all' : pick === 'none' ? 'none' : pick === 'patch' ? { rect: { frameStart: 0, frameEnd: 1, x: m0, y: m0, width: PATCH, height: PATCH } } : { frames: [0, n - 1] };
-      const input: VideoClip = { frames: c.frames, audio: c.audio, sampleRate: SAMPLE_RATE };
+      const input: VideoClip = { frames: c.exact ?? c.frames, audio: c.audio, sampleRate: SAMPLE_RATE };
       const t = performance.now();
       const r: ClipResult = await m.autoencode(input, { video, audio: false, topK: 5 });
       const total = performance.now() - t;
@@ -148,7 +158,8 @@ export function videoPanel(ctx: PanelContext): Panel {
       const shown = video === 'all' ? [...Array(n).keys()].filter((i) => i % 5 === 0 || i === n - 1) : video === 'none' ? [] : pick === 'patch' ? [0] : [0, n - 1];
       const what = crop ? `${PATCH}×${PATCH} patch of frame` : 'frame';
       const psnr = r.windows[0]?.psnr.video ?? NaN;
-      last = { labels: r.labels.map((l) => ({ label: l.label, probability: l.probability })), psnr, stages: s.toJSON() };
+      const checked = c.exact ? await compare(c.exact.stem, r, shown, crop, enc + dec) : null;
+      last = { labels: r.labels.map((l) => ({ label: l.label, probability: l.probability })), psnr, check: checked, stages: s.toJSON() };
       clear(
         result,
         shown.length
@@ -159,13 +170,14 @@ export function videoPanel(ctx: PanelContext): Panel {
                 h(
                   'div.pair',
                   {},
-                  figure(canvasOf(toPixels(r.inputFrames, f * per, size, crop), crop?.side, crop?.side, 160), `input ${what} ${f}`),
-                  figure(canvasOf(toPixels(r.frames, f * per, size, crop), crop?.side, crop?.side, 160), `reconstruction · values ${range(r.frames, f * per, size, crop)}`),
+                  figure(canvasOf(toPixels(values(r.inputFrames, f * per, size, crop), crop?.side ?? size), crop?.side, crop?.side, 160), `input ${what} ${f}`),
+                  reconstruction(values(r.frames, f * per, size, crop), crop?.side ?? size),
                 ),
               ),
             )
           : null,
         h('p.small', {}, `video PSNR ${Number.isFinite(psnr) ? psnr.toFixed(2) : '–'} dB over the reconstructed frames · ${r.audioSource === 'input' ? 'audio from the clip' : 'no audio: silence encoded'}`),
+        checked ? checkMessage(checked) : null,
         h('h4', {}, 'Top 5 Kinetics-700 labels'),
         barChart(r.labels.map((l) => ({ label: l.label, value: l.probability }))),
         h('h4', {}, 'Timings'),
@@ -177,6 +189,61 @@ export function videoPanel(ctx: PanelContext): Panel {
       return null;
     } finally {
       update();
+    }
+  }
+
+  /** The run on the fixture's clip against DeepMind's: the label logits and every reconstructed pixel. */
+  async function compare(stem: string, r: ClipResult, frames: number[], crop: { x: number; y: number; side: number } | undefined, ms: number): Promise<CheckResult> {
+    const a = await fixtureArrays(manifest, stem);
+    const refImage = a.get('rec_image')!.data as Float32Array;
+    const size = r.size;
+    const ours: number[] = [];
+    const want: number[] = [];
+    for (const f of frames) {
+      const c = crop ?? { x: 0, y: 0, side: size };
+      for (let y = c.y; y < c.y + c.side; y++) {
+        for (let i = 0; i < c.side * 3; i++) {
+          const at = ((f * size + y) * size + c.x) * 3 + i;
+          ours.push(r.frames[at]);
+          want.push(refImage[at]);
+        }
+      }
+    }
+    const label = maxRelError(r.windows[0].logits, a.get('rec_label')!.data as Float32Array);
+    const image = ours.length ? maxRelError(Float32Array.from(ours), Float32Array.from(want)) : 0;
+    const tol = toleranceFor(info?.dtype);
+    const pixels = ours.length / 3;
+    const err = Math.max(label, image);
+    return {
+      stem,
+      maxRelError: err,
+      tolerance: tol.tolerance,
+      pass: err < tol.tolerance,
+      what:
+        `label logits [700]: ${label.toExponential(2)}` +
+        (pixels ? `; reconstructed colours at ${pixels} pixels (${crop ? `the ${crop.side}×${crop.side} patch of frame 0` : `frame${frames.length > 1 ? 's' : ''} ${frames.join(', ')}`}): ${image.toExponential(2)}` : '') +
+        ` (the fixture's clip, encoder on the whole window)` +
+        (tol.note ? `; ${tol.note}` : ''),
+      ms,
+      output: Array.from(r.windows[0].logits),
+      shape: [1, 700],
+    };
+  }
+
+  /** The fixture's clip as the input (its frames go to the model as they are). */
+  async function useReference(): Promise<void> {
+    if (!info?.fixture) return;
+    try {
+      const stem = info.fixture;
+      const a = await fixtureArrays(manifest, stem);
+      const images = a.get('images')!;
+      const [, count, size] = images.shape;
+      const data = images.data as Float32Array;
+      const per = size * size * 3;
+      const frames = Array.from({ length: count }, (_, f) => toPixels(values(data, f * per, size), size));
+      setClip(frames, a.get('audio')!.data as Float32Array, `${stem} (the reference fixture's clip)`, { data, count, stem });
+    } catch (e) {
+      clear(result, errorBox('Could not load the reference clip', e));
     }
   }
 
@@ -224,6 +291,7 @@ export function videoPanel(ctx: PanelContext): Panel {
       }
     },
   }, 'Use a synthetic clip (a pan over the sample photo)');
+  const referenceButton = h('button#video-reference', { type: 'button', disabled: true, onclick: () => void useReference() }, "Use the reference clip (the fixture's: the result is checked against DeepMind's)");
 
   fileInput.addEventListener('change', async () => {
     const file = fileInput.files?.[0];
@@ -245,12 +313,12 @@ export function videoPanel(ctx: PanelContext): Panel {
       {},
       h('h3', {}, 'Clip'),
       h('div.row.small', {}, h('label', {}, 'A short video file (its first 16 frames at 25 fps, and its audio) ', fileInput)),
-      h('div.row', {}, sampleButton),
+      h('div.row', {}, sampleButton, referenceButton),
       clipView,
       h('div.row', {}, h('label', {}, 'Reconstruct ', which), runButton),
       result,
     ),
     h('section.card', {}, h('h3', {}, 'Reference check'), h('p.small', {}, "Runs the fixture's frames and audio through the loaded weights and compares the label logits with DeepMind's."), checkButton, checkResult),
   );
-  return { task: 'video', el, hook: { weights, run, check, last: () => last, loaded: () => info, sample: () => sampleButton.click() } };
+  return { task: 'video', el, hook: { weights, run, check, last: () => last, loaded: () => info, sample: () => sampleButton.click(), reference: useReference } };
 }

@@ -5,11 +5,20 @@
 //
 // Skipped, with the reason printed, when /usr/bin/chromium is absent.
 //
-// SwiftShader runs these kernels at ~0.1 GFLOP/s, so only the golden-compact
-// ImageNet models run by default (classify, well within a minute). The
-// reduced-size golden fixtures of the other tasks (../shared/golden, when
-// present) are loaded and shown; running them (each 3+ minutes on
-// SwiftShader) takes PERCEIVER_BROWSER_SLOW=1.
+// Every task runs in the page by default, each checked against its reference
+// fixture (the golden-compact ImageNet set, shipped; the reduced-size golden
+// fixtures of the other tasks from ../shared/golden, skipped with the reason
+// when absent), with work sized for SwiftShader (roughly 0.1 GFLOP/s here):
+//   classify   all logits of the three golden-compact models (and f16, .pystate)
+//   fill-mask  the logits at every real byte of the fixture's two rows; the
+//              UI fills the colab's gap
+//   flow       the fixture's pair through the UI, flow decoded in a 64x64
+//              window (the encoder sees the whole 368x496 pair)
+//   video      the fixture's clip through the UI: label logits and a 32x32
+//              patch of frame 0 (the encoder sees the whole window)
+// PERCEIVER_BROWSER_SLOW=1 adds the full-size runs: fill-mask's 2048
+// positions, flow's 256-pixel check and a whole sample frame, video's
+// standalone check and the sample clip.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -77,6 +86,7 @@ interface PageCheck {
   tolerance: number;
   pass: boolean;
   output: number[];
+  shape: number[];
 }
 
 /** Clicks the task's reference check and returns its result (from the test hook). */
@@ -264,46 +274,111 @@ if (missing) {
     await shot('errors');
   });
 
-  const tasks: { task: string; weights: string; stem: string; run: string; result: string }[] = [
-    { task: 'fillmask', weights: 'weights/language_mlm.weights', stem: 'language_mlm', run: '#fillmask-run', result: '#fillmask-result .filled' },
-    { task: 'flow', weights: 'weights/optical_flow.weights', stem: 'optical_flow', run: '#flow-run', result: '#flow-picture' },
-    { task: 'video', weights: 'weights/multimodal_autoencoder.weights', stem: 'multimodal_autoencoder', run: '#video-run', result: '#video-result .bars' },
-  ];
-  for (const t of tasks) {
-    timed(`${t.task}: ${SLOW ? 'the golden fixture inside the page, then the UI' : 'golden weights load and the panel is ready (running it: PERCEIVER_BROWSER_SLOW=1)'}`, async () => {
-      const p = page();
-      await p.click(`#tab-${t.task}`);
-      const available = await p.evaluate((task) => window.__perceiver.available[task as 'classify'], t.task);
-      if (!available) {
-        console.log(`  ${t.task}: not available in this build`);
-        await shot(t.task);
-        return;
-      }
-      if (!manifest.weights.some((w) => w.file === t.weights)) {
-        console.log(`  ${t.task}: no weights in this build (${GOLDEN} is absent); the panel says so`);
-        assert.match((await p.textContent(`#${t.task}-builtin`)) ?? '', /none in this build/);
-        await shot(t.task);
-        return;
-      }
-      const status = await loadBuiltin(t.task, t.weights);
-      assert.match(status, /^Loaded /, status);
-      if (t.task === 'fillmask') assert.ok(await p.isEnabled('#fillmask-run'));
-      else await p.click(`#${t.task}-sample`);
-      // SwiftShader: reconstruct a 64x64 patch of one frame, not whole frames (those take over half an hour)
-      if (t.task === 'video') await p.selectOption('#video-frames', 'patch');
-      await p.waitForSelector(`${t.run}:not([disabled])`);
-      if (!SLOW) {
-        await shot(t.task);
-        return;
-      }
-      const r = await runCheck(t.task, 900_000);
-      console.log(`  ${t.stem}: page says ${r.maxRelError.toExponential(2)}`);
-      assert.ok(r.pass && r.maxRelError < TOLERANCE, String(r.maxRelError));
-      await p.click(t.run);
-      await p.waitForSelector(t.result, { timeout: 1_800_000 });
-      await shot(t.task);
-    });
+  /** Loads a task's golden weights; false (and a screenshot of the panel saying why) when this build has none. */
+  async function loadGolden(task: string, weights: string): Promise<boolean> {
+    const p = page();
+    await p.click(`#tab-${task}`);
+    if (!(await p.evaluate((t) => window.__perceiver.available[t as 'classify'], task))) {
+      console.log(`  ${task}: not available in this build`);
+      await shot(task);
+      return false;
+    }
+    if (!manifest.weights.some((w) => w.file === weights)) {
+      console.log(`  skipped: ${task}: no golden weights in this build (${GOLDEN} is absent); the panel says so`);
+      assert.match((await p.textContent(`#${task}-builtin`)) ?? '', /none in this build/);
+      await shot(task);
+      return false;
+    }
+    const status = await loadBuiltin(task, weights);
+    assert.match(status, /^Loaded /, status);
+    return true;
   }
+
+  /** A task's `last()` from the test hook. */
+  const lastOf = <T>(task: string) => page().evaluate((t) => (window.__perceiver.tasks as Record<string, { last(): unknown }>)[t].last(), task) as Promise<T>;
+
+  timed("fill-mask: DeepMind's logits at every real byte of the golden fixture inside the page, then the UI fills a gap", async () => {
+    const p = page();
+    if (!(await loadGolden('fillmask', 'weights/language_mlm.weights'))) return;
+    const r = await runCheck('fillmask');
+    console.log(`  language_mlm: page says ${r.maxRelError.toExponential(2)} over logits [${r.shape}]`);
+    assert.ok(r.pass && r.maxRelError < TOLERANCE, String(r.maxRelError));
+    if (SLOW) {
+      const full = await p.evaluate(() => (window.__perceiver.tasks as Record<string, { check(o: unknown): Promise<PageCheck> }>).fillmask.check({ full: true }));
+      console.log(`  language_mlm, all 2048 positions: page says ${full.maxRelError.toExponential(2)}`);
+      assert.ok(full.pass && full.maxRelError < TOLERANCE, String(full.maxRelError));
+    }
+    await p.fill('#fillmask-text', 'This is an incomplete sentence where some words are[MASK:9]');
+    await p.click('#fillmask-run');
+    await p.waitForSelector('#fillmask-result .filled', { timeout: 120_000 });
+    const filled = (await p.textContent('#fillmask-filled')) ?? '';
+    const gap = (await p.textContent('#fillmask-filled mark')) ?? '';
+    assert.ok(filled.startsWith('This is an incomplete sentence where some words are'), filled);
+    assert.is(new TextEncoder().encode(gap).length, 9, `the gap holds 9 bytes: ${JSON.stringify(gap)}`);
+    assert.is(await p.locator('#fillmask-result .byte').count(), 9, 'a candidate chart per predicted byte');
+    await shot('fillmask');
+  });
+
+  timed("flow: the reference pair through the UI (a 64x64 window), DeepMind's flow at every decoded pixel, the colour wheel next to the frames", async () => {
+    const p = page();
+    if (!(await loadGolden('flow', 'weights/optical_flow.weights'))) return;
+    await p.click('#flow-reference');
+    await p.waitForFunction(() => (document.querySelector('#flow-frames figcaption')?.textContent ?? '').includes('optical_flow'));
+    await p.selectOption('#flow-region', 'window');
+    await p.click('#flow-run');
+    await p.waitForSelector('#flow-picture', { timeout: 600_000 });
+    const last = await lastOf<{ window: { x: number; y: number; width: number; height: number }; width: number; check: PageCheck | null }>('flow');
+    assert.ok(last.check, 'the run on the reference pair is checked');
+    const ref = readNpz(readFileSync(join(OUT, 'fixtures/optical_flow.npz'))).get('flow')!.data as Float32Array;
+    const { x, y, width: w, height: hh } = last.window;
+    const want = new Float32Array(w * hh * 2);
+    for (let j = 0; j < hh; j++) want.set(ref.subarray(((y + j) * last.width + x) * 2, ((y + j) * last.width + x + w) * 2), j * w * 2);
+    const ours = relError(Float32Array.from(last.check.output), want);
+    console.log(`  optical_flow, ${w}x${hh} window (${w * hh} pixels): page says ${last.check.maxRelError.toExponential(2)}, recomputed here ${ours.toExponential(2)}`);
+    assert.ok(last.check.pass && last.check.maxRelError < TOLERANCE && ours < TOLERANCE, `${last.check.maxRelError} ${ours}`);
+    assert.ok(await p.isVisible('#flow-result .msg-ok'), 'the page shows the match');
+    await shot('flow');
+    if (SLOW) {
+      const r = await runCheck('flow', 900_000);
+      console.log(`  optical_flow, 256 pixels over the frame: page says ${r.maxRelError.toExponential(2)}`);
+      assert.ok(r.pass && r.maxRelError < TOLERANCE, String(r.maxRelError));
+      await p.click('#flow-sample');
+      await p.selectOption('#flow-region', 'all');
+      await p.click('#flow-run');
+      await p.waitForFunction(() => (window.__perceiver.tasks as Record<string, { last(): { window: unknown } | null }>).flow.last()?.window === null, undefined, { timeout: 1_800_000 });
+      await shot('flow-sample');
+    }
+  });
+
+  timed("video: the reference clip through the UI (a 32x32 patch), DeepMind's label logits and pixels, the reconstruction and the top-5 labels", async () => {
+    const p = page();
+    if (!(await loadGolden('video', 'weights/multimodal_autoencoder.weights'))) return;
+    await p.click('#video-reference');
+    await p.waitForFunction(() => (document.querySelector('#video-clip .strip-caption')?.textContent ?? '').includes('multimodal_autoencoder'));
+    await p.selectOption('#video-frames', 'patch');
+    await p.click('#video-run');
+    await p.waitForSelector('#video-result .bars', { timeout: 600_000 });
+    const last = await lastOf<{ labels: unknown[]; check: PageCheck & { what: string } }>('video');
+    assert.ok(last.check, 'the run on the reference clip is checked');
+    const ref = readNpz(readFileSync(join(OUT, 'fixtures/multimodal_autoencoder.npz'))).get('rec_label')!.data as Float32Array;
+    const ours = relError(Float32Array.from(last.check.output), ref);
+    console.log(`  multimodal_autoencoder: page says ${last.check.what.replace(/ \(the fixture.*$/, '')}; label logits recomputed here ${ours.toExponential(2)}`);
+    assert.ok(last.check.pass && last.check.maxRelError < TOLERANCE && ours < TOLERANCE, `${last.check.maxRelError} ${ours}`);
+    assert.match(last.check.what, /reconstructed colours at 1024 pixels/);
+    assert.is(last.labels.length, 5);
+    assert.is(await p.locator('#video-result .recon canvas').count(), 2, 'input patch and its reconstruction');
+    await shot('video');
+    if (SLOW) {
+      const r = await runCheck('video', 900_000);
+      console.log(`  multimodal_autoencoder label logits (standalone check): page says ${r.maxRelError.toExponential(2)}`);
+      assert.ok(r.pass && r.maxRelError < TOLERANCE, String(r.maxRelError));
+      await p.click('#video-sample');
+      await p.click('#video-run');
+      await p.waitForFunction(() => !(document.querySelector('#video-result .msg-ok')), undefined, { timeout: 1_800_000 });
+      await p.waitForSelector('#video-result .bars', { timeout: 1_800_000 });
+      await shot('video-sample');
+    }
+  });
 
   timed('without WebGPU the page says so plainly', async () => {
     const p = await browser.context.newPage();
