@@ -19,7 +19,7 @@
 // GPU warp read 32 unrelated query rows. Here the lanes of a subgroup share
 // one group of SQ queries (a "round") and divide the work between them:
 //   scores   lanes split the KEYS. A block holds n * KPL keys (n lanes, KPL
-//            keys each); lane r takes keys kb + kk*n + r (kk < KPL) and
+//            keys each); lane r takes keys kb + j*n + r (j < KPL) and
 //            computes their logits against the round's SQ queries: SQ x KPL
 //            accumulators per lane, whatever the head width. All lanes read
 //            the same query element at once (one broadcast load), and each
@@ -29,7 +29,7 @@
 //            lane ends up holding the same running (m, l): no workgroup
 //            memory, no barrier.
 //   values   lanes split the CHANNELS: lane r accumulates output channels
-//            c0 + oc*n + r (oc < OCL), so the lanes read one value row in one
+//            c0 + c*n + r (c < OC), so the lanes read one value row in one
 //            contiguous sweep; the probability of key j for query i comes
 //            from the lane that computed it, by subgroupShuffle.
 // As in attention.wgsl, the output accumulator lives in `out` between key
@@ -60,18 +60,18 @@
 // TILING. Workgroups of SG_WG invocations (a multiple of common subgroup
 // sizes; a larger subgroup just runs partly filled), grid
 // (ceil(tq / (SG_WG / QUERY_STRIDE)), key splits, batches * heads) as in
-// attention.wgsl. SQ = 8 queries per round; KPL = 8 keys per lane per block
-// (SQ x KPL = 64 score accumulators; per channel d, SQ + KPL loads feed 64
-// multiply-adds); OCL = 4 value channels per lane per pass (SQ x OCL = 32
-// accumulators; per key, SQ shuffles and OCL loads feed 32 multiply-adds).
+// attention.wgsl. A round is SQ = 8 queries and a value pass OC = 4
+// channels per lane (attention.wgsl's constants: the same tile height and
+// chunk width as one of its invocations); KPL = SG_KPL = 8 keys per lane per
+// block. So SQ x KPL = 64 score accumulators (per channel d, SQ + KPL loads
+// feed 64 multiply-adds) and SQ x OC = 32 value accumulators (per key, SQ
+// shuffles and OC loads feed 32 multiply-adds).
 
 enable subgroups;
 diagnostic(off, subgroup_uniformity);
 
 const SG_WG = 64u;        // invocations per workgroup
-const SG_SQ = 8u;         // queries per round
 const SG_KPL = 8u;        // keys per lane per block
-const SG_OCL = 4u;        // value channels per lane per pass
 // Invocations per query brought (see ANY SUBGROUP); must divide SG_WG.
 override QUERY_STRIDE: u32 = 1u;
 
@@ -109,15 +109,15 @@ fn main_subgroups(
   let nq = subgroupAdd(select(0u, 1u, has_query));
   let q_rank = subgroupExclusiveAdd(select(0u, 1u, has_query));
 
-  for (var r0 = 0u; r0 < nq; r0 += SG_SQ) {
-    let in_round = min(SG_SQ, nq - r0);    // real queries in this round; the other slots repeat the last
-    var q_at: array<u32, SG_SQ>;
-    var o_at: array<u32, SG_SQ>;
-    var t_of: array<u32, SG_SQ>;
-    var q_live: array<bool, SG_SQ>;
-    var m_run: array<f32, SG_SQ>;
-    var l_run: array<f32, SG_SQ>;
-    for (var i = 0u; i < SG_SQ; i++) {
+  for (var r0 = 0u; r0 < nq; r0 += SQ) {
+    let in_round = min(SQ, nq - r0);    // real queries in this round; the other slots repeat the last
+    var q_at: array<u32, SQ>;
+    var o_at: array<u32, SQ>;
+    var q_live: array<bool, SQ>;
+    var m_run: array<f32, SQ>;
+    var l_run: array<f32, SQ>;
+    var t_of: array<u32, SQ>;     // the slots' query indices
+    for (var i = 0u; i < SQ; i++) {
       let slot = r0 + min(i, in_round - 1u);
       let t = subgroupMax(select(0u, my_t, has_query && q_rank == slot));
       t_of[i] = t;
@@ -142,84 +142,83 @@ fn main_subgroups(
       var k_at: array<u32, SG_KPL>;
       var k_in: array<bool, SG_KPL>;     // a key of this dispatch (not past the end)
       var k_live: array<bool, SG_KPL>;   // ... and not masked
-      for (var kk = 0u; kk < SG_KPL; kk++) {
-        let key = kb + kk * n + rank;
-        k_in[kk] = key < k_end;
-        let kc = min(key, k_end - 1u);
-        k_at[kk] = p.k_off + b * p.k_bs + kc * qk_stride + h * p.dqk;
-        k_live[kk] = true;
-        if (use_kmask) { k_live[kk] = key_mask[p.km_off + b * p.km_bs + kc] != 0; }
+      for (var j = 0u; j < SG_KPL; j++) {
+        k_in[j] = kb + j * n + rank < k_end;
+        let key = min(kb + j * n + rank, k_end - 1u);
+        k_at[j] = p.k_off + b * p.k_bs + key * qk_stride + h * p.dqk;
+        k_live[j] = true;
+        if (use_kmask) { k_live[j] = key_mask[p.km_off + b * p.km_bs + key] != 0; }
       }
-      var s = array<array<f32, SG_SQ>, SG_KPL>();
+      var s = array<array<f32, SG_KPL>, SQ>();
       for (var d = 0u; d < p.dqk; d++) {
-        var qv: array<f32, SG_SQ>;
+        var qv: array<f32, SQ>;
         var kv: array<f32, SG_KPL>;
-        for (var i = 0u; i < SG_SQ; i++) { qv[i] = q[q_at[i] + d]; }
-        for (var kk = 0u; kk < SG_KPL; kk++) { kv[kk] = k[k_at[kk] + d]; }
-        for (var kk = 0u; kk < SG_KPL; kk++) {
-          for (var i = 0u; i < SG_SQ; i++) { s[kk][i] = qv[i] * kv[kk] + s[kk][i]; }
+        for (var i = 0u; i < SQ; i++) { qv[i] = q[q_at[i] + d]; }
+        for (var j = 0u; j < SG_KPL; j++) { kv[j] = k[k_at[j] + d]; }
+        for (var i = 0u; i < SQ; i++) {
+          for (var j = 0u; j < SG_KPL; j++) { s[i][j] = qv[i] * kv[j] + s[i][j]; }
         }
       }
 
       // ---- 2. online softmax across the lanes: logits -> p (in s), alpha, new m and l.
-      var alpha: array<f32, SG_SQ>;
-      var norm: array<f32, SG_SQ>;
-      for (var i = 0u; i < SG_SQ; i++) {
-        var lane_max = NEG_HUGE;
-        for (var kk = 0u; kk < SG_KPL; kk++) {
-          let logit = select(MASKED_LOGIT, s[kk][i] * p.scale, q_live[i] && k_live[kk]);
-          s[kk][i] = logit;
-          if (k_in[kk]) { lane_max = max(lane_max, logit); }
+      var alpha: array<f32, SQ>;
+      var norm: array<f32, SQ>;
+      for (var i = 0u; i < SQ; i++) {
+        var block_max = NEG_HUGE;   // of this lane's keys; subgroupMax gives the block's
+        for (var j = 0u; j < SG_KPL; j++) {
+          let logit = select(MASKED_LOGIT, s[i][j] * p.scale, q_live[i] && k_live[j]);
+          s[i][j] = logit;
+          if (k_in[j]) { block_max = max(block_max, logit); }
         }
-        let m_new = max(m_run[i], subgroupMax(lane_max));
+        let m_new = max(m_run[i], subgroupMax(block_max));
         alpha[i] = exp(m_run[i] - m_new);
-        var lane_sum = 0.0;
-        for (var kk = 0u; kk < SG_KPL; kk++) {
-          let pj = select(0.0, exp(s[kk][i] - m_new), k_in[kk]);
-          s[kk][i] = pj;
-          lane_sum += pj;
+        var block_sum = 0.0;        // of this lane's keys; subgroupAdd gives the block's
+        for (var j = 0u; j < SG_KPL; j++) {
+          let pj = select(0.0, exp(s[i][j] - m_new), k_in[j]);
+          s[i][j] = pj;
+          block_sum += pj;
         }
-        l_run[i] = l_run[i] * alpha[i] + subgroupAdd(lane_sum);
+        l_run[i] = l_run[i] * alpha[i] + subgroupAdd(block_sum);
         m_run[i] = m_new;
         norm[i] = 1.0;
         if (finish) { norm[i] = select(0.0, 1.0 / l_run[i], m_new > ALL_MASKED); }
       }
 
-      // ---- 3. values: o = o * alpha + p . v over this lane's channels, OCL per pass.
-      for (var c0 = 0u; c0 < p.dv; c0 += n * SG_OCL) {
-        var c_at: array<u32, SG_OCL>;    // this lane's channels (clamped; c_in says which are real)
-        var c_in: array<bool, SG_OCL>;
-        for (var oc = 0u; oc < SG_OCL; oc++) {
-          let c = c0 + oc * n + rank;
-          c_in[oc] = c < p.dv;
-          c_at[oc] = min(c, p.dv - 1u);
+      // ---- 3. values: o = o * alpha + p . v over this lane's channels, OC per pass.
+      for (var c0 = 0u; c0 < p.dv; c0 += n * OC) {
+        var c_at: array<u32, OC>;    // this lane's channels (clamped; c_in says which are real)
+        var c_in: array<bool, OC>;
+        for (var c = 0u; c < OC; c++) {
+          let ch = c0 + c * n + rank;
+          c_in[c] = ch < p.dv;
+          c_at[c] = min(ch, p.dv - 1u);
         }
-        var acc = array<array<f32, SG_OCL>, SG_SQ>();
+        var acc = array<array<f32, OC>, SQ>();
         if (resume) {
-          for (var i = 0u; i < SG_SQ; i++) {
-            for (var oc = 0u; oc < SG_OCL; oc++) { acc[i][oc] = out[o_at[i] + c_at[oc]] * alpha[i]; }
+          for (var i = 0u; i < SQ; i++) {
+            for (var c = 0u; c < OC; c++) { acc[i][c] = out[o_at[i] + c_at[c]] * alpha[i]; }
           }
         }
-        for (var kk = 0u; kk < SG_KPL; kk++) {
+        for (var j = 0u; j < SG_KPL; j++) {
           var r = 0u;   // rank of `lane`
           for (var lane = 0u; lane < sg_size; lane++) {
             // subgroupBallot: lane L is bit L % 32 of word L / 32
             if ((lanes[lane / 32u] & (1u << (lane % 32u))) == 0u) { continue; }
-            let key = kb + kk * n + r;
+            let key = kb + j * n + r;
             r++;
             if (key >= k_end) { break; }
             let v_at = p.v_off + b * p.v_bs + key * v_stride + h * p.dv;
-            var vv: array<f32, SG_OCL>;
-            for (var oc = 0u; oc < SG_OCL; oc++) { vv[oc] = v[v_at + c_at[oc]]; }
-            for (var i = 0u; i < SG_SQ; i++) {
-              let pj = subgroupShuffle(s[kk][i], lane);
-              for (var oc = 0u; oc < SG_OCL; oc++) { acc[i][oc] = pj * vv[oc] + acc[i][oc]; }
+            var vv: array<f32, OC>;
+            for (var c = 0u; c < OC; c++) { vv[c] = v[v_at + c_at[c]]; }
+            for (var i = 0u; i < SQ; i++) {
+              let pj = subgroupShuffle(s[i][j], lane);
+              for (var c = 0u; c < OC; c++) { acc[i][c] = pj * vv[c] + acc[i][c]; }
             }
           }
         }
         for (var i = 0u; i < in_round; i++) {
-          for (var oc = 0u; oc < SG_OCL; oc++) {
-            if (c_in[oc]) { out[o_at[i] + c_at[oc]] = acc[i][oc] * norm[i]; }
+          for (var c = 0u; c < OC; c++) {
+            if (c_in[c]) { out[o_at[i] + c_at[c]] = acc[i][c] * norm[i]; }
           }
         }
       }

@@ -98,46 +98,33 @@ interface Plan extends DispatchOptions {
 
 /**
  * How attention runs on this adapter. The subgroup kernel gets QUERY_STRIDE
- * = subgroupMinSize / SG_SQ (a power of two dividing SG_WG, at least 1), so
- * that one subgroup brings one round of SG_SQ queries (attention.subgroups.wgsl).
+ * = subgroupMinSize / SQ (rounded down to a power of two in [1, SG_WG], so it
+ * divides SG_WG), so that one subgroup brings one round of SQ queries
+ * (attention.subgroups.wgsl).
  */
 function kernelPlan(gpu: Gpu, kernel: AttentionKernel): Plan {
   const targetWorkgroups = software(gpu) ? TARGET_WORKGROUPS_CPU : TARGET_WORKGROUPS_GPU;
   if (kernel === 'portable') return { shader: attentionShader, blockQ: shaderConst('BLOCK_Q'), targetWorkgroups };
   const wg = shaderConst('SG_WG');
-  let stride = 1;
-  while (stride * 2 <= (gpu.device.adapterInfo?.subgroupMinSize ?? 0) / shaderConst('SG_SQ') && stride * 2 <= wg) stride *= 2;
-  stride = attentionTesting.queryStride || stride;
+  const perRound = (gpu.device.adapterInfo?.subgroupMinSize ?? 0) / shaderConst('SQ');
+  const stride = attentionTesting.queryStride || Math.min(wg, 2 ** Math.max(0, Math.floor(Math.log2(perRound))));
   return { shader: attentionSubgroups, entryPoint: 'main_subgroups', blockQ: wg / stride, constants: { QUERY_STRIDE: stride }, targetWorkgroups };
 }
 
-/**
- * FLOPs timed per candidate when tuning: keys, then queries are cut to fit,
- * down to TUNE_MIN_KEYS / TUNE_MIN_QUERIES (still a few workgroups and key
- * splits); one batch.
- */
-const TUNE_FLOPS_SOFTWARE = 2 ** 27;
-const TUNE_FLOPS_GPU = 2 ** 31;
-const TUNE_MIN_KEYS = 1024;
-const TUNE_MIN_QUERIES = 256;
+/** Queries and keys timed per candidate when tuning (at most; one batch): a few workgroups and key splits. */
+const TUNE_QUERIES = 256;
+const TUNE_KEYS = 2048;
 
 interface Shape { B: number; Tq: number; Tk: number; H: number; Dqk: number; Dv: number }
 
 const pow2 = (x: number) => 2 ** Math.ceil(Math.log2(x));
 
-/** Operands of the shape cut to the budget (values: whatever the pooled buffers hold) and one run per kernel, the default first. */
+/** Operands of the shape, cut (values: whatever the pooled buffers hold), and one run per kernel. */
 function tuneJob(gpu: Gpu, s: Shape): TuneJob {
-  const budget = software(gpu) ? TUNE_FLOPS_SOFTWARE : TUNE_FLOPS_GPU;
-  const perPair = 2 * s.H * (s.Dqk + s.Dv); // FLOPs per (query, key)
-  const Tq = Math.min(s.Tq, Math.max(TUNE_MIN_QUERIES, Math.floor(budget / (perPair * s.Tk))));
-  const Tk = Math.min(s.Tk, Math.max(TUNE_MIN_KEYS, Math.floor(budget / (perPair * Tq))));
+  const Tq = Math.min(s.Tq, TUNE_QUERIES), Tk = Math.min(s.Tk, TUNE_KEYS);
   const q = empty(gpu, [1, Tq, s.H * s.Dqk]), k = empty(gpu, [1, Tk, s.H * s.Dqk]), v = empty(gpu, [1, Tk, s.H * s.Dv]);
-  const first = attentionKernel(gpu);
-  const candidates: Record<string, () => void> = {};
-  for (const kernel of [first, first === 'portable' ? 'subgroups' : 'portable'] as const) {
-    candidates[kernel] = () => fused(gpu, q, k, v, { heads: s.H }, kernel).dispose();
-  }
-  return { candidates, dispose: () => [q, k, v].forEach((t) => t.dispose()) };
+  const run = (kernel: AttentionKernel) => () => fused(gpu, q, k, v, { heads: s.H }, kernel).dispose();
+  return { candidates: { portable: run('portable'), subgroups: run('subgroups') }, dispose: () => [q, k, v].forEach((t) => t.dispose()) };
 }
 
 // Must match attention.wgsl.
