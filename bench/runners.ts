@@ -114,11 +114,7 @@ async function multimodalAutoencoder(ctx: RunContext): Promise<Map<string, RunOu
   const [, T, H, W] = images.shape;
   const g: WindowGeometry = { frames: T, height: H, width: W, audioSamples: audio.shape[1] };
   const model = new MultimodalAutoencoderModel(ctx.gpu, cfg, ctx.weights);
-  const x = upload(ctx.gpu, images.data as Float32Array, images.shape);
-  const a = upload(ctx.gpu, audio.data as Float32Array, audio.shape);
-  const z = model.encode(x, a);
-  x.dispose();
-  a.dispose();
+  const z = model.encode(images.data as Float32Array, audio.data as Float32Array, g);
   const subset = !ctx.full && /llvmpipe|lavapipe|swiftshader/i.test(ctx.gpu.adapterName);
   const frames = VIDEO_SUBSET_FRAMES(T);
   const pixels = subset ? frameIndices(g, frames) : allIndices(T * H * W);

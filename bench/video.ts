@@ -24,7 +24,6 @@
 // (weights included, and listed apart).
 
 import { nodeGpu } from '../engine/node.ts';
-import { upload } from '../engine/index.ts';
 import { defaultConfig, withOverrides, type MultimodalConfig, type Overrides } from '../perceiver/config.ts';
 import { countParams, multimodalWidths } from '../perceiver/params.ts';
 import { MultimodalAutoencoderModel, releasedGeometry, allIndices, frameIndices, defaultChunkSize, type QuerySelection } from '../perceiver/video/model.ts';
@@ -129,11 +128,7 @@ async function main() {
     for (let r = 0; r < opts.runs; r++) {
       gpu.pool.resetPeak();
       const t0 = performance.now();
-      const x = upload(gpu, frames, [1, g.frames, g.height, g.width, 3]);
-      const a = upload(gpu, audio, [1, g.audioSamples, 1]);
-      const z = model.encode(x, a);
-      x.dispose();
-      a.dispose();
+      const z = model.encode(frames, audio, g);
       await gpu.sync();
       const t1 = performance.now();
       await model.decode(z, g, sel, { chunkSize });
@@ -152,11 +147,9 @@ async function main() {
   const tw = performance.now();
   {
     const tiny = { frames: 2, height: 8, width: 8, audioSamples: 512 };
-    const x = upload(gpu, frames.subarray(0, 2 * 8 * 8 * 3), [1, 2, 8, 8, 3]);
-    const a = upload(gpu, audio.subarray(0, 512), [1, 512, 1]);
-    const z = model.encode(x, a);
+    const z = model.encode(frames.subarray(0, 2 * 8 * 8 * 3), audio.subarray(0, 512), tiny);
     await model.decode(z, tiny, { label: true, audio: allIndices(32), image: allIndices(128) }, { chunkSize: 100 });
-    [x, a, z].forEach((t) => t.dispose());
+    z.dispose();
   }
   log(`warm-up (pipeline compilation, tiny window): ${((performance.now() - tw) / 1000).toFixed(1)} s\n`);
 

@@ -155,11 +155,7 @@ export class VideoAutoencoder {
     const g = this.geometry;
     if (frames.length !== g.frames * g.height * g.width * 3) throw new Error(`encode: frames must be [${g.frames}, ${g.height}, ${g.width}, 3] (${g.frames * g.height * g.width * 3} values), got ${frames.length}`);
     if (audio.length !== g.audioSamples) throw new Error(`encode: audio must be ${g.audioSamples} samples, got ${audio.length}`);
-    const x = upload(this.gpu, frames, [1, g.frames, g.height, g.width, 3]);
-    const a = upload(this.gpu, audio, [1, g.audioSamples, 1]);
-    const z = this.model.encode(x, a);
-    x.dispose();
-    a.dispose();
+    const z = this.model.encode(frames, audio, g);
     return { z, geometry: g, dispose: () => z.dispose() };
   }
 

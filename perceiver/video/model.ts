@@ -8,7 +8,8 @@
 //          ++ 1-D Fourier features (192 bands, max_resolution (30720,), the
 //          linspace grid over the S/16 patches)              -> 16 + 385 = 401
 //   image  [B, T, H, W, 3] in [0, 1] -> 4x4 space-to-depth [B, T*H/4*W/4, 48]
-//          (channel order (dh, dw, c)) ++ 3-D Fourier features (32 bands,
+//          (channel order (dh, dw, c); data movement, done on the host while
+//          the frames are there, preprocess.ts) ++ 3-D Fourier features (32 bands,
 //          max_resolution (16, 56, 56), the linspace grid over (T, H/4, W/4))
 //                                                            -> 48 + 195 = 243
 //   label  a [B, 700] one-hot, always replaced by its mask token (mask
@@ -53,12 +54,12 @@
 
 import type { Gpu } from '../../engine/index.ts';
 import { Tensor, empty, upload } from '../../engine/index.ts';
-import { spaceToDepth } from '../../kernels/space_to_depth.ts';
 import { fourierFeatures, type FourierOptions } from '../../kernels/fourier.ts';
 import { concat } from '../../kernels/concat.ts';
 import { matmul } from '../../kernels/matmul.ts';
 import type { MultimodalConfig } from '../config.ts';
 import { multimodalWidths } from './params.ts';
+import { spaceToDepth } from './preprocess.ts';
 import { encode } from '../encoder.ts';
 import { decodeInChunks, decodeQueries, type DecoderSpec } from '../decoder.ts';
 import { linear, Params } from '../layers.ts';
@@ -163,40 +164,34 @@ export function stackRows(gpu: Gpu, parts: Tensor[]): Tensor {
 }
 
 /**
- * The encoder inputs of a window: images [B, T, H, W, 3] (NTHWC, [0, 1]) and
- * audio [B, S, 1] or [B, S] ([-1, 1]) -> [B, S/16 + T*H*W/16 + 1, 704].
+ * The encoder inputs of a window (batch 1): frames float32 [T, H, W, 3] in
+ * [0, 1] and mono audio float32 [S] in [-1, 1], on the host, ->
+ * [1, S/16 + T*H*W/16 + 1, 704] on the GPU.
  */
-export function multimodalInputs(gpu: Gpu, images: Tensor, audio: Tensor, params: Params, cfg: MultimodalConfig): Tensor {
-  if (images.shape.length !== 5 || images.shape[4] !== 3) throw new Error(`multimodal-autoencoder: images must be [B, T, H, W, 3], got ${images}`);
-  if (!(audio.shape.length === 2 || (audio.shape.length === 3 && audio.shape[2] === 1))) {
-    throw new Error(`multimodal-autoencoder: audio must be [B, S, 1] or [B, S] (mono), got ${audio}`);
-  }
-  const [B, T, H, W] = images.shape;
-  if (audio.shape[0] !== B) throw new Error(`multimodal-autoencoder: images ${images} and audio ${audio} have different batch sizes`);
-  const g = { frames: T, height: H, width: W, audioSamples: audio.shape[1] };
+export function multimodalInputs(gpu: Gpu, frames: Float32Array, audio: Float32Array, g: WindowGeometry, params: Params, cfg: MultimodalConfig): Tensor {
   checkGeometry(cfg, g);
+  const { frames: T, height: H, width: W, audioSamples: S } = g;
+  if (frames.length !== T * H * W * 3 || audio.length !== S) {
+    throw new Error(`multimodal-autoencoder: a ${T}x${H}x${W} window with ${S} audio samples needs ${T * H * W * 3} frame values and ${S} samples, got ${frames.length} and ${audio.length}`);
+  }
   const pre = params.scope(PREPROCESSOR);
   const spp = cfg.samplesPerPatch;
   const s = cfg.spaceToDepth;
   const parts: Tensor[] = [];
-
+  const withFeatures = (x: Float32Array, width: number, dims: number[], bands: number, maxResolution: number[], padding: string) => {
+    const n = x.length / width;
+    const t = upload(gpu, x, [1, n, width]);
+    const pos = fourierFeatures(gpu, { dims, bands, maxResolution });
+    parts.push(concat(gpu, [t, pos, vector(pre, padding)]));
+    t.dispose();
+    pos.dispose();
+  };
   // audio: 16-sample patches ++ 1-D Fourier features ++ padding
-  const nA = g.audioSamples / spp;
-  const aPos = fourierFeatures(gpu, { dims: [nA], bands: cfg.audioBands, maxResolution: audioMaxResolution(cfg) });
-  parts.push(concat(gpu, [audio.reshape([B, nA, spp]), aPos, vector(pre, 'audio_padding/pos_embs')]));
-  aPos.dispose();
-
+  withFeatures(audio, spp, [S / spp], cfg.audioBands, audioMaxResolution(cfg), 'audio_padding/pos_embs');
   // image: 4x4 space-to-depth patches ++ 3-D Fourier features ++ padding
-  const dims = [T, H / s, W / s];
-  const patches = spaceToDepth(gpu, images, { dt: 1, dh: s, dw: s });
-  const iPos = fourierFeatures(gpu, { dims, bands: cfg.imageBands, maxResolution: cfg.imageMaxResolution });
-  const nI = dims[0] * dims[1] * dims[2];
-  parts.push(concat(gpu, [patches.reshape([B, nI, s * s * 3]), iPos, vector(pre, 'image_padding/pos_embs')]));
-  patches.dispose();
-  iPos.dispose();
-
+  withFeatures(spaceToDepth(frames, T, H, W, s), s * s * 3, [T, H / s, W / s], cfg.imageBands, cfg.imageMaxResolution, 'image_padding/pos_embs');
   // label: masked with probability 1, so the input is the mask token.
-  parts.push(concat(gpu, [pre.get('label_mask_token/pos_embs')], B));
+  parts.push(concat(gpu, [pre.get('label_mask_token/pos_embs')], 1));
 
   const out = stackRows(gpu, parts);
   parts.forEach((p) => p.dispose());
@@ -289,12 +284,13 @@ export class MultimodalAutoencoderModel {
   }
 
   /**
-   * Encodes one window: images [1, T, H, W, 3], audio [1, S, 1] -> latents
-   * z [1, 784, 512] (the encoder runs once; keep z to decode any subset).
+   * Encodes one window: frames float32 [T, H, W, 3] in [0, 1], mono audio
+   * float32 [S] in [-1, 1] (the released window by default: 16 x 224 x 224,
+   * 30,720 samples) -> latents z [1, 784, 512] (the encoder runs once; keep
+   * z to decode any subset).
    */
-  encode(images: Tensor, audio: Tensor): Tensor {
-    if (images.shape[0] !== 1) throw new Error(`multimodal-autoencoder: one window at a time (batch 1), got images ${images}`);
-    const inputs = multimodalInputs(this.gpu, images, audio, this.params, this.config);
+  encode(frames: Float32Array, audio: Float32Array, g: WindowGeometry = releasedGeometry(this.config)): Tensor {
+    const inputs = multimodalInputs(this.gpu, frames, audio, g, this.params, this.config);
     const z = encode(this.gpu, inputs, this.params, this.config.encoder);
     inputs.dispose();
     return z;

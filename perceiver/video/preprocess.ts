@@ -191,3 +191,25 @@ export function toRgbaBytes(rgb: ArrayLike<number>, out = new Uint8ClampedArray(
   }
   return out;
 }
+
+/**
+ * The image input's space-to-depth (the colab's, dt = 1): frames
+ * [T, H, W, 3] -> patches [T * H/s * W/s, s * s * 3], each patch's values
+ * in (dh, dw, c) order. Plain data movement, done on the host before upload.
+ */
+export function spaceToDepth(frames: Float32Array, T: number, H: number, W: number, s: number): Float32Array {
+  const out = new Float32Array(frames.length);
+  const row = s * 3; // one patch row: s pixels x 3 channels, contiguous in the frame
+  let o = 0;
+  for (let t = 0; t < T; t++) {
+    for (let y = 0; y < H; y += s) {
+      for (let x = 0; x < W; x += s) {
+        for (let dy = 0; dy < s; dy++, o += row) {
+          const at = ((t * H + y + dy) * W + x) * 3;
+          out.set(frames.subarray(at, at + row), o);
+        }
+      }
+    }
+  }
+  return out;
+}

@@ -87,11 +87,7 @@ async function setup() {
   const cfg = presetConfig('multimodal-autoencoder', FIXTURE) as MultimodalConfig;
   const model = new MultimodalAutoencoderModel(gpu, cfg, randomWeights(gpu, cfg));
   const { frames, audio } = windowData();
-  const x = upload(gpu, frames, [1, G.frames, G.height, G.width, 3]);
-  const a = upload(gpu, audio, [1, G.audioSamples, 1]);
-  const z = model.encode(x, a);
-  x.dispose();
-  a.dispose();
+  const z = model.encode(frames, audio, G);
   const full = await model.decode(z, G, { label: true, image: allIndices(PIXELS), audio: allIndices(PATCHES) }, { chunkSize: 4096 });
   cached = { gpu, cfg, model, z, full };
   return cached;
@@ -201,15 +197,11 @@ test('every name of the released checkpoint (manifest) is in the file; all but t
   const model = new MultimodalAutoencoderModel(gpu, cfg, weights);
   read.clear(); // record what inference reads
   const { frames, audio } = windowData();
-  const x = upload(gpu, frames, [1, G.frames, G.height, G.width, 3]);
-  const a = upload(gpu, audio, [1, G.audioSamples, 1]);
-  const z = model.encode(x, a);
+  const z = model.encode(frames, audio, G);
   for (const projection of ['fused', 'exact'] as const) {
     await model.decode(z, G, { label: true, image: Uint32Array.of(0, 1), audio: Uint32Array.of(0) }, { projection });
   }
   z.dispose();
-  x.dispose();
-  a.dispose();
   model.dispose();
   const manifestFile = GOLDEN_DIR ? join(GOLDEN_DIR, 'manifest_multimodal_autoencoder.json') : null;
   const names = manifestFile && existsSync(manifestFile)

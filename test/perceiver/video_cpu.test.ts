@@ -6,7 +6,7 @@ import * as assert from 'uvu/assert';
 import { KINETICS700_CLASSES } from '../../perceiver/video/labels.ts';
 import { planWindows, windowFrames, windowAudio } from '../../perceiver/video/windows.ts';
 import { psnr } from '../../perceiver/video/psnr.ts';
-import { resizeBilinearU8, centerSquare, preprocessFrame, toRgbaBytes, type PixelsU8 } from '../../perceiver/video/preprocess.ts';
+import { resizeBilinearU8, centerSquare, preprocessFrame, toRgbaBytes, spaceToDepth, type PixelsU8 } from '../../perceiver/video/preprocess.ts';
 import { rectIndices, frameIndices, audioPatchIndices, scatterImage, scatterAudio } from '../../perceiver/video/model.ts';
 import { defaultConfig, type MultimodalConfig } from '../../perceiver/config.ts';
 
@@ -18,6 +18,16 @@ test('Kinetics-700 class names: 700 unique, alphabetical, the colab order', () =
   assert.is(KINETICS700_CLASSES[18], 'baby waking up');
   assert.is(KINETICS700_CLASSES[699], 'zumba');
   assert.ok(KINETICS700_CLASSES.every((c) => !/^class \d+$/.test(c)));
+});
+
+test("space-to-depth of the image input: einops 't (h dh) (w dw) c -> (t h w) (dh dw c)'", () => {
+  for (const [T, H, W, s] of [[2, 8, 12, 4], [3, 6, 4, 2], [1, 5, 5, 1]]) {
+    const x = Float32Array.from({ length: T * H * W * 3 }, (_, i) => i * 0.5 - 7);
+    const want: number[] = [];
+    for (let t = 0; t < T; t++) for (let h = 0; h < H / s; h++) for (let w = 0; w < W / s; w++)
+      for (let i = 0; i < s; i++) for (let j = 0; j < s; j++) for (let c = 0; c < 3; c++) want.push(x[((t * H + h * s + i) * W + w * s + j) * 3 + c]);
+    assert.equal(Array.from(spaceToDepth(x, T, H, W, s)), want, `${T}x${H}x${W}, ${s}`);
+  }
 });
 
 test('windows: 16-frame windows, last padded and trimmed, audio padded with silence', () => {

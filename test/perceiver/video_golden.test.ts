@@ -14,7 +14,6 @@ import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { testGpu } from '../gpu.ts';
-import { upload } from '../../engine/index.ts';
 import { loadFixture, disposeFixture, maxRelError } from '../../bench/fixture.ts';
 import type { MultimodalConfig } from '../../perceiver/config.ts';
 import { MultimodalAutoencoderModel, releasedGeometry, rectIndices, allIndices } from '../../perceiver/video/model.ts';
@@ -35,11 +34,7 @@ test("golden fixture: label, all audio and two pixel rows within 5e-4 of DeepMin
   const images = f.arrays.get('images')!, audio = f.arrays.get('audio')!;
   const g = releasedGeometry(cfg);
   assert.equal(images.shape, [1, g.frames, g.height, g.width, 3]);
-  const x = upload(gpu, images.data as Float32Array, images.shape);
-  const a = upload(gpu, audio.data as Float32Array, audio.shape);
-  const z = model.encode(x, a);
-  x.dispose();
-  a.dispose();
+  const z = model.encode(images.data as Float32Array, audio.data as Float32Array, g);
 
   const rows = [0, g.frames - 1].map((t) => rectIndices(g, { frameStart: t, frameEnd: t + 1, x: 0, y: 112, width: g.width, height: 1 }));
   const pixels = new Uint32Array(rows[0].length + rows[1].length);
