@@ -68,6 +68,12 @@
 // Queries or keys past the end are clamped when loading (they read valid
 // memory) and dropped afterwards, so any Tq and Tk work.
 //
+// SUBGROUPS. attention.subgroups.wgsl extends this file with a second entry
+// point, `main_subgroups`, for adapters with the subgroups feature: the same
+// results and state, with a subgroup's lanes sharing queries and splitting
+// keys and channels. It reuses everything declared here, so names and
+// constants (SQ, OC, the flags, the state helpers) are shared by both.
+//
 // Note: arrays declared inside a loop are initialised explicitly
 // (`var s = array<...>()`). WGSL says a bare `var s: T;` is zeroed each time the
 // declaration runs, but Dawn on lavapipe zeroes it only once, so a bare
