@@ -40,7 +40,7 @@ export {
   multimodalInputs,
   modalityQueries,
   releasedGeometry,
-  windowCounts,
+  queryCounts,
   defaultChunkSize,
   allIndices,
   frameIndices,

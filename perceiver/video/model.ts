@@ -61,7 +61,7 @@ import type { MultimodalConfig } from '../config.ts';
 import { multimodalWidths } from './params.ts';
 import { spaceToDepth } from './preprocess.ts';
 import { encode } from '../encoder.ts';
-import { decodeInChunks, decodeQueries, type DecoderSpec } from '../decoder.ts';
+import { decodeInChunks, type DecoderSpec } from '../decoder.ts';
 import { linear, Params } from '../layers.ts';
 
 /** The modalities in Haiku's (sorted) order: the order of the encoder's tokens. */
@@ -107,17 +107,9 @@ export function releasedGeometry(cfg: MultimodalConfig): WindowGeometry {
   return { frames: cfg.numFrames, height: cfg.imageSize, width: cfg.imageSize, audioSamples: cfg.numFrames * cfg.audioSamplesPerFrame };
 }
 
-/** Token and query counts of a window. */
-export function windowCounts(cfg: MultimodalConfig, g: WindowGeometry) {
-  const s = cfg.spaceToDepth;
-  return {
-    audioTokens: g.audioSamples / cfg.samplesPerPatch,
-    imageTokens: g.frames * (g.height / s) * (g.width / s),
-    /** encoder input tokens: audio patches + image patches + 1 label */
-    inputTokens: g.audioSamples / cfg.samplesPerPatch + g.frames * (g.height / s) * (g.width / s) + 1,
-    /** decoder queries per modality: one per audio patch, one per pixel, one label */
-    queries: { audio: g.audioSamples / cfg.samplesPerPatch, image: g.frames * g.height * g.width, label: 1 } as Record<Modality, number>,
-  };
+/** Decoder queries of a window per modality: one per audio patch, one per pixel, one label. */
+export function queryCounts(cfg: MultimodalConfig, g: WindowGeometry): Record<Modality, number> {
+  return { audio: g.audioSamples / cfg.samplesPerPatch, image: g.frames * g.height * g.width, label: 1 };
 }
 
 export function checkGeometry(cfg: MultimodalConfig, g: WindowGeometry): void {
@@ -325,7 +317,7 @@ export class MultimodalAutoencoderModel {
    */
   async decode(z: Tensor, g: WindowGeometry, sel: QuerySelection, opts: DecodeOptions = {}): Promise<DecodedOutputs> {
     checkGeometry(this.config, g);
-    const counts = windowCounts(this.config, g).queries;
+    const counts = queryCounts(this.config, g);
     const mode = opts.projection ?? 'fused';
     const chunkSize = opts.chunkSize ?? defaultChunkSize(this.gpu, this.config);
     if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new Error(`multimodal-autoencoder: chunkSize must be a positive integer, got ${chunkSize}`);
@@ -360,20 +352,6 @@ export class MultimodalAutoencoderModel {
     const image = sel.image ? await run('image', sel.image) : null;
     const label = sel.label ? await run('label', null) : null;
     return { label, image, audio };
-  }
-
-  /**
-   * The label logits [1, 700] of an encoded window as a tensor (one query;
-   * the same values as any chunk of the colab's decode).
-   */
-  labelLogits(z: Tensor, mode: ProjectionMode = 'fused'): Tensor {
-    const g = releasedGeometry(this.config);
-    const q = modalityQueries(this.gpu, this.params, this.config, g, 'label', { first: 0, count: 1 });
-    const x = decodeQueries(this.gpu, z, q, this.params, multimodalDecoder(this.config, mode === 'exact'));
-    q.dispose();
-    const out = this.project('label', x, mode);
-    x.dispose();
-    return out.transfer([1, this.config.numClasses]);
   }
 
   dispose(): void {
