@@ -96,12 +96,14 @@ export function matmulDefault(gpu: Gpu): MatmulVariant {
 
 /**
  * FLOPs of the product timed per candidate when tuning: rows, then columns
- * are cut to fit, down to at least two blocks of the largest workgroup tile
- * (128 rows of 'blocked', 64 columns of 'tiled').
+ * are cut to fit, down to one block of the tallest workgroup tile (128 rows
+ * of 'blocked') and two of the widest (64 columns of 'tiled'). On a software
+ * adapter a slow candidate still costs two runs of this size (compile, then
+ * one timed round): about 1 s on SwiftShader at K = 1024.
  */
-const TUNE_FLOPS_SOFTWARE = 2 ** 25;
+const TUNE_FLOPS_SOFTWARE = 2 ** 24;
 const TUNE_FLOPS_GPU = 2 ** 31;
-const TUNE_MIN_ROWS = 256;
+const TUNE_MIN_ROWS = 128;
 const TUNE_MIN_COLS = 128;
 
 interface Shape { M: number; K: number; N: number; batches: number; tA: boolean; tB: boolean; sharedB: boolean; f16: boolean }
