@@ -10,7 +10,8 @@
 #
 # Usage (from anywhere; it runs in the repository root):
 #   bench/gpu.sh [--out DIR] [--peak-gflops N] [--models P,P|all] [--icd FILE]
-#                [--gl-debs DIR] [--no-install] [--no-profile] [--tiny]
+#                [--gl-debs DIR] [--no-install] [--no-profile] [--tiny] [--from-pack DIR]
+#   bench/gpu.sh --pack DIR
 #
 #   --out DIR          where the three files go (default out/gpu-bench/<UTC time>)
 #   --peak-gflops N    the GPU's fp32 (non-tensor-core) peak, GFLOP/s, for the
@@ -33,6 +34,20 @@
 #                      --only latent; models: reduced by --overrides and
 #                      --subset; reference: the built-in set without --full).
 #                      Its numbers mean nothing; it proves the pipeline works.
+#   --pack DIR         (on a machine with Node, node_modules, xz and apt) write a
+#                      self-contained kit for an OFFLINE GPU machine without
+#                      Node: DIR/node.xz (this Node binary), DIR/app.tar.xz (the
+#                      benchmarks bundled by esbuild, the built-in fixtures,
+#                      Dawn's linux-x64 binding), DIR/gl/libvulkan1*.deb (the
+#                      Vulkan loader). About 35 MB. A node.xz already in DIR is
+#                      kept. Then exit.
+#   --from-pack DIR    run from such a kit instead of the source tree: Node and
+#                      the app are unpacked under /tmp, the loader debs are
+#                      unpacked when there is no loader (root), and no npm is
+#                      needed. E.g. with this workplace's device tool:
+#                        here:  bench/gpu.sh --pack .gpu-pack
+#                        there: bench/gpu.sh --from-pack .gpu-pack --out $OUT
+#                               (carry .gpu-pack; it is gitignored)
 #
 # Needs: Node >= 20 (and npm, unless node_modules is present), a Vulkan
 # loader and driver. Steps: system checks (nvidia-smi, vulkaninfo, the
@@ -61,6 +76,8 @@ GL_DEBS=""
 INSTALL=1
 PROFILE=1
 TINY=0
+PACK=""
+FROM_PACK=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) OUT="$2"; shift 2 ;;
@@ -71,10 +88,35 @@ while [ $# -gt 0 ]; do
     --no-install) INSTALL=0; shift ;;
     --no-profile) PROFILE=0; shift ;;
     --tiny) TINY=1; shift ;;
-    -h|--help) sed -n '2,52p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --pack) PACK="$2"; shift 2 ;;
+    --from-pack) FROM_PACK="$2"; shift 2 ;;
+    -h|--help) sed -n '2,/^set -u/p' "$0" | grep '^#' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "gpu.sh: unknown argument $1 (--help)" >&2; exit 2 ;;
   esac
 done
+
+# --- the offline kit -----------------------------------------------------
+if [ -n "$PACK" ]; then
+  set -e
+  mkdir -p "$PACK"
+  APPTMP="$(mktemp -d)"
+  npx tsx kernels/build.ts
+  npx esbuild bench/kernels.ts bench/model.ts bench/reference.ts bench/gpu-report.ts --bundle --platform=node \
+    --format=esm --target=node20 --outdir="$APPTMP" --out-extension:.js=.mjs --external:webgpu --log-level=warning \
+    --banner:js="import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);"
+  cp -r bench/fixtures "$APPTMP/fixtures"
+  mkdir -p "$APPTMP/node_modules/webgpu/dist"
+  cp node_modules/webgpu/package.json node_modules/webgpu/index.js "$APPTMP/node_modules/webgpu/"
+  cp -r node_modules/webgpu/dist/linux-x64 "$APPTMP/node_modules/webgpu/dist/"
+  tar -cJf "$PACK/app.tar.xz" -C "$APPTMP" .
+  rm -rf "$APPTMP"
+  [ -f "$PACK/node.xz" ] || xz -T0 -6 -c "$(command -v node)" > "$PACK/node.xz"
+  mkdir -p "$PACK/gl"
+  ls "$PACK"/gl/libvulkan1*.deb > /dev/null 2>&1 || (cd "$PACK/gl" && apt-get download libvulkan1) \
+    || echo "gpu.sh: could not download libvulkan1 (the kit works where a Vulkan loader is installed)" >&2
+  du -sh "$PACK"/*
+  exit 0
+fi
 
 OUT="${OUT:-out/gpu-bench/$(date -u +%Y%m%dT%H%M%SZ)}"
 mkdir -p "$OUT"
@@ -104,7 +146,7 @@ step() {
 SYS="$PARTS/system.txt"
 {
   echo "host: $(uname -srm), $(nproc) CPUs"
-  echo "node: $(node --version 2>/dev/null || echo missing)"
+  [ -n "$FROM_PACK" ] || echo "node: $(node --version 2>/dev/null || echo missing)"
 } > "$SYS"
 GPU_NAME=""
 if command -v nvidia-smi > /dev/null; then
@@ -112,6 +154,10 @@ if command -v nvidia-smi > /dev/null; then
   echo "nvidia-smi: ${GPU_NAME:-failed}" >> "$SYS"
 else
   echo "nvidia-smi: not found" >> "$SYS"
+fi
+if [ -z "$GL_DEBS" ] && [ -n "$FROM_PACK" ] && [ "$(id -u)" = 0 ] && ls "$FROM_PACK"/gl/*.deb > /dev/null 2>&1 \
+    && ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1'; then
+  GL_DEBS="$FROM_PACK/gl"
 fi
 if [ -n "$GL_DEBS" ]; then
   if [ "$(id -u)" != 0 ]; then echo "gpu.sh: --gl-debs needs root (dpkg -x into /)" >&2; exit 2; fi
@@ -141,15 +187,30 @@ fi
 echo "fp32 peak: ${PEAK:-none} GFLOP/s" >> "$SYS"
 cat "$SYS" | tee -a "$LOG"
 
+if [ -n "$FROM_PACK" ]; then
+  APP=/tmp/perceiver-gpu-app
+  rm -rf "$APP" && mkdir -p "$APP/bin"
+  tar -xJf "$FROM_PACK/app.tar.xz" -C "$APP"
+  xz -dc "$FROM_PACK/node.xz" > "$APP/bin/node" && chmod +x "$APP/bin/node"
+  export PATH="$APP/bin:$PATH"
+  echo "node: $(node --version) (from $FROM_PACK)" >> "$SYS"
+  # run_bench NAME ARGS...: bench/NAME.ts, here as the kit's bundle
+  run_bench() { local name="$1"; shift; node "$APP/$name.mjs" "$@"; }
+  PROBE_DIR="$APP"
+else
+  run_bench() { local name="$1"; shift; npx tsx "bench/$name.ts" "$@"; }
+  PROBE_DIR="."
+fi
+
 node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2> /dev/null \
   || { echo "gpu.sh: needs Node >= 20 on PATH (found: $(node --version 2>/dev/null || echo none))" | tee -a "$LOG" >&2; exit 2; }
 
 # --- install and build --------------------------------------------------
-if [ ! -d node_modules/webgpu ]; then
+if [ -z "$FROM_PACK" ] && [ ! -d node_modules/webgpu ]; then
   if [ $INSTALL = 1 ]; then step "npm ci" "" npm ci || exit 1
   else echo "gpu.sh: node_modules is missing and --no-install was given" | tee -a "$LOG" >&2; exit 2; fi
 fi
-step "WGSL build" "" npx tsx kernels/build.ts || exit 1
+[ -n "$FROM_PACK" ] || step "WGSL build" "" npx tsx kernels/build.ts || exit 1
 
 # --- the adapter Dawn picks ---------------------------------------------
 cat > "$PARTS/probe.mjs" <<'EOF'
@@ -161,9 +222,9 @@ if (!a) { console.log('none'); process.exit(1); }
 const i = a.info ?? {};
 console.log([i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ') + ` | features: ${[...a.features].sort().join(' ')}`);
 EOF
-cp "$PARTS/probe.mjs" ./.gpu-probe.mjs
-ADAPTER="$(node ./.gpu-probe.mjs 2>> "$LOG")"
-rm -f ./.gpu-probe.mjs
+cp "$PARTS/probe.mjs" "$PROBE_DIR/.gpu-probe.mjs"   # beside node_modules, so 'webgpu' resolves
+ADAPTER="$(node "$PROBE_DIR/.gpu-probe.mjs" 2>> "$LOG")"
+rm -f "$PROBE_DIR/.gpu-probe.mjs"
 say "adapter: ${ADAPTER:-none found}"
 echo "Dawn adapter: $ADAPTER" >> "$SYS"
 if [ -z "$ADAPTER" ] || [ "$ADAPTER" = none ]; then echo "gpu.sh: Dawn found no WebGPU adapter (Vulkan driver / ICD?)" | tee -a "$LOG" >&2; exit 1; fi
@@ -185,17 +246,17 @@ fi
 [ -n "$PEAK" ] && KERNEL_ARGS+=(--native-gflops "$PEAK")
 [ $PROFILE = 1 ] && MODEL_ARGS+=(--profile)
 
-step "bench:kernels" "$PARTS/kernels.json" npx tsx bench/kernels.ts --json "${KERNEL_ARGS[@]}"
+step "bench:kernels" "$PARTS/kernels.json" run_bench kernels --json "${KERNEL_ARGS[@]}"
 if [ "$MODELS" = all ]; then
-  MODELS="$(npx tsx bench/model.ts --help | sed -n 's/^presets: //p' | tr -d ' ')"
+  MODELS="$(run_bench model --help | sed -n 's/^presets: //p' | tr -d ' ')"
 fi
 for m in ${MODELS//,/ }; do
-  step "bench --model $m" "$PARTS/model-$m.json" npx tsx bench/model.ts --model "$m" --json "${MODEL_ARGS[@]}"
+  step "bench --model $m" "$PARTS/model-$m.json" run_bench model --model "$m" --json "${MODEL_ARGS[@]}"
 done
-step "bench:reference" "$PARTS/reference.json" npx tsx bench/reference.ts --json "${REF_ARGS[@]}"
+step "bench:reference" "$PARTS/reference.json" run_bench reference --json "${REF_ARGS[@]}"
 
 NOTE=""
 [ $TINY = 1 ] && NOTE="--tiny dry run: toy sizes, the numbers mean nothing"
-step "report" "" npx tsx bench/gpu-report.ts --parts "$PARTS" --out "$OUT" --peak-gflops "$PEAK" --gpu "$GPU_NAME" --note "$NOTE"
+step "report" "" run_bench gpu-report --parts "$PARTS" --out "$OUT" --peak-gflops "$PEAK" --gpu "$GPU_NAME" --note "$NOTE"
 say "results: $OUT/results.md, $OUT/results.json, $OUT/log.txt"
 exit $FAILED
