@@ -2,7 +2,7 @@
 // Row-major (C order), channels last, like the original JAX code.
 
 import type { Gpu } from './gpu.ts';
-import { f32ToF16, f16ToF32 } from './f16.ts';
+import { f16ToF32 } from './f16.ts';
 
 export type DType = 'f32' | 'f16' | 'i32' | 'u32';
 
@@ -102,14 +102,18 @@ export function empty(gpu: Gpu, shape: readonly number[], dtype: DType = 'f32'):
 }
 
 /**
- * Copies host data into a new tensor. Float data goes to f16 tensors through
- * a round-to-nearest-even conversion.
+ * Copies host data into a new tensor. An f16 tensor takes its bits as a
+ * Uint16Array (f32ToF16 in engine/f16.ts converts floats, rounding to
+ * nearest even).
  */
 export function upload(gpu: Gpu, data: HostArray | number[], shape: readonly number[], dtype: DType = 'f32'): Tensor {
   const n = numel(shape);
   if (data.length !== n) throw new Error(`upload: ${data.length} values for shape [${shape}] (${n} expected)`);
   let bytes: ArrayBufferView;
-  if (dtype === 'f16') bytes = data instanceof Uint16Array ? data : f32ToF16(Float32Array.from(data as ArrayLike<number>));
+  if (dtype === 'f16') {
+    if (!(data instanceof Uint16Array)) throw new Error('upload: f16 data must be Uint16Array bits (convert floats with f32ToF16)');
+    bytes = data;
+  }
   else if (dtype === 'f32') bytes = data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>);
   else if (dtype === 'i32') bytes = data instanceof Int32Array ? data : Int32Array.from(data as ArrayLike<number>);
   else bytes = data instanceof Uint32Array ? data : Uint32Array.from(data as ArrayLike<number>);

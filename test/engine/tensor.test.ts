@@ -13,7 +13,8 @@ test('upload and read back every dtype', async () => {
   const u = Uint32Array.from([0, 1, 4294967295]);
   assert.equal(await read(upload(gpu, u, [3], 'u32')), u);
   const h = Float32Array.from([0, 1, -2, 0.5, 65504, 1 / 1024, -0]);
-  assert.equal(Array.from(await readF32(upload(gpu, h, [7], 'f16'))), Array.from(h));
+  assert.equal(Array.from(await readF32(upload(gpu, f32ToF16(h), [7], 'f16'))), Array.from(h));
+  assert.throws(() => upload(gpu, h, [7], 'f16'), /f16 data must be Uint16Array bits/);
 });
 
 test('f16 conversion rounds to nearest even and keeps inf, NaN and subnormals', () => {
