@@ -75,17 +75,21 @@ export class WeightFormatError extends Error {
 
 const align = (n: number) => Math.ceil(n / WEIGHT_ALIGN) * WEIGHT_ALIGN;
 
-function checkSpec(s: WeightSpec, where: string): number {
-  if (typeof s.name !== 'string' || s.name.length === 0 || s.name.length > 4096) throw new WeightFormatError(`${where}: bad tensor name ${JSON.stringify(s.name)}`);
-  if (!Object.hasOwn(WEIGHT_DTYPE_BYTES, s.dtype)) throw new WeightFormatError(`${where}: tensor '${s.name}' has unknown dtype ${JSON.stringify(s.dtype)}`);
-  if (!Array.isArray(s.shape) || s.shape.length > MAX_RANK) throw new WeightFormatError(`${where}: tensor '${s.name}' has a bad shape`);
+/** The byte size of a tensor spec, or a WeightFormatError saying what is wrong with it. */
+function checkSpec({ name, dtype, shape }: WeightSpec, where: string): number {
+  const bad = (what: string): never => {
+    throw new WeightFormatError(`${where}: tensor '${String(name)}' has ${what}`);
+  };
+  if (typeof name !== 'string' || !name || name.length > 4096) bad('a bad name');
+  if (!Object.hasOwn(WEIGHT_DTYPE_BYTES, dtype)) bad(`unknown dtype ${JSON.stringify(dtype)}`);
+  if (!Array.isArray(shape) || shape.length > MAX_RANK) bad('a bad shape');
   let n = 1;
-  for (const d of s.shape) {
-    if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) throw new WeightFormatError(`${where}: tensor '${s.name}' has bad dimension ${JSON.stringify(d)} in [${s.shape}]`);
+  for (const d of shape) {
+    if (!Number.isSafeInteger(d) || d < 0) bad(`bad dimension ${JSON.stringify(d)} in [${shape}]`);
     n *= d;
-    if (n > Number.MAX_SAFE_INTEGER / 8) throw new WeightFormatError(`${where}: tensor '${s.name}' shape [${s.shape}] is absurdly large`);
+    if (n > Number.MAX_SAFE_INTEGER / 8) bad(`an absurdly large shape [${shape}]`);
   }
-  return n * WEIGHT_DTYPE_BYTES[s.dtype];
+  return n * WEIGHT_DTYPE_BYTES[dtype];
 }
 
 /** Lays out a file for these tensors: the header and the bytes that precede the data. */

@@ -153,9 +153,7 @@ export class VideoAutoencoder {
   /** Encodes one window: frames float32 [16, 224, 224, 3] in [0, 1], audio float32 [30720] in [-1, 1]. */
   encode(frames: Float32Array, audio: Float32Array): EncodedWindow {
     const g = this.geometry;
-    if (frames.length !== g.frames * g.height * g.width * 3) throw new Error(`encode: frames must be [${g.frames}, ${g.height}, ${g.width}, 3] (${g.frames * g.height * g.width * 3} values), got ${frames.length}`);
-    if (audio.length !== g.audioSamples) throw new Error(`encode: audio must be ${g.audioSamples} samples, got ${audio.length}`);
-    const z = this.model.encode(frames, audio, g);
+    const z = this.model.encode(frames, audio, g); // (checks the sizes)
     return { z, geometry: g, dispose: () => z.dispose() };
   }
 

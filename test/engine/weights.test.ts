@@ -217,7 +217,7 @@ test('hostile weight files: truncated, wrong magic, wrong version, bad offsets a
     ['overlap', (h) => (h.tensors[1].offset = h.tensors[0].offset), /overlaps/],
     ['duplicate', (h) => (h.tensors[1].name = h.tensors[0].name), /duplicate tensor/],
     ['dtype', (h) => (h.tensors[0].dtype = 'f64'), /unknown dtype "f64"/],
-    ['no name', (h) => (h.tensors[0].name = ''), /bad tensor name/],
+    ['no name', (h) => (h.tensors[0].name = ''), /tensor '' has a bad name/],
     ['version field', (h) => (h.version = 7), /weight header version 7/],
     ['tensors not a list', (h) => (h.tensors = { a: 1 }), /no tensor list/],
     ['meta not an object', (h) => (h.meta = 'x'), /meta is not an object/],
