@@ -105,6 +105,10 @@ if [ -n "$PACK" ]; then
     --format=esm --target=node20 --outdir="$APPTMP" --out-extension:.js=.mjs --external:webgpu --log-level=warning \
     --banner:js="import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);"
   cp -r bench/fixtures "$APPTMP/fixtures"
+  # The launcher: `node run.mjs NAME ARGS` runs NAME.mjs with ARGS. Running a
+  # bundle directly would make the modules that start themselves when invoked
+  # directly (tools/convert.ts, bundled into model.mjs) think they were.
+  printf '%s\n' 'const name = process.argv.splice(2, 1)[0];' 'await import(`./${name}.mjs`);' > "$APPTMP/run.mjs"
   mkdir -p "$APPTMP/node_modules/webgpu/dist"
   cp node_modules/webgpu/package.json node_modules/webgpu/index.js "$APPTMP/node_modules/webgpu/"
   cp -r node_modules/webgpu/dist/linux-x64 "$APPTMP/node_modules/webgpu/dist/"
@@ -195,7 +199,7 @@ if [ -n "$FROM_PACK" ]; then
   export PATH="$APP/bin:$PATH"
   echo "node: $(node --version) (from $FROM_PACK)" >> "$SYS"
   # run_bench NAME ARGS...: bench/NAME.ts, here as the kit's bundle
-  run_bench() { local name="$1"; shift; node "$APP/$name.mjs" "$@"; }
+  run_bench() { node "$APP/run.mjs" "$@"; }
   PROBE_DIR="$APP"
 else
   run_bench() { local name="$1"; shift; npx tsx "bench/$name.ts" "$@"; }
