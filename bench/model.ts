@@ -1,4 +1,4 @@
-// npm run bench -- [--model P[,P...] | --model all] [--runs N] [--warmup N] [--subset]
+// npm run bench -- [--model P[,P...] | --model all] [--runs N] [--warmup N] [--no-tune] [--subset]
 //                  [--profile [--profile-cpu] [--top N]] [--overrides JSON] [--json]
 //
 // Seconds per forward of each preset at the released size, on the current
@@ -27,7 +27,9 @@
 //
 // Passes: --warmup N untimed passes first (default 1 on a GPU, 0 on a software
 // adapter, where the first timed pass then includes pipeline compilation and
-// says so), then --runs N timed passes (default 1). Each pass also reports the
+// says so); after them the kernel tuner measures the shapes they queued
+// (engine/tune.ts tunePending, as the task APIs do after a first forward;
+// --no-tune skips it); then --runs N timed passes (default 1). Each pass also reports the
 // command buffers it submitted and its dispatches (the scheduling claim: an
 // imagenet or language forward is one command buffer; the chunked decoders of
 // flow and video read each chunk back, one submit per chunk).
@@ -47,6 +49,7 @@ import { releasedGeometry } from '../perceiver/video/model.ts';
 import { utf8, bytesToIds, MASK_ID } from '../perceiver/language/tokenizer.ts';
 import { RUNNERS, type HostArray, type RunContext } from './runners.ts';
 import { randomWeights, noise } from './random-weights.ts';
+import { tunePending } from '../engine/tune.ts';
 import { startProfile, formatProfile, PROFILE_DAWN_FLAGS, type Profile } from './profile.ts';
 
 const SOFTWARE = /llvmpipe|lavapipe|swiftshader/i;
@@ -63,7 +66,7 @@ const SOFTWARE_MINUTES: Partial<Record<PresetName, string>> = {
 const HEARTBEAT_MS = 60_000;
 
 function parseArgs(argv: string[]) {
-  const o = { models: [...PRESETS] as PresetName[], runs: 1, warmup: null as number | null, subset: false, profile: false, profileCpu: false, top: 10, json: false, overrides: {} as Overrides };
+  const o = { tune: true, models: [...PRESETS] as PresetName[], runs: 1, warmup: null as number | null, subset: false, profile: false, profileCpu: false, top: 10, json: false, overrides: {} as Overrides };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--model' || a === '--models') {
@@ -73,13 +76,14 @@ function parseArgs(argv: string[]) {
     } else if (a === '--runs') o.runs = Number(argv[++i]);
     else if (a === '--warmup') o.warmup = Number(argv[++i]);
     else if (a === '--subset') o.subset = true;
+    else if (a === '--no-tune') o.tune = false;
     else if (a === '--profile') o.profile = true;
     else if (a === '--profile-cpu') o.profile = o.profileCpu = true;
     else if (a === '--top') o.top = Number(argv[++i]);
     else if (a === '--overrides') o.overrides = JSON.parse(argv[++i] ?? '{}') as Overrides;
     else if (a === '--json') o.json = true;
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench -- [--model P[,P...] | all] [--runs N] [--warmup N] [--subset] [--profile [--profile-cpu] [--top N]] [--overrides JSON] [--json]');
+      console.log('usage: npm run bench -- [--model P[,P...] | all] [--runs N] [--warmup N] [--no-tune] [--subset] [--profile [--profile-cpu] [--top N]] [--overrides JSON] [--json]');
       console.log(`presets: ${PRESETS.join(', ')}`);
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
@@ -144,6 +148,8 @@ interface ModelResult {
   /** the best timed pass (the first pass when warm-up was 0 and runs is 1: includes compilation) */
   secondsPerForward: number | null;
   firstIncludesCompilation: boolean;
+  /** kernel shapes the tuner measured after the warm-up */
+  tuned: number;
   peakBytes: number;
   weightBytes: number;
   profile?: Profile & { passSeconds: number };
@@ -194,7 +200,7 @@ async function benchModel(gpu: Gpu, preset: PresetName, opts: ReturnType<typeof 
   heartbeat.unref();
   const result: ModelResult = {
     preset, parameters: countParams(cfg), reduced, adapter: gpu.adapterName, coverage, warmup: [], runs: [],
-    secondsPerForward: null, firstIncludesCompilation: warmup === 0, peakBytes: 0, weightBytes,
+    secondsPerForward: null, firstIncludesCompilation: warmup === 0, tuned: 0, peakBytes: 0, weightBytes,
   };
   const show = (what: string, p: Pass) => log(`  ${what.padEnd(26)} ${p.seconds.toFixed(3).padStart(10)} s   ${p.submits} command buffer${p.submits === 1 ? '' : 's'}, ${p.dispatches} dispatches`);
   try {
@@ -202,6 +208,11 @@ async function benchModel(gpu: Gpu, preset: PresetName, opts: ReturnType<typeof 
       const p = await pass(gpu, ctx, coverage);
       result.warmup.push(p);
       show(`warm-up ${i + 1}/${warmup}`, p);
+    }
+    if (warmup > 0 && opts.tune) {
+      const t = performance.now();
+      result.tuned = (await tunePending(gpu)).length;
+      log(`  tuned ${result.tuned} kernel shapes in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     }
     gpu.pool.resetPeak();
     for (let i = 0; i < opts.runs; i++) {
