@@ -24,7 +24,7 @@
 // attention.subgroups.wgsl's `main_subgroups` (a subgroup's lanes share their
 // queries and split keys and channels). Both keep the same state, so slices,
 // splits and the merge pass (always the portable `main`) are shared. Where
-// both can run, the tuner (engine/tune.ts) times them per shape once the
+// both can run on a hardware GPU, the tuner (engine/tune.ts) times them per shape once the
 // application calls tunePending; until then `attentionKernel` gives the
 // adapter's default.
 
@@ -50,6 +50,8 @@ export const attentionTesting = {
   kernel: '' as '' | AttentionKernel,
   /** the subgroup kernel's QUERY_STRIDE (0 = from the adapter's subgroup size) */
   queryStride: 0,
+  /** also tune on CPU emulations (normally hardware GPUs only) */
+  tuneOnEmulation: false,
 };
 
 export type AttentionKernel = 'portable' | 'subgroups';
@@ -177,7 +179,10 @@ function fused(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions
   const Dqk = Cqk / H, Dv = Cv / H;
   if (!kernel) {
     kernel = attentionKernel(gpu);
-    if (!attentionTesting.kernel && gpu.features.subgroups) {
+    // Timed only on hardware GPUs: on the CPU emulations the portable kernel
+    // measured faster at every model shape (README), and timing the encoder
+    // shape there costs tens of seconds at first use.
+    if (!attentionTesting.kernel && gpu.features.subgroups && (!software(gpu) || attentionTesting.tuneOnEmulation)) {
       const s = { B: pow2(B), Tq: pow2(Tq), Tk: pow2(Tk), H, Dqk, Dv };
       const chosen = tunedChoice(gpu, `attention ${Object.values(s)}`, () => tuneJob(gpu, s));
       if (chosen === 'portable' || chosen === 'subgroups') kernel = chosen;

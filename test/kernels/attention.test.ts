@@ -226,12 +226,19 @@ test('tuner: where both kernels run, a new shape is queued, timed on both, and r
   if (!gpu.features.subgroups) return console.log('  skipped: this adapter has no subgroups feature');
   const t = tuning(gpu);
   t.enabled = true;
+  const emulation = gpu.device.adapterInfo?.isFallbackAdapter === true;
   try {
     const [Tq, Tk, H, D] = [40, 300, 2, 6];
     const q = randn(Tq * H * D, 11), k = randn(Tk * H * D, 12), v = randn(Tk * H * D, 13);
     const tq = upload(gpu, q, [1, Tq, H * D]), tk = upload(gpu, k, [1, Tk, H * D]), tv = upload(gpu, v, [1, Tk, H * D]);
     const run = () => attention(gpu, tq, tk, tv, { heads: H }).dispose();
     const def = attentionKernel(gpu);
+    if (emulation) {
+      // a CPU emulation keeps the portable kernel untimed, unless told otherwise
+      assert.equal(await shadersOf(gpu, run), ['attention']);
+      assert.equal(t.pending.size, 0);
+      attentionTesting.tuneOnEmulation = true;
+    }
     assert.equal(await shadersOf(gpu, run), [def === 'portable' ? 'attention' : 'attention.subgroups']);
     assert.equal([...t.pending.keys()], ['attention 1,64,512,2,6,6']); // batches, queries, keys (powers of 2), heads, Dqk, Dv
     const ran: string[] = [];
@@ -245,6 +252,7 @@ test('tuner: where both kernels run, a new shape is queued, timed on both, and r
     assert.ok(relError(await readF32(out), reference(q, k, v, 1, Tq, Tk, H, D, D)) < TOL);
     [tq, tk, tv, out].forEach((x) => x.dispose());
   } finally {
+    attentionTesting.tuneOnEmulation = false;
     t.enabled = false;
     t.choices.clear();
     t.pending.clear();
