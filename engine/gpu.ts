@@ -41,6 +41,13 @@ export interface DispatchOptions {
 }
 
 const UNIFORM = 0x0040 | 0x0008; // GPUBufferUsage.UNIFORM | COPY_DST
+/**
+ * Bytes of one uniform slab: the uniform values of up to this many / 256
+ * dispatches (at the usual 256-byte offset alignment) share one buffer,
+ * written once just before the submit. (A mapped buffer per dispatch cost
+ * ~70 us of host time each in Dawn's Node binding.)
+ */
+const UNIFORM_SLAB = 65536;
 const MAP_READ = 0x0001 | 0x0008; // GPUBufferUsage.MAP_READ | COPY_DST
 
 /**
@@ -88,6 +95,8 @@ export class Gpu {
   private recorded: string[] = [];
   /** uniform buffers to destroy once the current submit is done */
   private transient: GPUBuffer[] = [];
+  /** the uniform slabs of the work recorded since the last submit: host bytes, and how many are used */
+  private slabs: { buffer: GPUBuffer; bytes: Uint8Array<ArrayBuffer>; used: number }[] = [];
   private lostReason: string | null = null;
   private uncaptured: GpuError | null = null;
   /** optional progress hook: called with each dispatch's label */
@@ -176,7 +185,7 @@ export class Gpu {
       if (a === undefined) throw new Error(`${label}: missing argument for binding '${b.name}'`);
       if (b.kind === 'uniform') {
         const values = b === gridUniform ? { ...(a as Record<string, number>), grid_x: x } : (a as Record<string, number>);
-        entries.push({ binding: b.binding, resource: { buffer: this.uniform(b.name, b.size!, b.members!, values, label) } });
+        entries.push({ binding: b.binding, resource: this.uniform(b.name, b.size!, b.members!, values, label) });
         continue;
       }
       const t = a as Tensor;
@@ -207,9 +216,15 @@ export class Gpu {
     this.onDispatch?.(label);
   }
 
-  private uniform(name: string, size: number, members: { name: string; offset: number; type: string; count: number }[], values: Record<string, number | readonly number[]>, label: string): GPUBuffer {
-    const data = new ArrayBuffer(Math.max(16, Math.ceil(size / 16) * 16));
-    const view = new DataView(data);
+  private uniform(name: string, size: number, members: { name: string; offset: number; type: string; count: number }[], values: Record<string, number | readonly number[]>, label: string): GPUBufferBinding {
+    const bytes = Math.max(16, Math.ceil(size / 16) * 16);
+    let slab = this.slabs[this.slabs.length - 1];
+    if (!slab || slab.used + bytes > UNIFORM_SLAB) {
+      slab = { buffer: this.device.createBuffer({ size: UNIFORM_SLAB, usage: UNIFORM }), bytes: new Uint8Array(UNIFORM_SLAB), used: 0 };
+      this.slabs.push(slab);
+    }
+    const offset = slab.used;
+    const view = new DataView(slab.bytes.buffer, offset, bytes);
     for (const m of members) {
       const v = values[m.name];
       if (v === undefined) throw new Error(`${label}: uniform '${name}' needs a value for '${m.name}'`);
@@ -228,11 +243,8 @@ export class Gpu {
     for (const k of Object.keys(values)) {
       if (!members.some((m) => m.name === k)) throw new Error(`${label}: uniform '${name}' has no member '${k}'`);
     }
-    const buf = this.device.createBuffer({ size: data.byteLength, usage: UNIFORM, mappedAtCreation: true });
-    new Uint8Array(buf.getMappedRange()).set(new Uint8Array(data));
-    buf.unmap();
-    this.transient.push(buf);
-    return buf;
+    slab.used = Math.ceil((offset + bytes) / this.limits.minUniformBufferOffsetAlignment) * this.limits.minUniformBufferOffsetAlignment;
+    return { buffer: slab.buffer, offset, size: bytes };
   }
 
   private computePass(): GPUComputePassEncoder {
@@ -283,6 +295,11 @@ export class Gpu {
     if (!this.encoder) return;
     const cmd = this.encoder.finish();
     this.encoder = null;
+    for (const u of this.slabs) {
+      this.device.queue.writeBuffer(u.buffer, 0, u.bytes, 0, u.used);
+      this.transient.push(u.buffer);
+    }
+    this.slabs = [];
     this.device.queue.submit([cmd]);
     const done = this.transient;
     this.transient = [];
