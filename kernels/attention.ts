@@ -32,6 +32,7 @@ import { Tensor, empty } from '../engine/index.ts';
 import type { Gpu, ShaderInfo, DispatchOptions } from '../engine/index.ts';
 import { attention as attentionShader, attentionSubgroups } from './shaders.gen.ts';
 import { tunedChoice, type TuneJob } from '../engine/tune.ts';
+import { bindingLimit, window } from './slicing.ts';
 
 export interface AttentionOptions {
   heads: number;
@@ -40,12 +41,12 @@ export interface AttentionOptions {
 }
 
 /**
- * Testing knobs (0 = automatic): a smaller binding limit in bytes, or explicit
- * key / query slice sizes, to run the sliced path on small shapes. Leave at 0
- * in real use.
+ * Testing knobs (0 = automatic): explicit key / query slice sizes, to run the
+ * sliced path on small shapes (a smaller binding limit: slicing.ts
+ * setBindingLimitForTests). Leave at 0 in real use.
  */
 export const attentionTesting = {
-  maxBindingBytes: 0, keysPerSlice: 0, queriesPerSlice: 0, splits: 0,
+  keysPerSlice: 0, queriesPerSlice: 0, splits: 0,
   /** force a kernel ('' = the adapter's default, see attentionKernel) */
   kernel: '' as '' | AttentionKernel,
   /** the subgroup kernel's QUERY_STRIDE (0 = from the adapter's subgroup size) */
@@ -137,14 +138,6 @@ const FLAG_QUERY_MASK = 8;
 const FLAG_SPLIT = 16;
 const FLAG_MERGE = 32;
 
-/** A window of `t`'s elements [start, end) bound at an aligned byte offset; `off` is element start inside it. */
-function window(t: Tensor, start: number, end: number, align: number): { t: Tensor; off: number } {
-  const startByte = t.byteOffset + start * 4;
-  const base = startByte - (startByte % align);
-  const off = (startByte - base) / 4;
-  return { t: new Tensor(t.gpu, t.buffer, [Math.max(1, off + end - start)], t.dtype, base, false), off };
-}
-
 export function attention(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions): Tensor {
   return fused(gpu, q, k, v, opts);
 }
@@ -195,9 +188,9 @@ function fused(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions
   if (B * Tq * Cv === 0) return out;
   if (Tk === 0) fail('needs at least one key');
 
-  const align = gpu.limits.minStorageBufferOffsetAlignment;
-  const limitBytes = attentionTesting.maxBindingBytes > 0 ? attentionTesting.maxBindingBytes : gpu.limits.maxStorageBufferBindingSize;
-  const maxElems = Math.floor(limitBytes / 4) - align / 4;
+  const limitBytes = bindingLimit(gpu);
+  // the most elements a window may hold after rounding its start down to the alignment
+  const maxElems = Math.floor(limitBytes / 4) - gpu.limits.minStorageBufferOffsetAlignment / 4;
   const maxGrid = gpu.limits.maxComputeWorkgroupsPerDimension;
   if (H > maxGrid) fail(`more than ${maxGrid} heads`);
 
@@ -233,7 +226,7 @@ function fused(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions
   for (const { queries: { b0, nb, t0, nt }, keySlices } of pieces) {
     // Rows [t0, t0 + nt) of batches [b0, b0 + nb): with several batches the rows are whole.
     const rows = (t: Tensor, T: number, C: number, r0: number, r1: number) =>
-      window(t, (b0 * T + r0) * C, ((b0 + nb - 1) * T + r1) * C, align);
+      window(t, (b0 * T + r0) * C, ((nb - 1) * T + r1 - r0) * C);
     const qw = rows(q, Tq, Cqk, t0, t0 + nt);
     const ow = rows(out, Tq, Cv, t0, t0 + nt);
     const qmw = queryMask ? rows(queryMask, Tq, 1, t0, t0 + nt) : null;
@@ -270,11 +263,11 @@ function fused(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions
       // FLAG_SPLIT writes the splits' accumulators to `partial` (bound as out);
       // FLAG_MERGE reads them back (bound as v) and writes out.
       const args = (flags: number) => ({
-        q: qw.t, k: kw.t,
-        v: flags & FLAG_MERGE ? partial! : vw.t,
-        query_mask: qmw?.t ?? qw.t,
-        key_mask: kmw?.t ?? qw.t,
-        out: flags & FLAG_SPLIT ? partial! : ow.t,
+        q: qw.view, k: kw.view,
+        v: flags & FLAG_MERGE ? partial! : vw.view,
+        query_mask: qmw?.view ?? qw.view,
+        key_mask: kmw?.view ?? qw.view,
+        out: flags & FLAG_SPLIT ? partial! : ow.view,
         state,
         params: {
           tq: nt, tk: k1 - k0, heads: H, dqk: Dqk, dv: Dv,

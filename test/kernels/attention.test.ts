@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { testGpu, randn, relError } from '../gpu.ts';
 import { upload, readF32, type Gpu } from '../../engine/index.ts';
 import { tuning, tunePending, exportTuning, type Measure } from '../../engine/tune.ts';
+import { setBindingLimitForTests } from '../../kernels/slicing.ts';
 import { attention, attentionTesting, attentionKernel, type AttentionKernel } from '../../kernels/attention.ts';
 
 const TOL = 1e-5;
@@ -183,11 +184,11 @@ for (const k of ['portable', 'subgroups'] as const) {
   });
 
   kernelTest('slices chosen automatically when a binding would exceed the limit', async () => {
-    attentionTesting.maxBindingBytes = 4096; // 1024 f32 per binding
+    setBindingLimitForTests(4096); // 1024 f32 per binding
     try {
       await check({ B: 2, Tq: 90, Tk: 200, H: 2, Dqk: 5, Dv: 3, keyMask: (_, T) => (T % 7 === 0 ? 0 : 1) }, 'auto-sliced');
     } finally {
-      attentionTesting.maxBindingBytes = 0;
+      setBindingLimitForTests(null);
     }
   });
 
