@@ -35,3 +35,36 @@ export function toRgba(image: ImageInput): RgbaImage {
   const { data } = ctx.getImageData(0, 0, width, height);
   return { width, height, data };
 }
+
+/** Interleaved 8-bit pixels: height rows of width * channels bytes. */
+export interface PixelsU8 {
+  width: number;
+  height: number;
+  channels: number;
+  data: Uint8Array;
+}
+
+/** Round half to even, as OpenCV's cvRound (lrint) does in the default rounding mode. */
+export function roundEven(v: number): number {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** RGB bytes of a rectangle of an RGBA image (alpha dropped). */
+export function cropRgb(img: RgbaImage, box: { x: number; y: number; width: number; height: number }): PixelsU8 {
+  const { x, y, width, height } = box;
+  if (x < 0 || y < 0 || width < 1 || height < 1 || x + width > img.width || y + height > img.height) {
+    throw new Error(`cropRgb: box ${width}x${height} at (${x}, ${y}) is outside the ${img.width}x${img.height} image`);
+  }
+  const out = new Uint8Array(width * height * 3);
+  for (let r = 0; r < height; r++) {
+    let s = ((y + r) * img.width + x) * 4;
+    let d = r * width * 3;
+    for (let c = 0; c < width; c++, s += 4, d += 3) {
+      out[d] = img.data[s];
+      out[d + 1] = img.data[s + 1];
+      out[d + 2] = img.data[s + 2];
+    }
+  }
+  return { width, height, channels: 3, data: out };
+}

@@ -25,15 +25,9 @@
 //     differ by 1 on rare pixels.
 // Equal sizes copy the input, as cv2.resize does.
 
-import type { RgbaImage } from '../image.ts';
+import { cropRgb, roundEven, type PixelsU8, type RgbaImage } from '../image.ts';
 
-/** Interleaved 8-bit pixels: height rows of width * channels bytes. */
-export interface PixelsU8 {
-  width: number;
-  height: number;
-  channels: number;
-  data: Uint8Array;
-}
+export { cropRgb, type PixelsU8 };
 
 export interface CropBox {
   /** Left column of the crop. */
@@ -83,12 +77,6 @@ export function centerCropBox(width: number, height: number, size = 224, padding
   const side = Math.floor((size / (size + padding)) * Math.min(width, height));
   if (side < 1) throw new Error(`centerCropBox: image ${width}x${height} is too small to crop`);
   return { x: Math.floor((width - side + 1) / 2), y: Math.floor((height - side + 1) / 2), size: side };
-}
-
-/** Round half to even, as cvRound (lrint) does in the default rounding mode. */
-function roundEven(v: number): number {
-  const r = Math.round(v);
-  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
 
 /**
@@ -201,25 +189,6 @@ export function resizeBicubicU8(src: PixelsU8, dstWidth: number, dstHeight: numb
     }
   }
   return { width: dstWidth, height: dstHeight, channels: cn, data: out };
-}
-
-/** RGB bytes of a rectangle of an RGBA image (alpha dropped). */
-export function cropRgb(img: RgbaImage, box: { x: number; y: number; width: number; height: number }): PixelsU8 {
-  const { x, y, width, height } = box;
-  if (x < 0 || y < 0 || width < 1 || height < 1 || x + width > img.width || y + height > img.height) {
-    throw new Error(`cropRgb: box ${width}x${height} at (${x}, ${y}) is outside the ${img.width}x${img.height} image`);
-  }
-  const out = new Uint8Array(width * height * 3);
-  for (let r = 0; r < height; r++) {
-    let s = ((y + r) * img.width + x) * 4;
-    let d = r * width * 3;
-    for (let c = 0; c < width; c++, s += 4, d += 3) {
-      out[d] = img.data[s];
-      out[d + 1] = img.data[s + 1];
-      out[d + 2] = img.data[s + 2];
-    }
-  }
-  return { width, height, channels: 3, data: out };
 }
 
 /**

@@ -27,15 +27,9 @@
 // route the resize through IPP or other SIMD widths may differ by one level
 // on some pixels (4e-3 after / 255).
 
-import { toRgba, type ImageInput, type RgbaImage } from '../image.ts';
+import { toRgba, cropRgb, roundEven, type ImageInput, type PixelsU8 } from '../image.ts';
 
-/** Interleaved 8-bit pixels: height rows of width * channels bytes. */
-export interface PixelsU8 {
-  width: number;
-  height: number;
-  channels: number;
-  data: Uint8Array;
-}
+export type { PixelsU8 };
 
 export interface BilinearOptions {
   vertical?: 'simd' | 'fixed';
@@ -48,12 +42,6 @@ const SIMD_U8_LANES = 16;
 const SIMD_I16_LANES = 8;
 
 const f32 = Math.fround;
-
-/** cvRound: round half to even. */
-function roundEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
 
 function sat8(v: number): number {
   return v < 0 ? 0 : v > 255 ? 255 : v;
@@ -152,20 +140,6 @@ export function centerSquare(width: number, height: number): { x: number; y: num
   return { x: Math.floor(width / 2) - Math.floor(m / 2), y: Math.floor(height / 2) - Math.floor(m / 2), size: m };
 }
 
-/** RGB bytes of a square crop of an RGBA image. */
-function cropRgb(img: RgbaImage, x0: number, y0: number, size: number): PixelsU8 {
-  const data = new Uint8Array(size * size * 3);
-  for (let y = 0; y < size; y++) {
-    for (let x = 0; x < size; x++) {
-      const s = ((y0 + y) * img.width + x0 + x) * 4, d = (y * size + x) * 3;
-      data[d] = img.data[s];
-      data[d + 1] = img.data[s + 1];
-      data[d + 2] = img.data[s + 2];
-    }
-  }
-  return { width: size, height: size, channels: 3, data };
-}
-
 /**
  * One frame through the colab's pipeline: -> float32 [size, size, 3] RGB in
  * [0, 1] (written into `out` at `offset` when given).
@@ -173,7 +147,7 @@ function cropRgb(img: RgbaImage, x0: number, y0: number, size: number): PixelsU8
 export function preprocessFrame(frame: ImageInput, size = 224, o: BilinearOptions = {}, out?: Float32Array, offset = 0): Float32Array {
   const img = toRgba(frame);
   const box = centerSquare(img.width, img.height);
-  const rgb = resizeBilinearU8(cropRgb(img, box.x, box.y, box.size), size, size, o).data;
+  const rgb = resizeBilinearU8(cropRgb(img, { x: box.x, y: box.y, width: box.size, height: box.size }), size, size, o).data;
   const dst = out ?? new Float32Array(size * size * 3);
   for (let i = 0; i < rgb.length; i++) dst[offset + i] = Math.fround(rgb[i] / 255);
   return dst;
