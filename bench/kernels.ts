@@ -44,7 +44,7 @@ interface Row {
   hostCpu: number;
   vsNative?: number;
   /** TensorFlow.js on the same shape and adapter, or why not */
-  tfjs?: { ms: number; gflops: number; reps: number; ratio: number } | { skipped: string };
+  tfjs?: { ms: number; gflops: number; reps: number; hostCpu: number; ratio: number } | { skipped: string };
 }
 
 const args = process.argv.slice(2);
@@ -149,7 +149,7 @@ async function tfjsRow(flops: number, run: (t: Tfjs) => Promise<TfjsTiming>): Pr
   if (quick && flops > QUICK_TFJS_GFLOP * 1e9) return { skipped: `over ${QUICK_TFJS_GFLOP} GFLOP (--quick)` };
   try {
     const t = await run(tfjs);
-    return { ms: t.ms, gflops: flops / (t.ms * 1e6), reps: t.reps, ratio: 0 };
+    return { ms: t.ms, gflops: flops / (t.ms * 1e6), reps: t.reps, hostCpu: t.hostCpu, ratio: 0 };
   } catch (e) {
     return { skipped: `failed: ${(e as Error).message.split('\n')[0]}` };
   }
@@ -196,8 +196,8 @@ async function benchAttention(name: string, Tq: number, Tk: number, heads: numbe
   record(name, 'attention', `${Tq} over ${Tk}, ${heads}x(${Dqk},${Dv})`, flops, t, tf);
 }
 
-const header = ['kernel', 'model / layer', 'shape', 'reps', 'ms', 'GFLOP/s', 'host cpu', ...(native ? ['vs native'] : []), ...(tfjs ? ['TF.js ms', 'TF.js GF/s', 'ours/TF.js'] : [])];
-const widths = [9, 32, 32, 4, 10, 8, 8, ...(native ? [9] : []), 10, 10, 10];
+const header = ['kernel', 'model / layer', 'shape', 'reps', 'ms', 'GFLOP/s', 'host cpu', ...(native ? ['vs native'] : []), ...(tfjs ? ['TF.js ms', 'TF.js GF/s', 'its cpu', 'ours/TF.js'] : [])];
+const widths = [9, 32, 32, 4, 10, 8, 8, ...(native ? [9] : []), 10, 10, 7, 10];
 function line(cells: string[]): string {
   return cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
 }
@@ -206,7 +206,7 @@ function printRow(r: Row) {
   console.log(line([
     r.kernel, r.name, r.shape, String(r.reps), r.ms.toFixed(1), r.gflops.toFixed(2), `${Math.round(r.hostCpu * 100)}%`,
     ...(r.vsNative !== undefined ? [r.vsNative.toPrecision(3)] : []),
-    ...(!tf ? [] : 'ms' in tf ? [tf.ms.toFixed(1), tf.gflops.toFixed(2), `${tf.ratio.toFixed(2)}x`] : [`  ${tf.skipped}`]),
+    ...(!tf ? [] : 'ms' in tf ? [tf.ms.toFixed(1), tf.gflops.toFixed(2), `${Math.round(tf.hostCpu * 100)}%`, `${tf.ratio.toFixed(2)}x`] : [`  ${tf.skipped}`]),
   ]));
 }
 
@@ -217,7 +217,8 @@ if (!json) {
   console.log(`host: ${cores} cores, load average ${load.toFixed(2)}${load > cores ? ' (busy host: a CPU adapter will measure low)' : ''}`);
   console.log('host cpu: CPU time of this process / (wall time x cores), i.e. how much of the host a CPU adapter (lavapipe) used');
   if (tfjs) {
-    console.log(`TF.js: @tensorflow/tfjs-backend-webgpu on the same Dawn entry point (its adapter: ${tfjs.adapter}); ours/TF.js = its time / ours`);
+    console.log(`TF.js: @tensorflow/tfjs-backend-webgpu on the same Dawn entry point (its adapter: ${tfjs.adapter}); ours/TF.js = its time / ours;`);
+    console.log('       its cpu: host cpu during its run (on a CPU adapter a ratio means little when the two host cpu figures differ much)');
     console.log('       +bias: tf.fused.matMul with the bias; gelu rows: TF.js leaves the GELU out (it has none to fuse), so their ratio favours TF.js;');
     console.log('       attention: tf.matMul (q k^T), softmax, tf.matMul (v), with head transposes');
   } else console.log(`TF.js: ${tfjsError}`);

@@ -22,11 +22,14 @@
 //                    times v; heads moved to the batch axis and back by transposes
 //                    (TF.js's batched matmul wants them there)
 
+import { availableParallelism } from 'node:os';
 import type * as TF from '@tensorflow/tfjs-core';
 
 export interface TfjsTiming {
   ms: number;
   reps: number;
+  /** this process's CPU time over wall time and cores, as bench/kernels.ts's host cpu column */
+  hostCpu: number;
 }
 
 export interface Tfjs {
@@ -81,10 +84,13 @@ export async function startTfjs(entry: GPU, budget: Budget): Promise<Tfjs> {
 
   const time = async (run: () => TF.Tensor): Promise<TfjsTiming> => {
     const measure = async (reps: number): Promise<TfjsTiming> => {
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
       for (let i = 0; i < reps; i++) run().dispose();
       await finish();
-      return { ms: (performance.now() - t0) / reps, reps };
+      const wall = performance.now() - t0;
+      const cpu = process.cpuUsage(c0);
+      return { ms: wall / reps, reps, hostCpu: (cpu.user + cpu.system) / 1000 / (wall * availableParallelism()) };
     };
     await measure(1); // warm-up: pipelines for this shape, input uploads
     const once = await measure(1);
