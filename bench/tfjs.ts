@@ -82,13 +82,24 @@ export async function startTfjs(entry: GPU, budget: Budget): Promise<Tfjs> {
     await backend.device.queue.onSubmittedWorkDone();
   };
 
+  // TF.js does not check WebGPU's limits itself (e.g. a binding over
+  // maxStorageBufferBindingSize): its work then fails validation and finishes
+  // at once. An error scope around each measurement turns that into an error
+  // naming Dawn's message, instead of an impossible time.
+  const device = backend.device;
   const time = async (run: () => TF.Tensor): Promise<TfjsTiming> => {
     const measure = async (reps: number): Promise<TfjsTiming> => {
       const c0 = process.cpuUsage();
       const t0 = performance.now();
+      device.pushErrorScope('validation');
+      device.pushErrorScope('out-of-memory');
       for (let i = 0; i < reps; i++) run().dispose();
       await finish();
       const wall = performance.now() - t0;
+      const oom = await device.popErrorScope();
+      const invalid = await device.popErrorScope();
+      const error = oom ?? invalid;
+      if (error) throw new Error(`TF.js's WebGPU work failed: ${error.message.split('\n')[0]}`);
       const cpu = process.cpuUsage(c0);
       return { ms: wall / reps, reps, hostCpu: (cpu.user + cpu.system) / 1000 / (wall * availableParallelism()) };
     };
