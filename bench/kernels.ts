@@ -7,7 +7,7 @@
 //   npm run bench:kernels -- --native-gflops 900   also print the ratio to a native reference
 //   npm run bench:kernels -- --only attention   run the rows whose name contains a word
 //   npm run bench:kernels -- --no-tfjs          leave out TensorFlow.js's columns
-//   npm run bench:kernels -- --variant tiled    force a matmul kernel (blocked, unrolled, tiled)
+//   npm run bench:kernels -- --variant tiled    force a matmul kernel (blocked, unrolled, tiled, vec4)
 //   npm run bench:kernels -- --tune             let the tuner (engine/tune.ts) measure each matmul
 //                                               shape first, then time its choice
 // The matmul shape column ends with the kernel that ran ([blocked], [unrolled], [tiled]).
@@ -60,7 +60,7 @@ if (native !== undefined && !(native > 0)) throw new Error('--native-gflops need
 const only = value('--only');
 const withTfjs = !flag('--no-tfjs');
 const variant = (value('--variant') ?? '') as '' | MatmulVariant;
-if (variant && !['blocked', 'unrolled', 'tiled'].includes(variant)) throw new Error('--variant takes blocked, unrolled or tiled');
+if (variant && !['blocked', 'unrolled', 'tiled', 'vec4'].includes(variant)) throw new Error('--variant takes blocked, unrolled, tiled or vec4');
 matmulTesting.variant = variant;
 const tune = flag('--tune');
 /** With --quick, TF.js leaves out rows above this many GFLOP. */
@@ -118,7 +118,7 @@ async function time(gpu: Gpu, run: () => Tensor): Promise<Timing> {
 async function warmUp(gpu: Gpu): Promise<void> {
   const a = tensor(gpu, [70, 32], 7), w = tensor(gpu, [32, 20], 8);
   const q = tensor(gpu, [1, 8, 16], 9), kv = tensor(gpu, [1, 2048, 16], 10);
-  for (const v of ['blocked', 'unrolled', 'tiled'] as const) {
+  for (const v of ['blocked', 'unrolled', 'tiled', 'vec4'] as const) {
     matmulTesting.variant = v;
     matmul(gpu, a, w).dispose();
   }

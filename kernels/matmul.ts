@@ -15,9 +15,11 @@
 // that starts at an aligned byte offset (the rest of the offset goes through
 // the uniform as an element offset).
 //
-// Kernels: three tilings of the same product, each for any shape and layout
-// ('blocked': register tile in loops; 'unrolled': the register tile written
-// out, for SwiftShader; 'tiled': workgroup memory, for GPUs). Which is
+// Kernels: four tilings of the same product ('blocked': register tile in
+// loops; 'unrolled': the register tile written out, for SwiftShader; 'tiled':
+// workgroup memory, for GPUs; each for any shape and layout; 'vec4': vec4
+// loads, for lavapipe, only untransposed with K and N multiples of 4 — other
+// products fall back to 'blocked'). Which is
 // fastest depends on the adapter (on lavapipe the workgroup-memory kernel is
 // several times slower than the register-blocked one; on a GPU the opposite),
 // so each shape asks the tuner (engine/tune.ts): until tunePending(gpu) has
@@ -41,8 +43,8 @@ export interface MatmulOptions {
   residual?: Tensor; // same shape as the output, added last
 }
 
-export type MatmulVariant = 'blocked' | 'unrolled' | 'tiled';
-const VARIANTS: MatmulVariant[] = ['blocked', 'unrolled', 'tiled'];
+export type MatmulVariant = 'blocked' | 'unrolled' | 'tiled' | 'vec4';
+const VARIANTS: MatmulVariant[] = ['blocked', 'unrolled', 'tiled', 'vec4'];
 
 /**
  * Testing knobs. maxBindingBytes > 0 is used instead of the adapter's
@@ -65,7 +67,10 @@ const kernels = new Map<string, Kernel>();
  * A kernel: the shader, under its own name for each variant and B type (so
  * dispatch labels and the module cache tell them apart; the f16 one declares
  * BT = f16 under `enable f16;`), its entry point, and the output rows x
- * columns one workgroup covers.
+ * columns one workgroup covers. Each module holds the shared declarations
+ * (the shipped code up to the first entry point) and its own entry point
+ * (up to the next one); for 'vec4' the bindings of a and b (0 and 1) become
+ * arrays of vec4s, which the scalar kernels could not index.
  */
 function kernel(v: MatmulVariant, f16: boolean): Kernel {
   const name = `matmul${v === 'blocked' ? '' : `_${v}`}${f16 ? '_f16' : ''}`;
@@ -75,9 +80,14 @@ function kernel(v: MatmulVariant, f16: boolean): Kernel {
     const [rows, cols] =
       v === 'blocked' ? [c('WG_Y') * c('TILE_M'), c('WG_X') * c('TILE_N')]
       : v === 'tiled' ? [c('TB'), c('TB')]
+      : v === 'vec4' ? [c('V_WG') * c('V_ROWS'), c('V_WG') * c('V_COLS')]
       : [c('U_WG_Y') * c('U_ROWS'), c('U_WG_X') * 4];
-    const code = f16 ? `enable f16;${matmulShader.code.replace('alias BT=f32;', 'alias BT=f16;')}` : matmulShader.code;
-    kernels.set(name, (k = { shader: { ...matmulShader, name, code }, entryPoint: v === 'blocked' ? 'main' : `main_${v}`, rows, cols }));
+    const entryPoint = v === 'blocked' ? 'main' : `main_${v}`;
+    const [shared, ...entries] = matmulShader.code.split(/(?=@compute)/);
+    let code = shared + entries.find((e) => e.includes(`fn ${entryPoint}(`));
+    if (v === 'vec4') code = code.replace(/(@binding\([01]\)var<storage>\w+:array<)(\w+)>/g, '$1vec4<$2>>');
+    if (f16) code = `enable f16;${code.replace('alias BT=f32;', 'alias BT=f16;')}`;
+    kernels.set(name, (k = { shader: { ...matmulShader, name, code }, entryPoint, rows, cols }));
   }
   return k;
 }
@@ -88,10 +98,11 @@ const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|warp/i;
 /**
  * The kernel used until the tuner has measured a shape: on SwiftShader
  * (which does not unroll loops) the unrolled one, on other software adapters
- * the register-blocked one, on GPUs the workgroup-tiled one.
+ * the vec4 one (the register-blocked one where vec4 does not fit), on GPUs
+ * the workgroup-tiled one.
  */
 export function matmulDefault(gpu: Gpu): MatmulVariant {
-  return /swiftshader/i.test(gpu.adapterName) ? 'unrolled' : SOFTWARE_ADAPTER.test(gpu.adapterName) ? 'blocked' : 'tiled';
+  return /swiftshader/i.test(gpu.adapterName) ? 'unrolled' : SOFTWARE_ADAPTER.test(gpu.adapterName) ? 'vec4' : 'tiled';
 }
 
 /**
@@ -115,13 +126,15 @@ const tuneKey = (s: Shape) => `matmul ${[+s.tA, +s.tB, +s.f16, +s.sharedB, pow2(
 /**
  * Operands of the shape (cut to the tuning budget; their values are
  * whatever the pooled buffers hold: new ones are zeros, reused ones earlier
- * results) and one candidate per kernel, the default first.
+ * results) and one candidate per kernel, the default first ('vec4' runs
+ * 'blocked' where its loads do not fit, so there it times that again).
  */
 function tuneJob(gpu: Gpu, s: Shape): TuneJob {
   const budget = SOFTWARE_ADAPTER.test(gpu.adapterName) ? TUNE_FLOPS_SOFTWARE : TUNE_FLOPS_GPU;
   const flops = 2 * s.K * s.batches; // per row and column
   const rows = Math.min(s.M, Math.max(TUNE_MIN_ROWS, Math.floor(budget / (flops * s.N))));
-  const cols = Math.min(s.N, Math.max(TUNE_MIN_COLS, Math.floor(budget / (flops * rows))));
+  // columns cut to whole vec4s, so 'vec4' runs where it would at the full shape
+  const cols = Math.min(s.N, 4 * Math.max(TUNE_MIN_COLS / 4, Math.floor(budget / (flops * rows * 4))));
   const a = empty(gpu, [s.batches, ...(s.tA ? [s.K, rows] : [rows, s.K])]);
   const b = empty(gpu, [...(s.sharedB ? [] : [s.batches]), ...(s.tB ? [cols, s.K] : [s.K, cols])], s.f16 ? 'f16' : 'f32');
   const first = matmulDefault(gpu);
@@ -205,6 +218,11 @@ function product(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions, variant?: 
     const shape = { M, K, N, batches, tA, tB, sharedB, f16 };
     const chosen = matmulTesting.variant || tunedChoice(gpu, tuneKey(shape), () => tuneJob(gpu, shape));
     variant = VARIANTS.includes(chosen as MatmulVariant) ? (chosen as MatmulVariant) : matmulDefault(gpu);
+  }
+  // 'vec4' reads rows of A and B as whole vec4s: untransposed, K and N
+  // multiples of 4 from 16-byte-aligned starts, and N at least one tile wide.
+  if (variant === 'vec4' && (tA || tB || K % 4 || N % 4 || N < shaderConst(matmulShader, 'V_COLS') || a.byteOffset % 16 || b.byteOffset % (4 * BYTES[b.dtype]))) {
+    variant = 'blocked';
   }
   const { shader, entryPoint, rows: BLOCK_ROWS, cols: BLOCK_COLS } = kernel(variant, f16);
   const align = gpu.limits.minStorageBufferOffsetAlignment;

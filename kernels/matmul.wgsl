@@ -11,10 +11,16 @@
 //   residual: same indexing as out, from r_off; bias[n] from bias_off.
 // `flags` selects the epilogue: FLAG_BIAS, FLAG_GELU, FLAG_RESIDUAL.
 //
-// Three tilings of the same product, one entry point each (the wrapper picks
+// Four tilings of the same product, one entry point each (the wrapper picks
 // one per adapter and shape). In all of them rows and columns past the edge
-// are clamped for loading (they read valid memory) and skipped when storing,
-// so any M, N, K works; the grid is (column blocks, row blocks, batches).
+// are clamped for loading (they read valid memory) and skipped when storing;
+// the grid is (column blocks, row blocks, batches). The first three take any
+// M, N, K and strides; `main_vec4` only untransposed A and B whose rows are
+// whole vec4s.
+//
+// Each entry point is compiled as a module of its own: the declarations up to
+// the first entry point, then its code up to the next (kernels/matmul.ts cuts
+// them apart), so `main_vec4`'s module can declare a and b as arrays of vec4s.
 //
 // `main`, register blocking: each invocation computes a TILE_M x TILE_N block
 // of outputs (64 accumulators held in registers); a workgroup of WG_X x WG_Y
@@ -31,6 +37,18 @@
 // loops, so `main`'s arrays live in memory there; this kernel keeps everything
 // in registers and runs about 8x faster on it. A workgroup of U_WG_X x U_WG_Y
 // invocations covers 8 * U_WG_Y rows by 4 * U_WG_X columns.
+//
+// `main_vec4`, `main`'s register tile read in vec4s, for lavapipe: there every
+// storage load is emitted per SIMD lane (bounds check, branch, scalar load),
+// whatever the addresses, and these loads, not the multiply-adds, set the
+// speed; a vec4 load pays that once per lane for four values. Its module binds
+// a and b as array<vec4<f32>> / array<vec4<BT>>, so it needs a_ks = b_ns = 1,
+// K and N multiples of 4 and 16-byte-aligned starts (the wrapper checks and
+// runs `main` otherwise). Each invocation computes V_ROWS x V_COLS outputs:
+// per 4 steps of k it loads one vec4 of A per row (4 k) and V_COLS / 4 vec4s
+// of B per k, 24 loads for 512 multiply-adds where `main` makes 64 for 256.
+// A workgroup of V_WG x V_WG invocations covers V_WG * V_ROWS rows by
+// V_WG * V_COLS columns.
 //
 // `main_tiled`, workgroup memory (what GPUs want): a workgroup of TW x TW
 // invocations computes a TB x TB block of outputs. Per step of TK it stages a
@@ -62,6 +80,10 @@ const TILE_M = 8u;   // main: output rows per invocation
 const TILE_N = 8u;   // main: output columns per invocation
 const WG_X = 4u;     // main: invocations along N (a workgroup covers 32 columns ...)
 const WG_Y = 16u;    // main: invocations along M (... by 128 rows: little waste at N = 261, 322)
+
+const V_ROWS = 8u;   // main_vec4: output rows per invocation
+const V_COLS = 16u;  // main_vec4: output columns per invocation (four vec4s)
+const V_WG = 4u;     // main_vec4: invocations along each side (a workgroup covers 32 rows by 64 columns)
 
 const U_ROWS = 8u;   // main_unrolled: output rows per invocation (acc0 .. acc7)
 const U_WG_X = 8u;   // main_unrolled: invocations along N (a workgroup covers 32 columns ...)
@@ -148,14 +170,6 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid
   }
 }
 
-// Output row m, columns n0 .. n0 + 3 of main_unrolled (the in-range part).
-fn store4(v: vec4<f32>, batch: u32, m: u32, n0: u32) {
-  if (m >= params.m) { return; }
-  for (var j = 0u; j < 4u; j++) {
-    if (n0 + j < params.n) { store(v[j], batch * params.c_bs + m * params.n, n0 + j); }
-  }
-}
-
 @compute @workgroup_size(U_WG_X, U_WG_Y)
 fn main_unrolled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
   let p = params;
@@ -208,6 +222,51 @@ fn main_unrolled(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocatio
   store4(acc5, batch, m0 + 5u, n0);
   store4(acc6, batch, m0 + 6u, n0);
   store4(acc7, batch, m0 + 7u, n0);
+}
+
+// Output row m, columns n0 .. n0 + 3 of main_unrolled (the in-range part).
+fn store4(v: vec4<f32>, batch: u32, m: u32, n0: u32) {
+  if (m >= params.m) { return; }
+  for (var j = 0u; j < 4u; j++) {
+    if (n0 + j < params.n) { store(v[j], batch * params.c_bs + m * params.n, n0 + j); }
+  }
+}
+
+// main_vec4: see the header. acc[i][j] holds row m0 + i, columns nc + 4 j .. nc + 4 j + 3.
+@compute @workgroup_size(V_WG, V_WG)
+fn main_vec4(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>) {
+  let p = params;
+  let batch = wid.z;
+  let m0 = (wid.y * V_WG + lid.y) * V_ROWS;
+  let n0 = (wid.x * V_WG + lid.x) * V_COLS;
+  // Past the right edge the tile shifts left to end at column N - 1 (N >= V_COLS)
+  // rather than clamping each column: its columns stay one contiguous run of B.
+  let nc = min(n0, p.n - V_COLS);
+  let a_at = p.a_off + batch * p.a_bs;           // offsets and strides in f32s here ...
+  var b_at = (p.b_off + batch * p.b_bs + nc) / 4u;  // ... and in vec4s (all multiples of 4)
+
+  var acc = array<array<vec4<f32>, V_COLS / 4u>, V_ROWS>();
+  for (var k4 = 0u; k4 < p.k / 4u; k4++) {
+    var av: array<vec4<f32>, V_ROWS>;   // A[m0 + i, 4 k4 .. 4 k4 + 3]
+    for (var i = 0u; i < V_ROWS; i++) { av[i] = a[(a_at + min(m0 + i, p.m - 1u) * p.a_ms) / 4u + k4]; }
+    for (var kk = 0u; kk < 4u; kk++) {
+      var bv: array<vec4<f32>, V_COLS / 4u>;   // B[4 k4 + kk, nc .. nc + V_COLS - 1]
+      for (var j = 0u; j < V_COLS / 4u; j++) { bv[j] = vec4<f32>(b[b_at + j]); }
+      b_at += p.b_ks / 4u;
+      for (var i = 0u; i < V_ROWS; i++) {
+        for (var j = 0u; j < V_COLS / 4u; j++) { acc[i][j] = bv[j] * av[i][kk] + acc[i][j]; }
+      }
+    }
+  }
+
+  // Store the in-range part; columns before n0 belong to the tile on the left.
+  for (var i = 0u; i < V_ROWS; i++) {
+    let m = m0 + i;
+    if (m >= p.m) { break; }
+    for (var j = n0 - nc; j < V_COLS; j++) {
+      store(acc[i][j / 4u][j % 4u], batch * p.c_bs + m * p.n, nc + j);
+    }
+  }
 }
 
 @compute @workgroup_size(TW, TW)

@@ -101,9 +101,9 @@ test('matmul: a new shape runs the default kernel and is queued; after tunePendi
     assert.is(key, 'matmul 0,0,0,1,1,128,24,36'); // transposes, f16 b, shared b, batches, rows (next power of 2), K, N
     // every kernel is a candidate; the default is timed first
     const ran: string[] = [];
-    await tunePending(gpu, fakeTimes({ blocked: 5, unrolled: 4, tiled: 1 }, ran));
+    await tunePending(gpu, fakeTimes({ blocked: 5, unrolled: 4, tiled: 1, vec4: 3 }, ran));
     assert.is(ran[0], def);
-    assert.equal([...ran].sort(), ['blocked', 'tiled', 'unrolled']);
+    assert.equal([...ran].sort(), ['blocked', 'tiled', 'unrolled', 'vec4']);
     assert.equal(exportTuning(gpu).choices, { [key]: 'tiled' });
     const out = matmul(gpu, ta, tw);
     assert.equal(await kernelsOf(gpu, () => matmul(gpu, ta, tw).dispose()), ['matmul_tiled']);
@@ -118,8 +118,8 @@ test('matmul: a new shape runs the default kernel and is queued; after tunePendi
     const tb = upload(gpu, randn(N * K, 4), [N, K]);
     matmul(gpu, ta, tb, { transposeB: true }).dispose();
     const ran2: string[] = [];
-    await tunePending(gpu, fakeTimes({ blocked: 2, unrolled: 3, tiled: 3 }, ran2));
-    assert.is(ran2.length, 3);
+    await tunePending(gpu, fakeTimes({ blocked: 2, unrolled: 3, tiled: 3, vec4: 3 }, ran2));
+    assert.is(ran2.length, 4);
     assert.equal(await kernelsOf(gpu, () => matmul(gpu, ta, tb, { transposeB: true }).dispose()), ['matmul']);
     [ta, tw, t2, tb].forEach((t) => t.dispose());
   });

@@ -5,7 +5,7 @@ import { upload, readF32, f32ToF16, f16ToF32 } from '../../engine/index.ts';
 import { matmul, matmulTesting, type MatmulOptions, type MatmulVariant } from '../../kernels/matmul.ts';
 
 const TOL = 1e-5;
-const VARIANTS: MatmulVariant[] = ['blocked', 'unrolled', 'tiled'];
+const VARIANTS: MatmulVariant[] = ['blocked', 'unrolled', 'tiled', 'vec4'];
 
 function gelu(x: number): number {
   return 0.5 * x * (1 + Math.tanh(Math.sqrt(2 / Math.PI) * (x + 0.044715 * x * x * x)));
@@ -89,7 +89,9 @@ async function check(c: Case, label = JSON.stringify(c)): Promise<number> {
       out.dispose();
       return host;
     });
-    const shader = (v === 'blocked' ? 'matmul' : `matmul_${v}`) + (c.f16 ? '_f16' : '');
+    // 'vec4' runs where its loads fit (untransposed, K and N multiples of 4, N >= 16), else 'blocked'
+    const vec4Fits = !c.tA && !c.tB && K % 4 === 0 && N % 4 === 0 && N >= 16;
+    const shader = (v === 'blocked' || (v === 'vec4' && !vec4Fits) ? 'matmul' : `matmul_${v}`) + (c.f16 ? '_f16' : '');
     assert.equal([...shaders], [shader], `${label} (${v}): ran ${[...shaders]}`);
     const err = relError(got, want);
     assert.ok(err < TOL, `${label} (${v}): relative error ${err}`);
@@ -112,6 +114,10 @@ test('whole vec4 column groups (N a multiple of 4), odd row counts, sizes past o
   await check({ M: 19, K: 16, N: 24, bias: true, gelu: true, residual: true });
   await check({ M: 17, K: 8, N: 12, batches: 3, batchedB: true, bias: true, residual: true });
   await check({ M: 6, K: 4, N: 8, batches: 6, lead: [2, 3], gelu: true });
+  // where 'vec4' runs: one tile of columns, a tile shifted left at the edge (N = 20, 52), batches, the epilogue
+  for (const [M, K, N] of [[1, 4, 16], [33, 12, 20], [9, 8, 52]]) await check({ M, K, N });
+  await check({ M: 9, K: 8, N: 20, batches: 3, batchedB: true, bias: true, gelu: true, residual: true });
+  await check({ M: 5, K: 8, N: 16, batches: 2, lead: [2], bias: true });
 });
 
 test('f16 b (f32 accumulation) on every kernel, where the adapter has shader-f16', async () => {
@@ -124,6 +130,7 @@ test('f16 b (f32 accumulation) on every kernel, where the adapter has shader-f16
   await check({ M: 67, K: 20, N: 68, f16: true, bias: true, residual: true });
   await check({ M: 19, K: 11, N: 23, f16: true, tA: true, tB: true });
   await check({ M: 17, K: 8, N: 12, batches: 3, batchedB: true, f16: true });
+  await check({ M: 19, K: 12, N: 36, batches: 2, batchedB: true, f16: true, bias: true, residual: true });
 });
 
 test('every option combination: transposes, bias, gelu, residual', async () => {
