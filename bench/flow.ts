@@ -30,7 +30,6 @@ import { estimateFlow, normalizeFrame } from '../perceiver/flow/pipeline.ts';
 import { tileOrigins, paddedSize, evenSubset } from '../perceiver/flow/tiling.ts';
 import { randomWeights } from './random-weights.ts';
 
-const SOFTWARE = /llvmpipe|lavapipe|swiftshader/i;
 const SOFTWARE_PIXELS = 4096;
 
 function parseArgs(argv: string[]) {
@@ -101,7 +100,7 @@ async function main() {
     if (!opts.json) console.log(s);
   };
   const gpu = await nodeGpu();
-  const software = SOFTWARE.test(gpu.adapterName);
+  const software = gpu.features.emulated;
   const pixels = opts.full ? null : opts.pixels ?? (software ? SOFTWARE_PIXELS : null);
   const e = cfg.encoder;
   log(`adapter: ${gpu.adapterName}${software ? ' (software)' : ''}`);

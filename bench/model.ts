@@ -52,7 +52,6 @@ import { randomWeights, noise } from './random-weights.ts';
 import { tunePending } from '../engine/tune.ts';
 import { startProfile, formatProfile, PROFILE_DAWN_FLAGS, type Profile } from './profile.ts';
 
-const SOFTWARE = /llvmpipe|lavapipe|swiftshader/i;
 /**
  * Rough minutes per full-size forward on a software adapter, measured on the
  * 2-core development machine with lavapipe (README, Benchmarks); only for the
@@ -181,7 +180,7 @@ async function pass(gpu: Gpu, ctx: RunContext, coverage: Record<string, string>)
 async function benchModel(gpu: Gpu, preset: PresetName, opts: ReturnType<typeof parseArgs>, log: (s: string) => void): Promise<ModelResult> {
   const cfg = presetConfig(preset, opts.overrides);
   const reduced = Object.keys(opts.overrides).length > 0;
-  const software = SOFTWARE.test(gpu.adapterName);
+  const software = gpu.features.emulated;
   const warmup = opts.warmup ?? (software ? 0 : 1);
   log(`\n${preset}: ${(countParams(cfg) / 1e6).toFixed(1)}M parameters (random weights, ${reduced ? `REDUCED by ${JSON.stringify(opts.overrides)}` : 'released widths'})`);
   if (software && !reduced && SOFTWARE_MINUTES[preset] && !(opts.subset && preset !== 'language-mlm')) {
@@ -250,7 +249,7 @@ async function main() {
   };
   const gpu = await nodeGpu(opts.profile ? { dawnFlags: PROFILE_DAWN_FLAGS } : {});
   submits = countSubmits(gpu);
-  const software = SOFTWARE.test(gpu.adapterName);
+  const software = gpu.features.emulated;
   log(`adapter: ${gpu.adapterName}${software ? ' (software)' : ''}; timestamp-query: ${gpu.features.timestamps ? 'yes' : 'no'}`);
   const results: ModelResult[] = [];
   for (const preset of opts.models) results.push(await benchModel(gpu, preset, opts, log));

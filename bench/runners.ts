@@ -82,7 +82,7 @@ export const FLOW_SUBSET = 4096;
 async function opticalFlow(ctx: RunContext): Promise<Map<string, RunOutput>> {
   const cfg = ctx.config as FlowConfig;
   const params = new Params(ctx.weights);
-  const subset = !ctx.full && /llvmpipe|lavapipe|swiftshader/i.test(ctx.gpu.adapterName);
+  const subset = !ctx.full && ctx.gpu.features.emulated;
   const out = new Map<string, RunOutput>();
   for (const [from, to] of [['frames', 'flow'], ['big_frames', 'big_flow']] as const) {
     if (from === 'big_frames' && !ctx.inputs.has(from)) continue; // bench/model.ts times the one tile
@@ -115,7 +115,7 @@ async function multimodalAutoencoder(ctx: RunContext): Promise<Map<string, RunOu
   const g: WindowGeometry = { frames: T, height: H, width: W, audioSamples: audio.shape[1] };
   const model = new MultimodalAutoencoderModel(ctx.gpu, cfg, ctx.weights);
   const z = model.encode(images.data as Float32Array, audio.data as Float32Array, g);
-  const subset = !ctx.full && /llvmpipe|lavapipe|swiftshader/i.test(ctx.gpu.adapterName);
+  const subset = !ctx.full && ctx.gpu.features.emulated;
   const frames = VIDEO_SUBSET_FRAMES(T);
   const pixels = subset ? frameIndices(g, frames) : allIndices(T * H * W);
   const patches = allIndices(g.audioSamples / cfg.samplesPerPatch);

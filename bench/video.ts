@@ -29,7 +29,6 @@ import { countParams, multimodalWidths } from '../perceiver/params.ts';
 import { MultimodalAutoencoderModel, releasedGeometry, allIndices, frameIndices, defaultChunkSize, type QuerySelection } from '../perceiver/video/model.ts';
 import { randomWeights } from './random-weights.ts';
 
-const SOFTWARE = /llvmpipe|lavapipe|swiftshader/i;
 const QUICK_QUERIES = 4096;
 
 function parseArgs(argv: string[]) {
@@ -104,7 +103,7 @@ async function main() {
     if (!opts.json) console.log(s);
   };
   const gpu = await nodeGpu();
-  const software = SOFTWARE.test(gpu.adapterName);
+  const software = gpu.features.emulated;
   const e = cfg.encoder;
   const g = releasedGeometry(cfg);
   const chunkSize = opts.chunk || defaultChunkSize(gpu, cfg);

@@ -18,6 +18,11 @@ export interface GpuFeatures {
   f16: boolean;
   subgroups: boolean;
   timestamps: boolean;
+  /**
+   * The adapter is a CPU emulation (lavapipe/llvmpipe, SwiftShader, WARP):
+   * kernels that have variants pick the ones that suit a CPU there.
+   */
+  emulated: boolean;
 }
 
 /** A GPU error, with the kernels (and their tensor shapes) that were in flight. */
@@ -76,6 +81,7 @@ export async function createGpu(gpu: GPU | undefined, opts: GpuOptions = {}): Pr
     f16: device.features.has('shader-f16'),
     subgroups: device.features.has('subgroups'),
     timestamps: device.features.has('timestamp-query'),
+    emulated: info.isFallbackAdapter === true || /llvmpipe|lavapipe|swiftshader|warp/i.test(name),
   });
   // Hold the entry point and adapter for the device's lifetime: Dawn's Node
   // binding tears its instance down when these are garbage collected, and

@@ -57,8 +57,6 @@ export const attentionTesting = {
 
 export type AttentionKernel = 'portable' | 'subgroups';
 
-/** The device's adapter is a CPU emulation (lavapipe, SwiftShader): GPUDevice.adapterInfo, absent in older browsers. */
-const software = (gpu: Gpu) => gpu.device.adapterInfo?.isFallbackAdapter === true;
 
 /**
  * The kernel attention runs on this adapter until the tuner (engine/tune.ts)
@@ -71,7 +69,7 @@ const software = (gpu: Gpu) => gpu.device.adapterInfo?.isFallbackAdapter === tru
 export function attentionKernel(gpu: Gpu): AttentionKernel {
   const forced = attentionTesting.kernel;
   if (forced === 'subgroups' && !gpu.features.subgroups) throw new Error('attention: this device has no subgroups');
-  return forced || (gpu.features.subgroups && !software(gpu) ? 'subgroups' : 'portable');
+  return forced || (gpu.features.subgroups && !gpu.features.emulated ? 'subgroups' : 'portable');
 }
 
 /**
@@ -106,7 +104,7 @@ interface Plan extends DispatchOptions {
  * (attention.subgroups.wgsl).
  */
 function kernelPlan(gpu: Gpu, kernel: AttentionKernel): Plan {
-  const targetWorkgroups = software(gpu) ? TARGET_WORKGROUPS_CPU : TARGET_WORKGROUPS_GPU;
+  const targetWorkgroups = gpu.features.emulated ? TARGET_WORKGROUPS_CPU : TARGET_WORKGROUPS_GPU;
   if (kernel === 'portable') return { shader: attentionShader, blockQ: shaderConst('BLOCK_Q'), targetWorkgroups };
   const wg = shaderConst('SG_WG');
   const perRound = (gpu.device.adapterInfo?.subgroupMinSize ?? 0) / shaderConst('SQ');
@@ -175,7 +173,7 @@ function fused(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions
     // Timed only on hardware GPUs: on the CPU emulations the portable kernel
     // measured faster at every model shape (README), and timing the encoder
     // shape there costs tens of seconds at first use.
-    if (!attentionTesting.kernel && gpu.features.subgroups && (!software(gpu) || attentionTesting.tuneOnEmulation)) {
+    if (!attentionTesting.kernel && gpu.features.subgroups && (!gpu.features.emulated || attentionTesting.tuneOnEmulation)) {
       const s = { B: pow2(B), Tq: pow2(Tq), Tk: pow2(Tk), H, Dqk, Dv };
       const chosen = tunedChoice(gpu, `attention ${Object.values(s)}`, () => tuneJob(gpu, s));
       if (chosen === 'portable' || chosen === 'subgroups') kernel = chosen;

@@ -17,7 +17,7 @@ export type LayerNormTiling = 'row_per_invocation' | 'row_per_workgroup';
  * parallelism of a workgroup per row.
  */
 export function layerNormTiling(gpu: Gpu): LayerNormTiling {
-  return /llvmpipe|lavapipe|swiftshader/i.test(gpu.adapterName) ? 'row_per_invocation' : 'row_per_workgroup';
+  return gpu.features.emulated ? 'row_per_invocation' : 'row_per_workgroup';
 }
 
 export function layerNorm(gpu: Gpu, x: Tensor, scale: Tensor, offset: Tensor, eps = 1e-5, tiling: LayerNormTiling = layerNormTiling(gpu)): Tensor {

@@ -248,7 +248,7 @@ export interface DecodedOutputs {
  * maxStorageBufferBindingSize per tensor (~32k at the released widths).
  */
 export function defaultChunkSize(gpu: Gpu, cfg: MultimodalConfig): number {
-  if (/llvmpipe|lavapipe|swiftshader/i.test(gpu.adapterName)) return 4096;
+  if (gpu.features.emulated) return 4096;
   const w = multimodalWidths(cfg).queryWidth;
   const rows = Math.floor(gpu.limits.maxStorageBufferBindingSize / (4 * w));
   return Math.max(1024, Math.min(65536, rows - (rows % 1024)));

@@ -227,7 +227,7 @@ test('tuner: where both kernels run, a new shape is queued, timed on both, and r
   if (!gpu.features.subgroups) return console.log('  skipped: this adapter has no subgroups feature');
   const t = tuning(gpu);
   t.enabled = true;
-  const emulation = gpu.device.adapterInfo?.isFallbackAdapter === true;
+  const emulation = gpu.features.emulated;
   try {
     const [Tq, Tk, H, D] = [40, 300, 2, 6];
     const q = randn(Tq * H * D, 11), k = randn(Tk * H * D, 12), v = randn(Tk * H * D, 13);
