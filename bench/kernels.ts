@@ -177,6 +177,7 @@ async function benchMatmul(name: string, M: number, K: number, N: number, opts: 
   gpu.onDispatch = (label) => kernels.add(label.slice(0, label.indexOf('(')).replace(/^matmul_?/, '') || 'blocked');
   run().dispose();
   gpu.onDispatch = null;
+  await gpu.sync(); // or the first timed run would include this one
   const t = await time(gpu, run);
   [a, w, bias].forEach((x) => x?.dispose());
   const flops = 2 * M * N * K;
