@@ -58,7 +58,10 @@ import { startProfile, formatProfile, PROFILE_DAWN_FLAGS, type Profile } from '.
  * warning printed before a long run.
  */
 const SOFTWARE_MINUTES: Partial<Record<PresetName, string>> = {
-  'language-mlm': 'about 2 minutes',
+  'language-mlm': 'about 1 minute',
+  'imagenet-conv': 'about 2 minutes',
+  'imagenet-fourier': 'about 2 minutes',
+  'imagenet-learned': 'about 2 minutes',
   'optical-flow': 'about 30 minutes (about 1 minute with --subset)',
   'multimodal-autoencoder': 'about 40 minutes, or more (a few minutes with --subset)',
 };
