@@ -186,7 +186,8 @@ async function benchModel(gpu: Gpu, preset: PresetName, opts: ReturnType<typeof 
   const software = gpu.features.emulated;
   const warmup = opts.warmup ?? (software ? 0 : 1);
   log(`\n${preset}: ${(countParams(cfg) / 1e6).toFixed(1)}M parameters (random weights, ${reduced ? `REDUCED by ${JSON.stringify(opts.overrides)}` : 'released widths'})`);
-  if (software && !reduced && SOFTWARE_MINUTES[preset] && !(opts.subset && preset !== 'language-mlm')) {
+  const subsetApplies = preset === 'optical-flow' || preset === 'multimodal-autoencoder';
+  if (software && !reduced && SOFTWARE_MINUTES[preset] && !(opts.subset && subsetApplies)) {
     log(`  warning: software adapter: one full-size forward takes ${SOFTWARE_MINUTES[preset]} on a 2-core host`);
   }
   const weights = randomWeights(gpu, cfg);
