@@ -83,11 +83,18 @@ function* shortNames(): Generator<string> {
   for (const a of letters) for (const b of letters + '0123456789_') yield a + b;
 }
 
-/** Short names for `counts`' keys, most used first, skipping `taken` and the built-ins. */
-function assignNames(counts: Map<string, number>, taken: ReadonlySet<string>): Map<string, string> {
+/**
+ * Short names for `counts`' keys, skipping `taken` and the built-ins: most
+ * used first, or with `inOrder` in the order first seen (the keys' insertion
+ * order) where they all get one letter anyway, so that every shader's uniform
+ * struct reads `{a:u32,b:u32,...` and gzip finds the repeats across shaders.
+ */
+function assignNames(counts: Map<string, number>, taken: ReadonlySet<string>, inOrder = false): Map<string, string> {
   const names = shortNames();
   const out = new Map<string, string>();
-  for (const [name] of [...counts].sort((a, b) => b[1] - a[1])) {
+  const oneLetter = 52 - [...taken, ...WGSL_BUILTINS].filter((n) => n.length === 1).length;
+  const order = inOrder && counts.size <= oneLetter ? [...counts] : [...counts].sort((a, b) => b[1] - a[1]);
+  for (const [name] of order) {
     let n = names.next().value as string;
     while (taken.has(n) || WGSL_BUILTINS.has(n)) n = names.next().value as string;
     out.set(name, n);
@@ -194,7 +201,7 @@ function renameWgsl(tokens: WgslToken[], keepConsts: ReadonlySet<string>): void 
   });
   const rename = assignNames(uses, taken);
   // A member's new name must not be a swizzle or a kept member name (a `.x` could then mean either).
-  const memberRename = assignNames(memberUses, new Set([...memberTaken, ...'xyzwrgba']));
+  const memberRename = assignNames(memberUses, new Set([...memberTaken, ...'xyzwrgba']), true);
   // A short name may equal another declaration's old name: renaming happens in one pass over tokens, so that is fine.
   tokens.forEach((tok, i) => {
     if (isMember(i)) tok.text = memberRename.get(tok.text)!;
@@ -214,16 +221,27 @@ function shortNumber(t: string): string {
 
 /**
  * Minifies WGSL for shipping: drops comments, renames (see the header),
- * writes `var<storage, read>` as `var<storage>` (read is the default access),
+ * writes `var<storage, read>` as `var<storage>` (read is the default access)
+ * and `vec4<f32>` as `vec4f`,
  * shortens float literals and drops every space that does not separate two
  * words or keep two operators apart.
  */
 export function minifyWgsl(code: string, keepConsts: ReadonlySet<string> = new Set()): string {
   const tokens = tokenizeWgsl(code);
   renameWgsl(tokens, keepConsts);
+  let inStruct = false;
   for (let i = 0; i + 3 < tokens.length; i++) {
     const [a, b, c] = [tokens[i + 1].text, tokens[i + 2].text, tokens[i + 3].text];
+    if (tokens[i].text === 'struct') inStruct = true;
+    else if (tokens[i].text === '}') inStruct = false;
     if (tokens[i].text === '<' && a === 'storage' && b === ',' && c === 'read') tokens.splice(i + 2, 2);
+    // vec4<f32> -> vec4f: WGSL's predeclared aliases (`>>` closes two templates: keep one `>`);
+    // not in struct bodies, which the build's reflection (wgsl_reflect) must read as written
+    if (!inStruct && /^vec[234]$/.test(tokens[i].text) && a === '<' && /^[fiu]32$/.test(b) && (c === '>' || c === '>>')) {
+      tokens[i].text += b[0];
+      if (c === '>') tokens.splice(i + 1, 3);
+      else tokens.splice(i + 1, 3, { text: '>', gap: false });
+    }
   }
   let out = '';
   let prev = '';
