@@ -181,6 +181,7 @@ test('over the binding limit: row slices and batch groups at aligned windows', a
     await check({ M: 300, K: 12, N: 28, bias: true, residual: true, gelu: true }, 'rows sliced, whole vec4s');
     if ((await testGpu()).features.f16) await check({ M: 200, K: 12, N: 28, f16: true, residual: true }, 'rows sliced, f16 b');
     await check({ M: 20, K: 13, N: 29, batches: 4, batchedB: true, residual: true }, 'one batch per dispatch');
+    await check({ M: 20, K: 12, N: 28, batches: 4, batchedB: true, residual: true }, 'one batch per dispatch, whole vec4s');
     await check({ M: 100, K: 13, N: 29, batches: 2, batchedB: true, tB: true }, 'batched, rows sliced');
     await check({ M: 100, K: 5, N: 29, batches: 2, lead: [2], tA: true, residual: true }, 'transposed a, rows sliced');
     await check({ M: 7, K: 9, N: 5, batches: 40, batchedB: true }, 'several batches per dispatch');
