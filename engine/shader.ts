@@ -64,3 +64,14 @@ export function shaderInfo(name: string, code: string, layout: string, entries: 
   });
   return { name, code, bindings, entries: entries.split(' '), overrides: overrides ? overrides.split(' ') : [] };
 }
+
+/**
+ * A `const NAME = <n>u;` of a shader's code (the build keeps that spelling for
+ * the constants wrappers read: kernels/build.ts), so tile sizes are stated
+ * once, in the WGSL.
+ */
+export function shaderConst(shader: ShaderInfo, name: string): number {
+  const m = new RegExp(`const ${name} = (\\d+)u;`).exec(shader.code);
+  if (!m) throw new Error(`${shader.name}.wgsl: no constant ${name}`);
+  return Number(m[1]);
+}

@@ -32,6 +32,7 @@ import { Tensor, empty } from '../engine/index.ts';
 import type { Gpu, ShaderInfo, DispatchOptions } from '../engine/index.ts';
 import { attention as attentionShader, attentionSubgroups } from './shaders.gen.ts';
 import { tunedChoice, type TuneJob } from '../engine/tune.ts';
+import { shaderConst as constOf } from '../engine/shader.ts';
 import { bindingLimit, window } from './slicing.ts';
 
 export interface AttentionOptions {
@@ -83,12 +84,8 @@ const TARGET_WORKGROUPS_CPU = 64;
 const TARGET_WORKGROUPS_GPU = 1024;
 const MIN_SPLIT_KEYS = 512;
 
-/** A `const NAME = <n>u;` of the shaders, so the tile sizes are stated once, in the WGSL. */
-function shaderConst(name: string): number {
-  const m = new RegExp(`const ${name} = (\\d+)u;`).exec(attentionSubgroups.code);
-  if (!m) throw new Error(`attention.wgsl: no constant ${name}`);
-  return Number(m[1]);
-}
+/** A constant of the shaders (attention.subgroups holds attention's code and its own). */
+const shaderConst = (name: string) => constOf(attentionSubgroups, name);
 
 /** The kernel's shader and dispatch options (entry point, override constants), queries per workgroup, split target. */
 interface Plan extends DispatchOptions {
