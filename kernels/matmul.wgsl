@@ -13,8 +13,9 @@
 //
 // Four tilings of the same product, one entry point each (the wrapper picks
 // one per adapter and shape). In all of them rows and columns past the edge
-// are clamped for loading (they read valid memory) and skipped when storing;
-// the grid is (column blocks, row blocks, batches). The first three take any
+// are clamped for loading (they read valid memory; `main_vec4` shifts its
+// last tile of columns instead) and skipped when storing; the grid is
+// (column blocks, row blocks, batches). The first three take any
 // M, N, K and strides; `main_vec4` only untransposed A and B whose rows are
 // whole vec4s.
 //
@@ -40,8 +41,9 @@
 //
 // `main_vec4`, `main`'s register tile read in vec4s, for lavapipe: there every
 // storage load is emitted per SIMD lane (bounds check, branch, scalar load),
-// whatever the addresses, and these loads, not the multiply-adds, set the
-// speed; a vec4 load pays that once per lane for four values. Its module binds
+// whatever the addresses, and these loads take most of `main`'s time (with
+// them moved out of its k loop it runs 4x faster); a vec4 load pays that once
+// per lane for four values. Its module binds
 // a and b as array<vec4<f32>> / array<vec4<BT>>, so it needs a_ks = b_ns = 1,
 // K and N multiples of 4 and 16-byte-aligned starts (the wrapper checks and
 // runs `main` otherwise). Each invocation computes V_ROWS x V_COLS outputs:
