@@ -33,6 +33,7 @@
 import { Tensor, empty, numel, BYTES } from '../engine/index.ts';
 import type { Gpu, ShaderInfo } from '../engine/index.ts';
 import { tunedChoice, type TuneJob } from '../engine/tune.ts';
+import { shaderConst } from '../engine/shader.ts';
 import { matmul as matmulShader } from './shaders.gen.ts';
 
 export interface MatmulOptions {
@@ -52,13 +53,6 @@ const VARIANTS: MatmulVariant[] = ['blocked', 'unrolled', 'tiled', 'vec4'];
  * on small shapes; `variant` forces a kernel. Leave at 0 / '' in real use.
  */
 export const matmulTesting = { maxBindingBytes: 0, variant: '' as '' | MatmulVariant };
-
-/** A `const NAME = <n>u;` of a shader, so the tile sizes are stated once, in the WGSL. */
-function shaderConst(shader: ShaderInfo, name: string): number {
-  const m = new RegExp(`const ${name} = (\\d+)u;`).exec(shader.code);
-  if (!m) throw new Error(`${shader.name}.wgsl: no constant ${name}`);
-  return Number(m[1]);
-}
 
 interface Kernel { shader: ShaderInfo; entryPoint: string; rows: number; cols: number }
 const kernels = new Map<string, Kernel>();
