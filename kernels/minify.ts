@@ -11,6 +11,8 @@
 //     from the shipped code (e.g. kernels/attention.ts reads BLOCK_Q); they
 //     also keep their `const NAME = VALUE;` spelling;
 //   - built-in functions, types, keywords, attributes and swizzles.
+// A module constant that is a plain number is written into its uses where
+// that is shorter (flags used once or twice); the rest keep a short name.
 // Everything else is renamed: functions, parameters, locals, workgroup and
 // private variables, struct types, module constants, the resource bindings
 // (the engine binds by number; the generated metadata keeps each binding's
@@ -209,6 +211,48 @@ function renameWgsl(tokens: WgslToken[], keepConsts: ReadonlySet<string>): void 
   });
 }
 
+/**
+ * Writes a module-scope `const NAME = LITERAL;` (a plain non-negative number,
+ * not one of `keepConsts`) into its uses and drops the declaration, where that
+ * is shorter: the flag constants, used once or twice, go; a tile size used
+ * twenty times keeps its one-letter name. Skipped for a name also declared
+ * elsewhere (a local of the same name) or written as a member.
+ */
+function inlineConsts(tokens: WgslToken[], keepConsts: ReadonlySet<string>): void {
+  const text = (i: number) => tokens[i]?.text ?? '';
+  let depth = 0;
+  const found: { name: string; value: string; at: number }[] = [];
+  tokens.forEach((tok, i) => {
+    if (tok.text === '{') depth++;
+    else if (tok.text === '}') depth--;
+    else if (depth === 0 && tok.text === 'const' && text(i + 2) === '=' && /^\d[\w.]*$/.test(text(i + 3)) && text(i + 4) === ';' && !keepConsts.has(text(i + 1))) {
+      found.push({ name: text(i + 1), value: text(i + 3), at: i });
+    }
+  });
+  // Members (after `.`, or declared in a struct body) have names of their own: never a use.
+  const member = (i: number) => {
+    if (text(i - 1) === '.') return true;
+    for (let j = i - 1, d = 0; j >= 0; j--) {
+      if (text(j) === '}') d++;
+      else if (text(j) === '{' && d-- === 0) return text(j - 2) === 'struct';
+    }
+    return false;
+  };
+  for (const { name, value } of found) {
+    const at = tokens.findIndex((t, i) => t.text === 'const' && text(i + 1) === name);
+    const uses: number[] = [];
+    let other = false;
+    tokens.forEach((t, i) => {
+      if (t.text !== name || i === at + 1 || member(i)) return;
+      if (['const', 'let', 'var', 'fn', 'struct', 'override'].includes(text(i - 1)) || text(i + 1) === ':') other = true;
+      uses.push(i);
+    });
+    if (other || uses.length * (name.length - value.length) + name.length + value.length + 8 <= 0) continue;
+    for (const i of uses) tokens[i].text = value;
+    tokens.splice(at, 5);
+  }
+}
+
 /** `1.0` -> `1.`, `0.50` -> `.5`, `3.0e38` -> `3.e38`: the same WGSL float literal, shorter. */
 function shortNumber(t: string): string {
   const m = /^(\d+)\.(\d*)(.*)$/.exec(t);
@@ -229,6 +273,7 @@ function shortNumber(t: string): string {
 export function minifyWgsl(code: string, keepConsts: ReadonlySet<string> = new Set()): string {
   const tokens = tokenizeWgsl(code);
   renameWgsl(tokens, keepConsts);
+  inlineConsts(tokens, keepConsts);
   let inStruct = false;
   for (let i = 0; i + 3 < tokens.length; i++) {
     const [a, b, c] = [tokens[i + 1].text, tokens[i + 2].text, tokens[i + 3].text];

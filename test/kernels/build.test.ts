@@ -60,6 +60,31 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
   assert.equal(anon(b), anon(a), 'same bindings (by number), entries and uniform layout (by offset)');
 });
 
+test('minifying writes a once-used constant into its use, vec3<u32> as vec3u (not in structs), members in declaration order', () => {
+  const src = `const FLAG = 32u;
+const BIG = 3.0e38;
+const SHADOWED = 4u;
+struct P { first: u32, second: u32, dims: vec2<u32>, }
+@group(0) @binding(0) var<storage, read_write> y: array<f32>;
+@group(0) @binding(1) var<uniform> params: P;
+fn f(v: f32) -> f32 { return v + BIG + BIG + BIG + BIG + BIG + BIG; }
+fn g() -> u32 { let SHADOWED = 2u; return SHADOWED; }
+@compute @workgroup_size(8)
+fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+  if ((params.second & FLAG) != 0u) { y[gid.x] = f(vec4<f32>(1.0).x) + f32(g() + SHADOWED + params.first + params.dims.x); }
+}`;
+  const min = minifyWgsl(src);
+  assert.ok(min.includes('&32u)'), `a constant used once is written in: ${min}`);
+  assert.ok(/const \w=3\.e38;/.test(min), `a long literal used often keeps its name: ${min}`);
+  assert.ok(/const \w=4u;/.test(min), `a name a local also declares is not written in: ${min}`);
+  assert.ok(min.includes('vec3u') && min.includes('vec4f(') && min.includes('vec2<u32>'), `aliases outside structs only: ${min}`);
+  assert.match(min, /struct \w\{(\w):u32,(\w):u32,/, 'members');
+  const [, m1, m2] = /struct \w\{(\w):u32,(\w):u32,/.exec(min)!;
+  assert.ok(m1 < m2, `members named in declaration order: ${min}`);
+  const anon = (s: ReturnType<typeof reflectShader>) => ({ ...s, code: '', bindings: s.bindings.map((x) => ({ ...x, name: '', members: x.members?.map((m) => ({ ...m, name: '' })) })) });
+  assert.equal(anon(reflectShader('t', min)), anon(reflectShader('t', src)), 'same bindings, entries and uniform layout');
+});
+
 test('the constants wrappers read keep their names in the shipped code', () => {
   const keep = constsReadByWrappers();
   for (const [shader, name] of [['attention', 'BLOCK_Q'], ['matmul', 'TILE_M']]) {
