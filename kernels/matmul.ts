@@ -86,9 +86,6 @@ function kernel(v: MatmulVariant, f16: boolean): Kernel {
   return k;
 }
 
-/** Software adapters (CPU emulation): no workgroup memory, and a smaller product when tuning. */
-const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|warp/i;
-
 /**
  * The kernel used until the tuner has measured a shape: on SwiftShader
  * (which does not unroll loops) the unrolled one, on other software adapters
@@ -96,7 +93,7 @@ const SOFTWARE_ADAPTER = /swiftshader|llvmpipe|lavapipe|warp/i;
  * the workgroup-tiled one.
  */
 export function matmulDefault(gpu: Gpu): MatmulVariant {
-  return /swiftshader/i.test(gpu.adapterName) ? 'unrolled' : SOFTWARE_ADAPTER.test(gpu.adapterName) ? 'vec4' : 'tiled';
+  return /swiftshader/i.test(gpu.adapterName) ? 'unrolled' : gpu.features.emulated ? 'vec4' : 'tiled';
 }
 
 /**
@@ -124,7 +121,7 @@ const tuneKey = (s: Shape) => `matmul ${[+s.tA, +s.tB, +s.f16, +s.sharedB, pow2(
  * 'blocked' where its loads do not fit, so there it times that again).
  */
 function tuneJob(gpu: Gpu, s: Shape): TuneJob {
-  const budget = SOFTWARE_ADAPTER.test(gpu.adapterName) ? TUNE_FLOPS_SOFTWARE : TUNE_FLOPS_GPU;
+  const budget = gpu.features.emulated ? TUNE_FLOPS_SOFTWARE : TUNE_FLOPS_GPU;
   const flops = 2 * s.K * s.batches; // per row and column
   const rows = Math.min(s.M, Math.max(TUNE_MIN_ROWS, Math.floor(budget / (flops * s.N))));
   // columns cut to whole vec4s, so 'vec4' runs where it would at the full shape
