@@ -23,6 +23,19 @@ export async function closeTestGpu(): Promise<void> {
   gpu = null;
 }
 
+/** The shaders a call dispatches (names, sorted), recorded through gpu.onDispatch. */
+export async function shadersOf(gpu: Gpu, run: () => void): Promise<string[]> {
+  const names = new Set<string>();
+  gpu.onDispatch = (label) => names.add(label.slice(0, label.indexOf('(')));
+  try {
+    run();
+    await gpu.sync();
+  } finally {
+    gpu.onDispatch = null;
+  }
+  return [...names].sort();
+}
+
 /** Random floats in [-scale, scale) from a small deterministic generator. */
 export function randn(n: number, seed = 1, scale = 1): Float32Array {
   let s = seed >>> 0 || 1;

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testGpu, randn, relError } from '../gpu.ts';
+import { testGpu, randn, relError, shadersOf } from '../gpu.ts';
 import { upload, readF32, type Gpu } from '../../engine/index.ts';
 import { tuning, tunedChoice, tunePending, exportTuning, importTuning, timeOnDevice, type Measure } from '../../engine/tune.ts';
 import { matmul, matmulDefault } from '../../kernels/matmul.ts';
@@ -75,25 +75,13 @@ test('with tuning off nothing is queued (the test Gpu\'s default)', async () => 
   assert.is(tuning(gpu).pending.size, 0);
 });
 
-/** The matmul kernels a call dispatches (shader names). */
-async function kernelsOf(gpu: Gpu, run: () => void): Promise<string[]> {
-  const names = new Set<string>();
-  gpu.onDispatch = (label) => names.add(label.slice(0, label.indexOf('(')));
-  try {
-    run();
-    await gpu.sync();
-  } finally {
-    gpu.onDispatch = null;
-  }
-  return [...names];
-}
 
 test('matmul: a new shape runs the default kernel and is queued; after tunePending it runs the measured choice', async () => {
   await tuned(async (gpu) => {
     const [M, K, N] = [70, 24, 36];
     const a = randn(M * K, 1), w = randn(K * N, 2);
     const ta = upload(gpu, a, [M, K]), tw = upload(gpu, w, [K, N]);
-    const first = await kernelsOf(gpu, () => matmul(gpu, ta, tw).dispose());
+    const first = await shadersOf(gpu, () => matmul(gpu, ta, tw).dispose());
     const def = matmulDefault(gpu);
     assert.equal(first, [def === 'blocked' ? 'matmul' : `matmul_${def}`]);
     assert.is(tuning(gpu).pending.size, 1);
@@ -106,21 +94,21 @@ test('matmul: a new shape runs the default kernel and is queued; after tunePendi
     assert.equal([...ran].sort(), ['blocked', 'tiled', 'unrolled', 'vec4']);
     assert.equal(exportTuning(gpu).choices, { [key]: 'tiled' });
     const out = matmul(gpu, ta, tw);
-    assert.equal(await kernelsOf(gpu, () => matmul(gpu, ta, tw).dispose()), ['matmul_tiled']);
+    assert.equal(await shadersOf(gpu, () => matmul(gpu, ta, tw).dispose()), ['matmul_tiled']);
     const want = new Float64Array(M * N);
     for (let m = 0; m < M; m++) for (let n = 0; n < N; n++) for (let k = 0; k < K; k++) want[m * N + n] += a[m * K + k] * w[k * N + n];
     assert.ok(relError(await readF32(out), want) < 1e-5);
     out.dispose();
     // rows up to the next power of two share the key; another layout is another key
     const t2 = upload(gpu, randn(100 * K, 3), [100, K]);
-    assert.equal(await kernelsOf(gpu, () => matmul(gpu, t2, tw).dispose()), ['matmul_tiled']);
+    assert.equal(await shadersOf(gpu, () => matmul(gpu, t2, tw).dispose()), ['matmul_tiled']);
     assert.is(tuning(gpu).pending.size, 0);
     const tb = upload(gpu, randn(N * K, 4), [N, K]);
     matmul(gpu, ta, tb, { transposeB: true }).dispose();
     const ran2: string[] = [];
     await tunePending(gpu, fakeTimes({ blocked: 2, unrolled: 3, tiled: 3, vec4: 3 }, ran2));
     assert.is(ran2.length, 4);
-    assert.equal(await kernelsOf(gpu, () => matmul(gpu, ta, tb, { transposeB: true }).dispose()), ['matmul']);
+    assert.equal(await shadersOf(gpu, () => matmul(gpu, ta, tb, { transposeB: true }).dispose()), ['matmul']);
     [ta, tw, t2, tb].forEach((t) => t.dispose());
   });
 });

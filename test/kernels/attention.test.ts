@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { testGpu, randn, relError } from '../gpu.ts';
+import { testGpu, randn, relError, shadersOf } from '../gpu.ts';
 import { upload, readF32, type Gpu } from '../../engine/index.ts';
 import { tuning, tunePending, exportTuning, type Measure } from '../../engine/tune.ts';
 import { setBindingLimitForTests } from '../../kernels/slicing.ts';
@@ -209,18 +209,6 @@ test('subgroups: any query stride (invocations per query) gives the same result'
   }
 });
 
-/** The shaders a call dispatches. */
-async function shadersOf(gpu: Gpu, run: () => void): Promise<string[]> {
-  const names = new Set<string>();
-  gpu.onDispatch = (label) => names.add(label.slice(0, label.indexOf('(')));
-  try {
-    run();
-    await gpu.sync();
-  } finally {
-    gpu.onDispatch = null;
-  }
-  return [...names].sort();
-}
 
 test('tuner: where both kernels run, a new shape is queued, timed on both, and runs the faster', async () => {
   const gpu = await testGpu();
