@@ -35,30 +35,8 @@ export {
   type WindowRequest,
   type WindowOutputs,
 } from './api.ts';
-export {
-  MultimodalAutoencoderModel,
-  multimodalInputs,
-  modalityQueries,
-  releasedGeometry,
-  queryCounts,
-  defaultChunkSize,
-  allIndices,
-  frameIndices,
-  rectIndices,
-  audioPatchIndices,
-  scatterImage,
-  scatterAudio,
-  MODALITIES,
-  type Modality,
-  type WindowGeometry,
-  type PixelRect,
-  type QuerySelection,
-  type DecodeOptions,
-  type DecodedOutputs,
-  type ProjectionMode,
-} from './model.ts';
-export { planWindows, windowFrames, windowAudio, type WindowPlan } from './windows.ts';
-export { preprocessFrame, resizeBilinearU8, centerSquare, toRgbaBytes } from './preprocess.ts';
-export { psnr, type PsnrResult, type PsnrOptions } from './psnr.ts';
+// Lower level (the model, query selections, windows, preprocessing, PSNR)
+// stays importable from its own module: ./model.ts, ./windows.ts,
+// ./preprocess.ts, ./psnr.ts.
 // The class names: `await kineticsClasses()` (a lazily loaded chunk), or
 // import { KINETICS700_CLASSES } from './labels.ts' to bundle them eagerly.

@@ -10,7 +10,9 @@ import { testGpu } from '../gpu.ts';
 import { upload, type Gpu, type Tensor } from '../../engine/index.ts';
 import { presetConfig, type MultimodalConfig } from '../../perceiver/config.ts';
 import { expectedParams } from '../../perceiver/params.ts';
-import { VideoAutoencoder, preprocessFrame, psnr } from '../../perceiver/video/index.ts';
+import { VideoAutoencoder } from '../../perceiver/video/index.ts';
+import { preprocessFrame } from '../../perceiver/video/preprocess.ts';
+import { psnr } from '../../perceiver/video/psnr.ts';
 import { KINETICS700_CLASSES } from '../../perceiver/video/labels.ts';
 
 const FIXTURE = { num_latents: 32, latent_channels: 64, num_blocks: 2, num_self_attends_per_block: 2, num_self_attention_heads: 4 };
