@@ -31,6 +31,7 @@ import { matmul, matmulTesting, type MatmulVariant } from '../kernels/matmul.ts'
 import { tunePending } from '../engine/tune.ts';
 import { attention } from '../kernels/attention.ts';
 import { startTfjs, type Tfjs, type TfjsTiming } from './tfjs.ts';
+import { noise } from './random-weights.ts';
 
 interface Row {
   name: string;
@@ -71,24 +72,9 @@ const maxReps = quick ? 3 : 20;
 /** Query count for the flow decoder (the real model has 182528; it scales linearly). */
 const flowQueries = quick ? 4096 : 16384;
 
-/** Deterministic values in [-1, 1) (xorshift), without the test helpers. */
-function random(n: number, seed: number): Float32Array {
-  let s = seed >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = (s >>> 0) / 2147483648 - 1;
-  }
-  return out;
-}
-
+/** Deterministic values uniform in [-scale, scale) (bench/random-weights.ts's noise: std scale/sqrt(3)). */
 function tensor(gpu: Gpu, shape: number[], seed: number, scale = 1): Tensor {
-  const n = shape.reduce((a, b) => a * b, 1);
-  const data = random(n, seed);
-  if (scale !== 1) for (let i = 0; i < n; i++) data[i] *= scale;
-  return upload(gpu, data, shape);
+  return upload(gpu, noise(shape.reduce((a, b) => a * b, 1), seed, scale / Math.sqrt(3)), shape);
 }
 
 /**

@@ -24,6 +24,7 @@
 
 import { availableParallelism } from 'node:os';
 import type * as TF from '@tensorflow/tfjs-core';
+import { noise } from './random-weights.ts';
 
 export interface TfjsTiming {
   ms: number;
@@ -109,19 +110,9 @@ export async function startTfjs(entry: GPU, budget: Budget): Promise<Tfjs> {
     return reps <= 1 ? once : measure(reps);
   };
 
-  /** Deterministic values in [-scale, scale) (xorshift), like bench/kernels.ts's inputs. */
-  const random = (shape: number[], seed: number, scale = 1): TF.Tensor => {
-    const n = shape.reduce((a, b) => a * b, 1);
-    const data = new Float32Array(n);
-    let s = seed >>> 0 || 1;
-    for (let i = 0; i < n; i++) {
-      s ^= s << 13;
-      s ^= s >>> 17;
-      s ^= s << 5;
-      data[i] = ((s >>> 0) / 2147483648 - 1) * scale;
-    }
-    return tf.tensor(data, shape);
-  };
+  /** The same inputs as bench/kernels.ts's rows: uniform in [-scale, scale), deterministic in `seed`. */
+  const random = (shape: number[], seed: number, scale = 1): TF.Tensor =>
+    tf.tensor(noise(shape.reduce((a, b) => a * b, 1), seed, scale / Math.sqrt(3)), shape);
 
   return {
     adapter,
