@@ -42,7 +42,7 @@
 // runs only the profiled pass.
 
 import { nodeGpu } from '../engine/node.ts';
-import type { Gpu, Tensor } from '../engine/index.ts';
+import type { Gpu } from '../engine/index.ts';
 import { PRESETS, presetConfig, type Overrides, type PresetName, type ModelConfig, type ImageNetConfig, type MultimodalConfig, type FlowConfig } from '../perceiver/config.ts';
 import { countParams } from '../perceiver/params.ts';
 import { releasedGeometry } from '../perceiver/video/model.ts';
@@ -236,7 +236,7 @@ async function benchModel(gpu: Gpu, preset: PresetName, opts: ReturnType<typeof 
     }
   } finally {
     clearInterval(heartbeat);
-    for (const t of weights.values()) (t as Tensor).dispose();
+    for (const t of weights.values()) t.dispose();
   }
   const partial = Object.entries(coverage).filter(([, c]) => c !== 'all');
   if (partial.length) log(`  decoded: ${partial.map(([k, c]) => `${k} ${c}`).join('; ')} (--subset)`);
