@@ -30,11 +30,12 @@
 // same WGSL with B's element type BT declared f16 under `enable f16;`,
 // derived from the shipped code at first use (one copy in a bundle).
 
-import { Tensor, empty, numel, BYTES } from '../engine/index.ts';
+import { empty, numel, BYTES, type Tensor } from '../engine/index.ts';
 import type { Gpu, ShaderInfo } from '../engine/index.ts';
 import { tunedChoice, type TuneJob } from '../engine/tune.ts';
 import { shaderConst } from '../engine/shader.ts';
 import { matmul as matmulShader } from './shaders.gen.ts';
+import { bindingLimit, window } from './slicing.ts';
 
 export interface MatmulOptions {
   transposeA?: boolean; // a is [.., K, M]
@@ -48,11 +49,11 @@ export type MatmulVariant = 'blocked' | 'unrolled' | 'tiled' | 'vec4';
 const VARIANTS: MatmulVariant[] = ['blocked', 'unrolled', 'tiled', 'vec4'];
 
 /**
- * Testing knobs. maxBindingBytes > 0 is used instead of the adapter's
- * maxStorageBufferBindingSize (bytes), so tests can exercise the sliced path
- * on small shapes; `variant` forces a kernel. Leave at 0 / '' in real use.
+ * Testing knob: `variant` forces a kernel ('' in real use). A smaller
+ * binding limit, for the sliced path on small shapes: slicing.ts
+ * setBindingLimitForTests.
  */
-export const matmulTesting = { maxBindingBytes: 0, variant: '' as '' | MatmulVariant };
+export const matmulTesting = { variant: '' as '' | MatmulVariant };
 
 interface Kernel { shader: ShaderInfo; entryPoint: string; rows: number; cols: number }
 const kernels = new Map<string, Kernel>();
@@ -136,15 +137,6 @@ function tuneJob(gpu: Gpu, s: Shape): TuneJob {
   return { candidates, dispose: () => [a, b].forEach((t) => t.dispose()) };
 }
 
-/** A window of `t`'s elements [start, end) bound at an aligned byte offset; `off` is element start inside it. */
-function window(t: Tensor, start: number, end: number, align: number): { t: Tensor; off: number } {
-  const e = BYTES[t.dtype];
-  const startByte = t.byteOffset + start * e;
-  const base = startByte - (startByte % align);
-  const off = (startByte - base) / e;
-  return { t: new Tensor(t.gpu, t.buffer, [Math.max(1, off + end - start)], t.dtype, base, false), off };
-}
-
 const FLAG_BIAS = 1;
 const FLAG_GELU = 2;
 const FLAG_RESIDUAL = 4;
@@ -216,10 +208,9 @@ function product(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions, variant?: 
     variant = 'blocked';
   }
   const { shader, entryPoint, rows: BLOCK_ROWS, cols: BLOCK_COLS } = kernel(variant, f16);
-  const align = gpu.limits.minStorageBufferOffsetAlignment;
-  const limitBytes = matmulTesting.maxBindingBytes > 0 ? matmulTesting.maxBindingBytes : gpu.limits.maxStorageBufferBindingSize;
+  const limitBytes = bindingLimit(gpu);
   // Largest window (elements) that still fits after rounding its start down to the alignment.
-  const maxElems = Math.floor(limitBytes / 4) - align / 4;
+  const maxElems = Math.floor(limitBytes / 4) - gpu.limits.minStorageBufferOffsetAlignment / 4;
   const maxGrid = gpu.limits.maxComputeWorkgroupsPerDimension;
   const aE = M * K, bE = K * N, cE = M * N;
   if (Math.ceil(N / BLOCK_COLS) > maxGrid) fail(`N=${N} needs more than ${maxGrid} workgroups along x`);
@@ -246,22 +237,24 @@ function product(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions, variant?: 
 
   const flags = (opts.bias ? FLAG_BIAS : 0) | (act === 'gelu' ? FLAG_GELU : 0) | (opts.residual ? FLAG_RESIDUAL : 0);
   for (const { b0, nb, r0, nr } of plan) {
+    // windows over elements [start, end)
+    const win = (t: Tensor, start: number, end: number) => window(t, start, end - start);
     const aw = tA
-      ? window(a, b0 * aE, (b0 + nb) * aE, align)
-      : window(a, b0 * aE + r0 * K, (b0 + nb - 1) * aE + (r0 + nr) * K, align);
-    const bw = sharedB ? window(b, 0, bE, align) : window(b, b0 * bE, (b0 + nb) * bE, align);
+      ? win(a, b0 * aE, (b0 + nb) * aE)
+      : win(a, b0 * aE + r0 * K, (b0 + nb - 1) * aE + (r0 + nr) * K);
+    const bw = sharedB ? win(b, 0, bE) : win(b, b0 * bE, (b0 + nb) * bE);
     const cStart = b0 * cE + r0 * N, cEnd = (b0 + nb - 1) * cE + (r0 + nr) * N;
-    const cw = window(out, cStart, cEnd, align);
-    const rw = opts.residual ? window(opts.residual, cStart, cEnd, align) : null;
-    const biasw = opts.bias ? window(opts.bias, 0, N, align) : null;
+    const cw = win(out, cStart, cEnd);
+    const rw = opts.residual ? win(opts.residual, cStart, cEnd) : null;
+    const biasw = opts.bias ? win(opts.bias, 0, N) : null;
     gpu.dispatch(
       shader,
       {
-        a: aw.t,
-        b: bw.t,
-        bias: biasw?.t ?? aw.t,
-        residual: rw?.t ?? aw.t,
-        out: cw.t,
+        a: aw.view,
+        b: bw.view,
+        bias: biasw?.view ?? aw.view,
+        residual: rw?.view ?? aw.view,
+        out: cw.view,
         params: {
           m: nr, n: N, k: K,
           a_off: aw.off + (tA ? r0 : 0), a_ms: tA ? 1 : K, a_ks: tA ? M : 1, a_bs: aE,

@@ -40,10 +40,9 @@ export interface Window {
   off: number;
 }
 
-/** The window over elements [start, start + count) of a 32-bit tensor. */
+/** The window over elements [start, start + count) of a tensor (`off` counts elements of its dtype). */
 export function window(t: Tensor, start = 0, count = t.size - start): Window {
   const bytes = BYTES[t.dtype];
-  if (bytes !== 4) throw new Error(`window: ${t} is not a 32-bit tensor`);
   if (!(start >= 0 && count >= 0 && start + count <= t.size)) {
     throw new Error(`window: elements [${start}, ${start + count}) out of range for ${t}`);
   }

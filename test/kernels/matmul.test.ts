@@ -3,6 +3,7 @@ import * as assert from 'uvu/assert';
 import { testGpu, randn, relError } from '../gpu.ts';
 import { upload, readF32, f32ToF16, f16ToF32 } from '../../engine/index.ts';
 import { matmul, matmulTesting, type MatmulOptions, type MatmulVariant } from '../../kernels/matmul.ts';
+import { setBindingLimitForTests } from '../../kernels/slicing.ts';
 
 const TOL = 1e-5;
 const VARIANTS: MatmulVariant[] = ['blocked', 'unrolled', 'tiled', 'vec4'];
@@ -175,7 +176,7 @@ test('gelu stays finite for |x| up to 1e4 and matches the tanh formula', async (
 });
 
 test('over the binding limit: row slices and batch groups at aligned windows', async () => {
-  matmulTesting.maxBindingBytes = 4096; // 1024 f32 per binding
+  setBindingLimitForTests(4096); // 1024 f32 per binding
   try {
     await check({ M: 300, K: 13, N: 29, bias: true, residual: true, gelu: true }, 'rows sliced');
     await check({ M: 300, K: 12, N: 28, bias: true, residual: true, gelu: true }, 'rows sliced, whole vec4s');
@@ -186,7 +187,7 @@ test('over the binding limit: row slices and batch groups at aligned windows', a
     await check({ M: 100, K: 5, N: 29, batches: 2, lead: [2], tA: true, residual: true }, 'transposed a, rows sliced');
     await check({ M: 7, K: 9, N: 5, batches: 40, batchedB: true }, 'several batches per dispatch');
   } finally {
-    matmulTesting.maxBindingBytes = 0;
+    setBindingLimitForTests(null);
   }
 });
 
