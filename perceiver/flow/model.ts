@@ -26,8 +26,9 @@
 //    released model) perceiver/layers.ts `attend` folds the key and value
 //    projections into the latent side instead of applying them to 182,528
 //    tokens (2 x 37.8 GFLOP saved per tile); the fused attention kernel
-//    slices the keys over bindings and splits them over workgroups. Peak memory: the [N, 322] buffer (235 MB), the tile's
-//    patches (39 MB) and one slice's temporaries.
+//    slices the keys over bindings and splits them over workgroups. Peak
+//    memory: the [N, 322] buffer (235 MB), the tile's patches (39 MB) and
+//    one slice's temporaries.
 //  - Decoder (`decodeTile`). Queries are independent given z: they are built
 //    on the fly per chunk (patch rows + Fourier features for that chunk's
 //    tokens, contiguous or any subset) and decoded with the project's one
