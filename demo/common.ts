@@ -21,7 +21,6 @@ export interface Panel {
   hook: Record<string, unknown>;
 }
 
-
 export { maxRelError };
 
 export const TOLERANCE = 5e-4;
