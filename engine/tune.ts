@@ -46,6 +46,9 @@ export function tuning(gpu: Gpu): Tuning {
   return t;
 }
 
+/** x rounded up to a power of two: shape keys bucket sizes with it, so nearby sizes share one measurement. */
+export const pow2 = (x: number): number => 2 ** Math.ceil(Math.log2(x));
+
 /** The measured choice at `key`, or undefined (then `job` is queued for tunePending). */
 export function tunedChoice(gpu: Gpu, key: string, job: () => TuneJob): string | undefined {
   const t = tuning(gpu);

@@ -31,7 +31,7 @@
 import { Tensor, empty } from '../engine/index.ts';
 import type { Gpu, ShaderInfo, DispatchOptions } from '../engine/index.ts';
 import { attention as attentionShader, attentionSubgroups } from './shaders.gen.ts';
-import { tunedChoice, type TuneJob } from '../engine/tune.ts';
+import { pow2, tunedChoice, type TuneJob } from '../engine/tune.ts';
 import { shaderConst as constOf } from '../engine/shader.ts';
 import { bindingLimit, window } from './slicing.ts';
 
@@ -115,7 +115,6 @@ const TUNE_KEYS = 2048;
 
 interface Shape { B: number; Tq: number; Tk: number; H: number; Dqk: number; Dv: number }
 
-const pow2 = (x: number) => 2 ** Math.ceil(Math.log2(x));
 
 /** Operands of the shape, cut (values: whatever the pooled buffers hold), and one run per kernel. */
 function tuneJob(gpu: Gpu, s: Shape): TuneJob {

@@ -32,7 +32,7 @@
 
 import { empty, numel, BYTES, type Tensor } from '../engine/index.ts';
 import type { Gpu, ShaderInfo } from '../engine/index.ts';
-import { tunedChoice, type TuneJob } from '../engine/tune.ts';
+import { pow2, tunedChoice, type TuneJob } from '../engine/tune.ts';
 import { shaderConst } from '../engine/shader.ts';
 import { matmul as matmulShader } from './shaders.gen.ts';
 import { bindingLimit, window } from './slicing.ts';
@@ -111,7 +111,6 @@ const TUNE_MIN_COLS = 128;
 
 interface Shape { M: number; K: number; N: number; batches: number; tA: boolean; tB: boolean; sharedB: boolean; f16: boolean }
 
-const pow2 = (x: number) => 2 ** Math.ceil(Math.log2(x));
 /** The tuner's key: 'matmul' + transposes, f16 b, shared b, then batches and rows rounded up to powers of two, K, N. */
 const tuneKey = (s: Shape) => `matmul ${[+s.tA, +s.tB, +s.f16, +s.sharedB, pow2(s.batches), pow2(s.M), s.K, s.N]}`;
 
