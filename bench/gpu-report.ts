@@ -37,7 +37,7 @@ function parseArgs(argv: string[]): Args {
   return a;
 }
 
-/** The JSON document a step printed (the last top-level object in the file), or the reason there is none. */
+/** The JSON document a step printed (from the first '{' in its stdout to the end), or the reason there is none. */
 function part(dir: string, file: string): { ok: true; value: any } | { ok: false; why: string } {
   const p = join(dir, file);
   if (!existsSync(p)) return { ok: false, why: `${file} missing (the step did not run or failed: see the log)` };
