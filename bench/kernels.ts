@@ -10,7 +10,7 @@
 //   npm run bench:kernels -- --variant tiled    force a matmul kernel (blocked, unrolled, tiled, vec4)
 //   npm run bench:kernels -- --tune             let the tuner (engine/tune.ts) measure each matmul
 //                                               shape first, then time its choice
-// The matmul shape column ends with the kernel that ran ([blocked], [unrolled], [tiled]).
+// The matmul shape column ends with the kernel that ran ([blocked], [unrolled], [tiled], [vec4]).
 //
 // Next to each row: TensorFlow.js's WebGPU backend (bench/tfjs.ts) doing the
 // same product on the same Dawn entry point and adapter, its ms and GFLOP/s,
