@@ -18,8 +18,8 @@ import { languageCheckpoint } from './language/params.ts';
 import { flowCheckpoint } from './flow/params.ts';
 import { multimodalCheckpoint } from './video/params.ts';
 
-export { fourierChannels, type CheckpointShapes } from './checkpoint.ts';
-export { BATCHNORM_MEAN, BATCHNORM_VARIANCE, CONV_STEM, imagenetInputChannels } from './imagenet/params.ts';
+export type { CheckpointShapes } from './checkpoint.ts';
+export { BATCHNORM_MEAN, BATCHNORM_VARIANCE, CONV_STEM } from './imagenet/params.ts';
 export { flowInputChannels } from './flow/params.ts';
 export { multimodalWidths } from './video/params.ts';
 
