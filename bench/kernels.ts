@@ -30,7 +30,7 @@ import { createGpu, upload, type Gpu, type Tensor } from '../engine/index.ts';
 import { matmul, matmulTesting, type MatmulVariant } from '../kernels/matmul.ts';
 import { tunePending } from '../engine/tune.ts';
 import { attention } from '../kernels/attention.ts';
-import { startTfjs, type Tfjs, type TfjsTiming } from './tfjs.ts';
+import { startTfjs, repetitions, type Tfjs, type TfjsTiming } from './tfjs.ts';
 import { noise } from './random-weights.ts';
 
 interface Row {
@@ -96,8 +96,8 @@ async function time(gpu: Gpu, run: () => Tensor): Promise<Timing> {
     return { ms: wall / reps, reps, hostCpu: (cpu.user + cpu.system) / 1000 / (wall * cores) };
   };
   const once = await measure(1);
-  const reps = Math.min(maxReps, Math.round(targetMs / Math.max(once.ms, 1e-3)));
-  return reps < 1 ? once : measure(reps);
+  const reps = repetitions(once.ms, { targetMs, maxReps });
+  return reps <= 1 ? once : measure(reps);
 }
 
 /** Compiles every pipeline variant on small shapes (plain, split + merge) so no row pays for it. */

@@ -48,6 +48,15 @@ export interface Budget {
 }
 
 /**
+ * Timed repetitions after one run of `onceMs`: as many as fill the budget (at
+ * most maxReps); 1 means the single run already is the measurement. The one
+ * rule for ours (bench/kernels.ts) and TF.js.
+ */
+export function repetitions(onceMs: number, budget: Budget): number {
+  return Math.min(budget.maxReps, Math.round(budget.targetMs / Math.max(onceMs, 1e-3)));
+}
+
+/**
  * Starts TF.js's WebGPU backend on `entry` (a WebGPU entry point; keep it
  * referenced for the process's life). Throws an Error saying why when TF.js
  * cannot run there.
@@ -106,7 +115,7 @@ export async function startTfjs(entry: GPU, budget: Budget): Promise<Tfjs> {
     };
     await measure(1); // warm-up: pipelines for this shape, input uploads
     const once = await measure(1);
-    const reps = Math.min(budget.maxReps, Math.round(budget.targetMs / Math.max(once.ms, 1e-3)));
+    const reps = repetitions(once.ms, budget);
     return reps <= 1 ? once : measure(reps);
   };
 
