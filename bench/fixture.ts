@@ -6,11 +6,11 @@ import { readFileSync, existsSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Gpu, Tensor } from '../engine/index.ts';
-import { encodeWeights, loadWeights } from '../engine/weights.ts';
+import { encodeWeights } from '../engine/weights.ts';
 import { readNpz } from '../tools/npy.ts';
 import { convertPickle } from '../tools/convert.ts';
 import { presetConfig, PRESETS, type ModelConfig, type PresetName, type Overrides } from '../perceiver/config.ts';
-import { keptF16 } from '../perceiver/load.ts';
+import { loadPreset } from '../perceiver/load.ts';
 import { LEFT_OPERAND_WEIGHTS } from '../perceiver/video/model.ts';
 import type { HostArray } from './runners.ts';
 
@@ -41,10 +41,9 @@ export async function loadFixture(gpu: Gpu, dir: string, stem: string, opts: { f
   const { preset, overrides } = fixtureSpec(dir, stem);
   const pickleFile = existsSync(join(dir, `${stem}.pystate`)) ? `${stem}.pystate` : `${stem}.pickle`;
   const converted = convertPickle(readFileSync(join(dir, pickleFile)), preset, overrides, opts.f16 ? 'f16' : 'f32');
+  // loaded as the task loaders load (the video loader widens its fused-projection operand)
   const widened = preset === 'multimodal-autoencoder' ? LEFT_OPERAND_WEIGHTS : [];
-  const { tensors } = await loadWeights(gpu, encodeWeights(converted.meta, converted.tensors), {
-    keepF16: !!opts.f16 && gpu.features.f16 && keptF16(widened),
-  });
+  const { tensors } = await loadPreset(gpu, encodeWeights(converted.meta, converted.tensors), { keepF16: opts.f16 }, [preset], (p) => presetConfig(p), widened);
   const arrays = new Map<string, HostArray>();
   for (const [k, v] of readNpz(readFileSync(join(dir, `${stem}.npz`)))) arrays.set(k, { shape: [...v.shape], data: v.data as Float32Array | Int32Array });
   return { stem, preset, overrides, config: presetConfig(preset, overrides), weights: tensors, arrays };
