@@ -48,7 +48,7 @@ export interface SequenceResult extends FlowResult {
 
 /** RgbaImage -> ImageData for a canvas (browser only). */
 export function toImageData(picture: RgbaImage): ImageData {
-  // (a browser's ImageData; in Node write a PNG: perceiver/flow/node.ts writeFlowPng)
+  if (typeof ImageData === 'undefined') throw new Error('toImageData needs a browser (ImageData); in Node write a PNG: perceiver/flow/node.ts writeFlowPng');
   const data = picture.data instanceof Uint8ClampedArray ? picture.data : new Uint8ClampedArray(picture.data.buffer, picture.data.byteOffset, picture.data.byteLength);
   return new ImageData(data as Uint8ClampedArray<ArrayBuffer>, picture.width, picture.height);
 }

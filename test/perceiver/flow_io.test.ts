@@ -15,6 +15,7 @@ import { flowPicture } from '../../perceiver/flow/colorwheel.ts';
 import { colorOf } from '../../perceiver/flow/colorwheel_cpu.ts';
 import { decodePng } from '../../tools/png.ts';
 import { readFloFile, writeFloFile, writeFlowPng } from '../../perceiver/flow/node.ts';
+import { toImageData } from '../../perceiver/flow/api.ts';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 
@@ -89,6 +90,11 @@ test('.flo and PNG files (Node): round trip, and errors name the file', async ()
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('toImageData outside a browser says so and points at the PNG writer', () => {
+  const picture = { width: 1, height: 1, data: new Uint8ClampedArray(4) };
+  assert.throws(() => toImageData(picture), /needs a browser \(ImageData\).*writeFlowPng/);
 });
 
 test("tiling: the colab's compute_grid_indices", () => {
