@@ -5,7 +5,7 @@
 // pair, the decoder only the window's pixels). On the fixture's pair the
 // result is also compared with DeepMind's flow at every decoded pixel.
 
-import { loadOpticalFlow, toImageData, type OpticalFlow } from '../../perceiver/flow/index.ts';
+import { loadOpticalFlow, type OpticalFlow } from '../../perceiver/flow/index.ts';
 import { toRgba, type RgbaImage } from '../../perceiver/image.ts';
 import { WeightsCard, type LoadedInfo } from '../weights.ts';
 import { h, clear, canvasOf, figure, message, Stages } from '../ui.ts';
@@ -199,14 +199,8 @@ export function flowPanel(ctx: PanelContext): Panel {
           shape: [shown.height, shown.width, 2],
         };
       }
-      const c = h('canvas#flow-picture');
-      c.width = picture.width;
-      c.height = picture.height;
-      c.getContext('2d')!.putImageData(toImageData(picture), 0, 0);
-      const side = 240 / Math.max(picture.width, picture.height);
-      c.style.width = `${Math.round(picture.width * side)}px`;
-      c.style.height = `${Math.round(picture.height * side)}px`;
-      if (side > 1.5) c.style.imageRendering = 'pixelated';
+      const c = canvasOf(picture, picture.width, picture.height, 240);
+      c.id = 'flow-picture';
       shownWindow = win;
       last = { width: W, height: H, window: win, scale, maxMagnitude: maxMag, check: checked, stages: s.toJSON() };
       flowFigure = figure(c, `flow${win ? ` in the ${what}` : ''} · colour = direction, saturation = speed (full at ${scale.toFixed(2)} px)`);

@@ -197,18 +197,11 @@ export function videoPanel(ctx: PanelContext): Panel {
     const a = await fixtureArrays(manifest, stem);
     const refImage = a.get('rec_image')!.data as Float32Array;
     const size = r.size;
-    const ours: number[] = [];
-    const want: number[] = [];
-    for (const f of frames) {
-      const c = crop ?? { x: 0, y: 0, side: size };
-      for (let y = c.y; y < c.y + c.side; y++) {
-        for (let i = 0; i < c.side * 3; i++) {
-          const at = ((f * size + y) * size + c.x) * 3 + i;
-          ours.push(r.frames[at]);
-          want.push(refImage[at]);
-        }
-      }
-    }
+    // the compared frames (or their crops), ours and DeepMind's, in the same order
+    const per = size * size * 3;
+    const pick = (data: Float32Array) => frames.flatMap((f) => Array.from(values(data, f * per, size, crop)));
+    const ours = pick(r.frames);
+    const want = pick(refImage);
     const label = maxRelError(r.windows[0].logits, a.get('rec_label')!.data as Float32Array, false);
     const image = ours.length ? maxRelError(Float32Array.from(ours), Float32Array.from(want), false) : 0; // every requested pixel decoded
     const tol = toleranceFor(info?.dtype);
