@@ -157,27 +157,14 @@ interface ModelResult {
   profile?: Profile & { passSeconds: number };
 }
 
-/** Counts the command buffers submitted on `gpu`'s queue (wraps queue.submit). */
-function countSubmits(gpu: Gpu): () => number {
-  const queue = gpu.device.queue;
-  const submit = queue.submit;
-  let n = 0;
-  queue.submit = function (this: GPUQueue, buffers: Iterable<GPUCommandBuffer>) {
-    const list = [...buffers];
-    n += list.length;
-    return submit.call(this, list);
-  };
-  return () => n;
-}
-let submits: () => number = () => 0;
 
 async function pass(gpu: Gpu, ctx: RunContext, coverage: Record<string, string>): Promise<Pass> {
   const runner = RUNNERS[ctx.config.preset]!;
-  const s0 = submits(), d0 = gpu.dispatchCount, t0 = performance.now();
+  const s0 = gpu.submitCount, d0 = gpu.dispatchCount, t0 = performance.now();
   const out = await runner(ctx);
   const seconds = (performance.now() - t0) / 1000;
   for (const [name, o] of out) coverage[name] = o.coverage;
-  return { seconds, submits: submits() - s0, dispatches: gpu.dispatchCount - d0 };
+  return { seconds, submits: gpu.submitCount - s0, dispatches: gpu.dispatchCount - d0 };
 }
 
 async function benchModel(gpu: Gpu, preset: PresetName, opts: ReturnType<typeof parseArgs>, log: (s: string) => void): Promise<ModelResult> {
@@ -196,9 +183,9 @@ async function benchModel(gpu: Gpu, preset: PresetName, opts: ReturnType<typeof 
   const ctx: RunContext = { gpu, config: cfg, weights, inputs: inputs(cfg), full: !opts.subset };
   const coverage: Record<string, string> = {};
   const t0 = performance.now();
-  const s0 = submits(), d0 = gpu.dispatchCount;
+  const s0 = gpu.submitCount, d0 = gpu.dispatchCount;
   const heartbeat = setInterval(() => {
-    log(`  ... ${((performance.now() - t0) / 60000).toFixed(1)} min, ${gpu.dispatchCount - d0} dispatches, ${submits() - s0} submits so far`);
+    log(`  ... ${((performance.now() - t0) / 60000).toFixed(1)} min, ${gpu.dispatchCount - d0} dispatches, ${gpu.submitCount - s0} submits so far`);
   }, HEARTBEAT_MS);
   heartbeat.unref();
   const result: ModelResult = {
@@ -252,7 +239,6 @@ async function main() {
     if (!opts.json) console.log(s);
   };
   const gpu = await nodeGpu(opts.profile ? { dawnFlags: PROFILE_DAWN_FLAGS } : {});
-  submits = countSubmits(gpu);
   const software = gpu.features.emulated;
   log(`adapter: ${gpu.adapterName}${software ? ' (software)' : ''}; timestamp-query: ${gpu.features.timestamps ? 'yes' : 'no'}`);
   const results: ModelResult[] = [];

@@ -125,6 +125,9 @@ function queueProfile(gpu: Gpu): Profiling {
   const previousHook = gpu.onDispatch;
   let lastDone = performance.now();
   const t0 = lastDone;
+  // A profiler that asks for no timestamps: it only marks the Gpu as being
+  // profiled, so a second startProfile is refused in this mode too.
+  gpu.profiler = { timestampWrites: () => undefined };
   gpu.onDispatch = (label) => {
     previousHook?.(label);
     gpu.submit();
@@ -145,6 +148,7 @@ function queueProfile(gpu: Gpu): Profiling {
     source: 'cpu-queue',
     async stop() {
       gpu.onDispatch = previousHook;
+      gpu.profiler = null;
       await gpu.sync();
       await Promise.all(pending);
       return summarize('cpu-queue', samples, performance.now() - t0);

@@ -115,7 +115,9 @@ export class Gpu {
   profiler: { timestampWrites(kernel: string, label: string): GPUComputePassTimestampWrites | undefined } | null = null;
   /** objects that must live as long as the device (see createGpu) */
   keepAlive: unknown[] = [];
+  /** kernel launches recorded and command buffers submitted so far (benchmarks and tests read them) */
   dispatchCount = 0;
+  submitCount = 0;
 
   constructor(readonly device: GPUDevice, readonly adapterName: string, readonly features: GpuFeatures) {
     this.limits = device.limits;
@@ -307,6 +309,7 @@ export class Gpu {
     }
     this.slabs = [];
     this.device.queue.submit([cmd]);
+    this.submitCount++;
     const done = this.transient;
     this.transient = [];
     if (done.length) this.device.queue.onSubmittedWorkDone().then(() => done.forEach((b) => b.destroy()));

@@ -55,7 +55,8 @@ const VARIANTS: MatmulVariant[] = ['blocked', 'unrolled', 'tiled', 'vec4'];
  */
 export const matmulTesting = { variant: '' as '' | MatmulVariant };
 
-interface Kernel { shader: ShaderInfo; entryPoint: string; rows: number; cols: number }
+/** `minN`: the narrowest product the kernel takes ('vec4': one invocation's V_COLS columns). */
+interface Kernel { shader: ShaderInfo; entryPoint: string; rows: number; cols: number; minN: number }
 const kernels = new Map<string, Kernel>();
 
 /**
@@ -82,7 +83,8 @@ function kernel(v: MatmulVariant, f16: boolean): Kernel {
     let code = shared + entries.find((e) => e.includes(`fn ${entryPoint}(`));
     if (v === 'vec4') code = code.replace(/(@binding\([01]\)var<storage>\w+:array<)(\w+)>/g, '$1vec4<$2>>');
     if (f16) code = `enable f16;${code.replace('alias BT=f32;', 'alias BT=f16;')}`;
-    kernels.set(name, (k = { shader: { ...matmulShader, name, code }, entryPoint, rows, cols }));
+    const minN = v === 'vec4' ? c('V_COLS') : 1;
+    kernels.set(name, (k = { shader: { ...matmulShader, name, code }, entryPoint, rows, cols, minN }));
   }
   return k;
 }
@@ -201,12 +203,13 @@ function product(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions, variant?: 
     const chosen = matmulTesting.variant || tunedChoice(gpu, tuneKey(shape), () => tuneJob(gpu, shape));
     variant = VARIANTS.includes(chosen as MatmulVariant) ? (chosen as MatmulVariant) : matmulDefault(gpu);
   }
+  let k = kernel(variant, f16);
   // 'vec4' reads rows of A and B as whole vec4s: untransposed, K and N
   // multiples of 4 from 16-byte-aligned starts, and N at least one tile wide.
-  if (variant === 'vec4' && (tA || tB || K % 4 || N % 4 || N < shaderConst(matmulShader, 'V_COLS') || a.byteOffset % 16 || b.byteOffset % (4 * BYTES[b.dtype]))) {
-    variant = 'blocked';
+  if (variant === 'vec4' && (tA || tB || K % 4 || N % 4 || N < k.minN || a.byteOffset % 16 || b.byteOffset % (4 * BYTES[b.dtype]))) {
+    k = kernel('blocked', f16);
   }
-  const { shader, entryPoint, rows: BLOCK_ROWS, cols: BLOCK_COLS } = kernel(variant, f16);
+  const { shader, entryPoint, rows: BLOCK_ROWS, cols: BLOCK_COLS } = k;
   const limitBytes = bindingLimit(gpu);
   // Largest window (elements) that still fits after rounding its start down to the alignment.
   const maxElems = Math.floor(limitBytes / 4) - gpu.limits.minStorageBufferOffsetAlignment / 4;

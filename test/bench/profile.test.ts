@@ -22,6 +22,7 @@ async function profiled(cpu: boolean) {
   unprofiled.dispose();
   const d0 = gpu.dispatchCount;
   const p = startProfile(gpu, { cpu });
+  assert.throws(() => startProfile(gpu, { cpu }), /already being profiled/, 'one profile at a time');
   const y1 = matmul(gpu, a, b);
   const y2 = layerNorm(gpu, y1, scale, offset);
   const y3 = matmul(gpu, a, b);
@@ -47,7 +48,7 @@ for (const cpu of [false, true]) {
     assert.ok(profile.kernelMs > 0, 'some time was measured');
     assert.ok(Math.abs(profile.byKernel.reduce((s, k) => s + k.share, 0) - 1) < 1e-9);
     assert.equal(Array.from(got), Array.from(expected), 'profiling changes no result');
-    assert.is(gpu.profiler, null, 'the timestamp hook is detached');
+    assert.is(gpu.profiler, null, 'the profiling hook is detached');
   });
 }
 

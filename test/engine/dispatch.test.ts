@@ -14,8 +14,14 @@ test('dispatch binds tensors by reflected name and packs the uniform', async () 
   const n = 1000;
   const a = randn(n, 1), b = randn(n, 2);
   const ta = upload(gpu, a, [n]), tb = upload(gpu, b, [n]), out = empty(gpu, [n]);
+  await gpu.sync();
+  const d0 = gpu.dispatchCount, s0 = gpu.submitCount;
   gpu.dispatch(elementwise, { a: ta, b: tb, out, params: sum(n) }, Math.ceil(n / PER_WORKGROUP));
-  const r = await readF32(out);
+  gpu.dispatch(elementwise, { a: ta, b: tb, out, params: sum(n) }, Math.ceil(n / PER_WORKGROUP));
+  assert.is(gpu.dispatchCount - d0, 2, 'two launches recorded');
+  assert.is(gpu.submitCount - s0, 0, 'nothing submitted while recording');
+  const r = await readF32(out); // submits the recorded work and the copy back as one command buffer
+  assert.is(gpu.submitCount - s0, 1);
   for (let i = 0; i < n; i++) assert.ok(Math.abs(r[i] - (a[i] + b[i])) < 1e-6);
   [ta, tb, out].forEach((t) => t.dispose());
 });
