@@ -51,8 +51,8 @@
 #
 # Needs: Node >= 20 (and npm, unless node_modules is present), a Vulkan
 # loader and driver. Steps: system checks (nvidia-smi, vulkaninfo, the
-# loader), `npm ci` if node_modules is missing, the WGSL build step, a probe
-# of the adapter Dawn picks (a software adapter on a machine with an NVIDIA
+# loader), `npm ci` if node_modules is missing, the WGSL build step, bench/adapter.ts
+# on the adapter Dawn picks (a software adapter on a machine with an NVIDIA
 # GPU is an error: the ICD is wrong), then bench:kernels --json
 # --native-gflops PEAK, bench --model P --json --profile for each preset,
 # bench:reference --full --json, and bench/gpu-report.ts. A failed step is
@@ -101,13 +101,13 @@ if [ -n "$PACK" ]; then
   mkdir -p "$PACK"
   APPTMP="$(mktemp -d)"
   npx tsx kernels/build.ts
-  npx esbuild bench/kernels.ts bench/model.ts bench/reference.ts bench/gpu-report.ts --bundle --platform=node \
+  npx esbuild bench/adapter.ts bench/kernels.ts bench/model.ts bench/reference.ts bench/gpu-report.ts --bundle --platform=node \
     --format=esm --target=node20 --outdir="$APPTMP" --out-extension:.js=.mjs --external:webgpu --log-level=warning \
     --banner:js="import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);"
   cp -r bench/fixtures "$APPTMP/fixtures"
   # The launcher: `node run.mjs NAME ARGS` runs NAME.mjs with ARGS. Running a
   # bundle directly would make the modules that start themselves when invoked
-  # directly (tools/convert.ts, bundled into model.mjs) think they were.
+  # directly (tools/convert.ts, bundled into reference.mjs) think they were.
   printf '%s\n' 'const name = process.argv.splice(2, 1)[0];' 'await import(`./${name}.mjs`);' > "$APPTMP/run.mjs"
   mkdir -p "$APPTMP/node_modules/webgpu/dist"
   cp node_modules/webgpu/package.json node_modules/webgpu/index.js "$APPTMP/node_modules/webgpu/"
@@ -200,10 +200,8 @@ if [ -n "$FROM_PACK" ]; then
   echo "node: $(node --version) (from $FROM_PACK)" >> "$SYS"
   # run_bench NAME ARGS...: bench/NAME.ts, here as the kit's bundle
   run_bench() { node "$APP/run.mjs" "$@"; }
-  PROBE_DIR="$APP"
 else
   run_bench() { local name="$1"; shift; npx tsx "bench/$name.ts" "$@"; }
-  PROBE_DIR="."
 fi
 
 node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' 2> /dev/null \
@@ -217,22 +215,11 @@ fi
 [ -n "$FROM_PACK" ] || step "WGSL build" "" npx tsx kernels/build.ts || exit 1
 
 # --- the adapter Dawn picks ---------------------------------------------
-cat > "$PARTS/probe.mjs" <<'EOF'
-import { create, globals } from 'webgpu';
-Object.assign(globalThis, globals);
-const gpu = create([]);
-const a = await gpu.requestAdapter({ powerPreference: 'high-performance' });
-if (!a) { console.log('none'); process.exit(1); }
-const i = a.info ?? {};
-console.log([i.vendor, i.architecture, i.device, i.description].filter(Boolean).join(' ') + ` | features: ${[...a.features].sort().join(' ')}`);
-EOF
-cp "$PARTS/probe.mjs" "$PROBE_DIR/.gpu-probe.mjs"   # beside node_modules, so 'webgpu' resolves
-ADAPTER="$(node "$PROBE_DIR/.gpu-probe.mjs" 2>> "$LOG")"
-rm -f "$PROBE_DIR/.gpu-probe.mjs"
+ADAPTER="$(run_bench adapter 2>> "$LOG")"   # bench/adapter.ts: NAME | features: ... | software: yes|no
 say "adapter: ${ADAPTER:-none found}"
 echo "Dawn adapter: $ADAPTER" >> "$SYS"
-if [ -z "$ADAPTER" ] || [ "$ADAPTER" = none ]; then echo "gpu.sh: Dawn found no WebGPU adapter (Vulkan driver / ICD?)" | tee -a "$LOG" >&2; exit 1; fi
-if [ -n "$GPU_NAME" ] && echo "$ADAPTER" | grep -qiE 'llvmpipe|lavapipe|swiftshader'; then
+if [ -z "$ADAPTER" ]; then echo "gpu.sh: Dawn found no WebGPU adapter (Vulkan driver / ICD?); see $LOG" | tee -a "$LOG" >&2; exit 1; fi
+if [ -n "$GPU_NAME" ] && [[ "$ADAPTER" == *"| software: yes" ]]; then
   echo "gpu.sh: this machine has an NVIDIA GPU but Dawn picked a software adapter; point --icd at nvidia_icd.json" | tee -a "$LOG" >&2
   exit 1
 fi

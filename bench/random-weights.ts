@@ -1,5 +1,5 @@
 // Random parameters with the names and shapes a converted weight file holds
-// for a preset (tools/convert.ts storedShapes: the checkpoint's, batch-norm
+// for a preset (perceiver/params.ts storedShapes: the checkpoint's, batch-norm
 // statistics renamed and squeezed), for benchmarks at the released sizes and
 // for tests on small models. Deterministic (xorshift noise from a seed).
 //
@@ -13,7 +13,7 @@
 
 import { upload, type Gpu, type Tensor } from '../engine/index.ts';
 import type { ModelConfig } from '../perceiver/config.ts';
-import { storedShapes } from '../tools/convert.ts';
+import { storedShapes } from '../perceiver/params.ts';
 
 export interface RandomWeightOptions {
   style?: 'released' | 'test';

@@ -9,22 +9,12 @@
 // perceiver/params.ts's expectedParams(config) exactly: missing, left-over,
 // mis-shaped or non-float tensors are reported together in one error.
 //
-// LAYOUT RULES (the only place they live; applyLayout below):
-//  1. Linear `w` stays [in, out] (our matmul computes x[.., in] @ w[in, out]);
-//     `b` stays [out]. Heads need no permutation.
-//  2. Conv2D `w` stays HWIO [kh, kw, in, out] (conv2_d_downsample/~/conv,
-//     imagenet-learned's 1x1 conv2_d).
-//  3. LayerNorm `scale`/`offset` [C], `pos_embs` [N, C], `embed/embeddings`
-//     [V, D] and `embedding_decoder/bias` [V] are copied as they are.
-//  4. BatchNorm `.../batchnorm/scale` and `.../batchnorm/offset` [1,1,1,C]
-//     are squeezed to [C] (same data, new shape).
-//  5. BatchNorm state: `.../batchnorm/~/mean_ema/average` [1,1,1,C] is
-//     stored as `.../batchnorm/mean` [C] and `.../batchnorm/~/var_ema/average`
-//     as `.../batchnorm/variance` [C] (perceiver/params.ts BATCHNORM_MEAN,
-//     BATCHNORM_VARIANCE). The EMAs' `counter` (int32 step count) and
-//     `hidden` (the un-debiased accumulator) are dropped on purpose:
-//     inference uses only the zero-debiased `average`.
-//  6. dtype: float tensors (numpy f4/f8/f2) are stored as f32, or as f16
+// Layout: what a converted file holds for a config is perceiver/params.ts's
+// storedShapes (its layout rules: Linear and Conv2D weights as they are,
+// batch-norm tensors squeezed to [C], the EMA averages stored as the
+// batch-norm mean and variance, their counter and hidden dropped). Then:
+//
+//  dtype: float tensors (numpy f4/f8/f2) are stored as f32, or as f16
 //     with --dtype f16 (round to nearest even; the loader widens them back
 //     to f32 unless asked to keep f16). Integer tensors would be stored as
 //     i32 (none remain after rule 5).
@@ -37,7 +27,7 @@
 // The module is browser-safe (node: modules are imported only by the CLI).
 
 import { parsePickle, flattenArrays, NdArray, type PyValue } from './pickle.ts';
-import { expectedParams, BATCHNORM_MEAN, BATCHNORM_VARIANCE } from '../perceiver/params.ts';
+import { expectedParams, applyLayout, storedShapes, fmtShape as fmt } from '../perceiver/params.ts';
 import { presetConfig, defaultConfig, PRESETS, type ModelConfig, type Overrides, type PresetName } from '../perceiver/config.ts';
 import { WeightWriter, encodeWeights, widenF16, type HostTensor, type WeightDType, type WeightData, type WeightSpec } from '../engine/weights.ts';
 import { f32ToF16 } from '../engine/f16.ts';
@@ -45,61 +35,6 @@ import { f32ToF16 } from '../engine/f16.ts';
 export const CONVERTER_VERSION = 'perceiver-io convert 1';
 
 export type StoreDtype = 'f32' | 'f16';
-
-const EMA = /^(.*\/batchnorm)\/~\/(mean_ema|var_ema)\/(average|counter|hidden)$/;
-const BN_AFFINE = /\/batchnorm\/(scale|offset)$/;
-
-/**
- * The layout rules: the stored name and shape of a checkpoint leaf, or null
- * for the leaves dropped on purpose (batch-norm EMA counter and hidden).
- */
-export function applyLayout(name: string, shape: readonly number[]): { name: string; shape: number[] } | null {
-  const ema = EMA.exec(name);
-  if (ema) {
-    if (ema[3] !== 'average') return null;
-    const leaf = ema[2] === 'mean_ema' ? BATCHNORM_MEAN : BATCHNORM_VARIANCE;
-    return { name: `${ema[1]}/${leaf}`, shape: squeezeBatchNorm(name, shape) };
-  }
-  if (BN_AFFINE.test(name)) return { name, shape: squeezeBatchNorm(name, shape) };
-  return { name, shape: [...shape] };
-}
-
-function squeezeBatchNorm(name: string, shape: readonly number[]): number[] {
-  if (shape.length === 4 && shape[0] === 1 && shape[1] === 1 && shape[2] === 1) return [shape[3]];
-  if (shape.length === 1) return [...shape];
-  throw new Error(`${name}: batch-norm tensor of shape [${shape}] (expected [1,1,1,C])`);
-}
-
-/** The names and shapes a converted weight file holds for `config` (expectedParams through the layout rules). */
-export function storedShapes(config: ModelConfig): Map<string, number[]> {
-  const out = new Map<string, number[]>();
-  for (const [name, shape] of expectedParams(config)) {
-    const s = applyLayout(name, shape);
-    if (s) out.set(s.name, s.shape);
-  }
-  return out;
-}
-
-/**
- * Checks that `weights` (e.g. built in memory, or loaded from a file) hold
- * exactly what a converted file for `config` holds, names and shapes, naming
- * what is missing, misshapen or extra. The loaders need not: a converted
- * file matches by construction (planConversion refuses anything else).
- */
-export function checkWeights(config: ModelConfig, weights: ReadonlyMap<string, { shape: readonly number[] }>): void {
-  const want = storedShapes(config);
-  const problems: string[] = [];
-  for (const [name, shape] of want) {
-    const t = weights.get(name);
-    if (!t) problems.push(`missing ${name} ${fmt(shape)}`);
-    else if (fmt(t.shape) !== fmt(shape)) problems.push(`${name}: ${fmt(t.shape)} instead of ${fmt(shape)}`);
-  }
-  for (const name of weights.keys()) if (!want.has(name)) problems.push(`unexpected ${name}`);
-  if (problems.length) {
-    const more = problems.length > 8 ? ` (and ${problems.length - 8} more)` : '';
-    throw new Error(`${config.preset} weights do not match the config: ${problems.slice(0, 8).join('; ')}${more}`);
-  }
-}
 
 export interface ConversionPlan {
   meta: Record<string, unknown>;
@@ -109,7 +44,6 @@ export interface ConversionPlan {
   dropped: string[];
 }
 
-const fmt = (s: readonly number[]) => `[${s.join(', ')}]`;
 
 function listSome(title: string, items: string[], max = 40): string {
   if (!items.length) return '';

@@ -30,7 +30,7 @@ import {
   type DecodedOutputs,
 } from '../../perceiver/video/model.ts';
 import { GOLDEN_DIR } from '../tools/helpers.ts';
-import { checkWeights } from '../../tools/convert.ts';
+import { checkWeights } from '../../perceiver/params.ts';
 
 const G: WindowGeometry = { frames: 2, height: 4, width: 8, audioSamples: 512 };
 const PIXELS = G.frames * G.height * G.width;

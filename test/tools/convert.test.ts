@@ -12,9 +12,9 @@ import { testGpu } from '../gpu.ts';
 import { readF32 } from '../../engine/index.ts';
 import { encodeWeights, loadWeights, parseWeightHeader, widenF16 } from '../../engine/weights.ts';
 import { f32ToF16 } from '../../engine/f16.ts';
-import { convertPickle, storedShapes, applyLayout, main, CONVERTER_VERSION } from '../../tools/convert.ts';
+import { convertPickle, main, CONVERTER_VERSION } from '../../tools/convert.ts';
 import { parsePickle, flattenArrays, NdArray, type PyValue } from '../../tools/pickle.ts';
-import { expectedParams, BATCHNORM_MEAN, BATCHNORM_VARIANCE, CONV_STEM } from '../../perceiver/params.ts';
+import { expectedParams, storedShapes, applyLayout, BATCHNORM_MEAN, BATCHNORM_VARIANCE, CONV_STEM } from '../../perceiver/params.ts';
 import { presetConfig, type PresetName, type Overrides } from '../../perceiver/config.ts';
 import { GOLDEN_DIR, COMPACT_DIR, REPO, checkpointPickle, treeFromFlat, randomF32Bytes, skipNote, type LeafSpec, type Tree } from './helpers.ts';
 
