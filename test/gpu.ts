@@ -1,6 +1,7 @@
 // One GPU for the whole test process, created on first use.
 import { nodeGpu } from '../engine/node.ts';
 import type { Gpu } from '../engine/index.ts';
+import * as assert from 'uvu/assert';
 import { tuning } from '../engine/tune.ts';
 
 let gpu: Promise<Gpu> | null = null;
@@ -51,3 +52,14 @@ export function randn(n: number, seed = 1, scale = 1): Float32Array {
 
 /** max |a - b| / max |b|: the error measure used everywhere in this project. */
 export { maxRelError as relError } from '../engine/compare.ts';
+
+/** Awaits `run` and asserts it rejects with a message matching `pattern` (uvu has no async throws). */
+export async function assertRejects(run: () => Promise<unknown>, pattern: RegExp): Promise<void> {
+  let message = '(no error)';
+  try {
+    await run();
+  } catch (e) {
+    message = (e as Error).message;
+  }
+  assert.match(message, pattern);
+}

@@ -201,7 +201,7 @@ export async function decodeTile(gpu: Gpu, z: Tensor, patches: Tensor, params: P
 
 /** Encoder + decoder on one tile given as a GPU frame pair [1, 2, h, w, 3]: flow [n, 2] in pixels. */
 export async function flowTile(gpu: Gpu, frames: Tensor, params: Params, cfg: FlowConfig, indices?: Uint32Array, opts: SliceOptions = {}, ws?: FlowWorkspace): Promise<Float32Array> {
-  if (frames.shape.length !== 5 || frames.shape[0] !== 1) throw new Error(`flowTile: frames must be [1, 2, H, W, 3], got ${frames}`);
+  if (frames.shape.length !== 5 || frames.shape[0] !== 1 || frames.shape[4] !== 3) throw new Error(`flowTile: frames must be [1, 2, H, W, 3], got ${frames}`);
   const dims: [number, number] = [frames.shape[2], frames.shape[3]];
   const patches = flowPatches(gpu, frames);
   const z = encodeTile(gpu, patches, params, cfg, dims, opts, ws);

@@ -9,12 +9,12 @@ import * as assert from 'uvu/assert';
 import { existsSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { testGpu, randn, relError } from '../gpu.ts';
+import { testGpu, randn, relError, assertRejects } from '../gpu.ts';
 import { upload, type Gpu, type Tensor } from '../../engine/index.ts';
 import { defaultConfig, withOverrides, type FlowConfig } from '../../perceiver/config.ts';
 import { expectedParams, countParams, flowInputChannels } from '../../perceiver/params.ts';
 import { Params } from '../../perceiver/layers.ts';
-import { flowTile, flowForwardUnsliced, FlowWorkspace } from '../../perceiver/flow/model.ts';
+import { flowTile, flowForwardUnsliced, flowPatches, encodeTile, FlowWorkspace } from '../../perceiver/flow/model.ts';
 import { estimateFlow } from '../../perceiver/flow/pipeline.ts';
 import { tileOrigins, FlowStitcher, padEdge, evenSubset } from '../../perceiver/flow/tiling.ts';
 import { OpticalFlow } from '../../perceiver/flow/api.ts';
@@ -176,14 +176,25 @@ test('frames smaller than a tile: edge-padded to the tile, flow cropped back; mi
   const model = new OpticalFlow(gpu, cfg, tiny!.weights);
   const a = { width: 20, height: 10, data: new Uint8Array(800) };
   const b = { width: 21, height: 10, data: new Uint8Array(840) };
-  let message = '';
-  try {
-    await model.flow(a, b);
-  } catch (e) {
-    message = (e as Error).message;
-  }
-  assert.match(message, /frame 1 is 20x10 but frame 2 is 21x10; both frames of a pair must have the same size/);
+  await assertRejects(() => model.flow(a, b), /frame 1 is 20x10 but frame 2 is 21x10; both frames of a pair must have the same size/);
   model.dispose();
+});
+
+test('a GPU frame pair with other than 3 channels is refused before any encoding', async () => {
+  const { gpu, cfg, params } = await tinyModel();
+  const [H, W] = cfg.trainSize;
+  const dims: [number, number] = [H, W];
+  for (const C of [1, 4]) {
+    const frames = upload(gpu, randn(2 * H * W * C, C, 1), [1, 2, H, W, C]);
+    const d0 = gpu.dispatchCount;
+    await assertRejects(() => flowTile(gpu, frames, params, cfg), /flowTile: frames must be \[1, 2, H, W, 3\], got f32\[1,2,12,16,\d\]/);
+    assert.is(gpu.dispatchCount, d0, 'nothing ran');
+    // Lower down, the patches of such a pair have the wrong number of rows
+    // of 54 (2 frames x 3x3 patches x 3 channels): encodeTile says so.
+    const patches = flowPatches(gpu, frames);
+    assert.throws(() => encodeTile(gpu, patches, params, cfg, dims), /encodeTile: patches must be \[192, 54\] for a 12x16 tile/);
+    [frames, patches].forEach((t) => t.dispose());
+  }
 });
 
 function rgbaFrame(w: number, h: number, seed: number) {
@@ -229,13 +240,9 @@ test('API: RGBA frames normalised as the colab, picture, sequences reuse buffers
   assert.equal(Array.from(results[1].flow), Array.from(second.flow));
   assert.ok(gpu.pool.liveBytes <= peak0 + 1024, 'no GPU memory left behind between pairs');
   const bad = [frames[0], rgbaFrame(W + 1, H, 4)];
-  let message = '';
-  try {
+  await assertRejects(async () => {
     for await (const _ of model.sequence(bad)) void _;
-  } catch (e) {
-    message = (e as Error).message;
-  }
-  assert.match(message, /frame 0 is 18x13 but frame 1 is 19x13/);
+  }, /frame 0 is 18x13 but frame 1 is 19x13/);
   model.dispose();
 });
 
