@@ -128,7 +128,18 @@ for (const { dims, masked } of CROSS_CASES) test(`cross-attention block (heads $
   for (const residual of [true, false]) {
     const w = toGpu(gpu, host);
     const tensors = [upload(gpu, q, [B, tq, cq]), upload(gpu, kv, [B, tk, ckv]), upload(gpu, keyMask, [B, tk], 'i32'), upload(gpu, queryMask, [B, tq], 'i32')];
-    const out = crossAttention(gpu, tensors[0], tensors[1], new Params(w, 'x'), { heads, queryResidual: residual, ...(masked ? { keyMask: tensors[2], queryMask: tensors[3] } : { foldKeyValue: true }) });
+    const read = new Set<string>();
+    const recorded = new (class extends Map<string, Tensor> {
+      override get(name: string) {
+        read.add(name);
+        return super.get(name);
+      }
+    })(w);
+    const out = crossAttention(gpu, tensors[0], tensors[1], new Params(recorded, 'x'), { heads, queryResidual: residual, ...(masked ? { keyMask: tensors[2], queryMask: tensors[3] } : { foldKeyValue: true }) });
+    // The fold is taken exactly where it may be: there the key bias cancels
+    // in the softmax and is never read, and no key projection runs.
+    const folded = heads === 1 && !masked;
+    assert.is(read.has('x/attention/linear_1/b'), !folded, `key bias read: ${read.has('x/attention/linear_1/b')}`);
     const ours = await readF32(out);
     const ref = new Float64Array(B * tq * cq);
     for (let b = 0; b < B; b++) {

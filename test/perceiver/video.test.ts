@@ -211,7 +211,7 @@ test('every name of the released checkpoint (manifest) is in the file; all but t
   assert.not.ok(read.has(FOLDED_KEY_BIAS));
   assert.equal([...read, ...UNUSED_AT_INFERENCE, FOLDED_KEY_BIAS].sort(), [...names].sort());
   for (const n of UNUSED_AT_INFERENCE) assert.not.ok(read.has(n), n);
-  // The converter's check (what a converted file holds) refuses missing, misshapen and extra parameters.
+  // The weight-set check (perceiver/params.ts: what a converted file holds) refuses missing, misshapen and extra parameters.
   checkWeights(cfg, weights);
   const broken = new Map(weights);
   broken.delete(UNUSED_AT_INFERENCE[2]);
