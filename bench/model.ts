@@ -1,4 +1,5 @@
 // npm run bench -- [--model P[,P...] | --model all] [--runs N] [--warmup N] [--no-tune] [--subset]
+//                  [--batch B] [--frame-size HxW] [--label-only]
 //                  [--profile [--profile-cpu] [--top N]] [--overrides JSON] [--json]
 //
 // Seconds per forward of each preset at the released size, on the current
@@ -21,6 +22,12 @@
 // adapter the runners then decode the subsets bench:reference uses (flow:
 // 4,096 evenly spread pixels; video: the first and last frame, all audio, the
 // label); the report says what was decoded. It changes nothing on a GPU.
+// Input variations: --batch B runs B images (imagenet-*) or B sequences
+// (language-mlm) per forward; --frame-size HxW times optical flow on a frame
+// pair of that size (e.g. 436x1024, a Sintel frame: six overlapping tiles,
+// stitched as the colab) instead of one 368x496 tile; --label-only decodes
+// only the video model's label (the encoder and one query: what a classifier
+// of clips pays).
 // --overrides JSON shrinks the models (the golden fixtures' override names,
 // e.g. '{"num_latents":16,"latent_channels":32}'), for trying the bench out;
 // such results are marked 'reduced'.
@@ -68,7 +75,11 @@ const SOFTWARE_MINUTES: Partial<Record<PresetName, string>> = {
 const HEARTBEAT_MS = 60_000;
 
 function parseArgs(argv: string[]) {
-  const o = { tune: true, models: [...PRESETS] as PresetName[], runs: 1, warmup: null as number | null, subset: false, profile: false, profileCpu: false, top: 10, json: false, overrides: {} as Overrides };
+  const o = {
+    tune: true, models: [...PRESETS] as PresetName[], runs: 1, warmup: null as number | null, subset: false,
+    batch: 1, frameSize: null as [number, number] | null, labelOnly: false,
+    profile: false, profileCpu: false, top: 10, json: false, overrides: {} as Overrides,
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--model' || a === '--models') {
@@ -78,6 +89,12 @@ function parseArgs(argv: string[]) {
     } else if (a === '--runs') o.runs = Number(argv[++i]);
     else if (a === '--warmup') o.warmup = Number(argv[++i]);
     else if (a === '--subset') o.subset = true;
+    else if (a === '--batch') o.batch = Number(argv[++i]);
+    else if (a === '--frame-size') {
+      const m = /^(\d+)x(\d+)$/.exec(argv[++i] ?? '');
+      if (!m || +m[1] < 1 || +m[2] < 1) throw new Error('--frame-size takes HxW, e.g. 436x1024');
+      o.frameSize = [+m[1], +m[2]];
+    } else if (a === '--label-only') o.labelOnly = true;
     else if (a === '--no-tune') o.tune = false;
     else if (a === '--profile') o.profile = true;
     else if (a === '--profile-cpu') o.profile = o.profileCpu = true;
@@ -85,7 +102,7 @@ function parseArgs(argv: string[]) {
     else if (a === '--overrides') o.overrides = JSON.parse(argv[++i] ?? '{}') as Overrides;
     else if (a === '--json') o.json = true;
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench -- [--model P[,P...] | all] [--runs N] [--warmup N] [--no-tune] [--subset] [--profile [--profile-cpu] [--top N]] [--overrides JSON] [--json]');
+      console.log('usage: npm run bench -- [--model P[,P...] | all] [--runs N] [--warmup N] [--no-tune] [--subset] [--batch B] [--frame-size HxW] [--label-only] [--profile [--profile-cpu] [--top N]] [--overrides JSON] [--json]');
       console.log(`presets: ${PRESETS.join(', ')}`);
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
@@ -93,32 +110,43 @@ function parseArgs(argv: string[]) {
   for (const [k, v] of [['--runs', o.runs], ['--warmup', o.warmup ?? 0], ['--top', o.top]] as const) {
     if (!(Number.isInteger(v) && v >= 0)) throw new Error(`${k} must be a non-negative integer`);
   }
+  if (!(Number.isInteger(o.batch) && o.batch >= 1)) throw new Error('--batch must be a positive integer');
+  // Each input option applies to some presets only: asking it of another is a mistake worth naming.
+  const only = (flag: string, on: boolean, presets: PresetName[]) => {
+    const other = o.models.find((m) => !presets.includes(m));
+    if (on && other) throw new Error(`${flag} applies to ${presets.join(', ')} only, not ${other} (pick the model with --model)`);
+  };
+  only('--batch', o.batch > 1, ['imagenet-conv', 'imagenet-fourier', 'imagenet-learned', 'language-mlm']);
+  only('--frame-size', o.frameSize !== null, ['optical-flow']);
+  only('--label-only', o.labelOnly, ['multimodal-autoencoder']);
   if (o.runs === 0 && !o.profile) throw new Error('--runs 0 needs --profile (nothing to run otherwise)');
   return o;
 }
 
-/** Synthetic inputs of the released shapes, named as the runners expect. */
-function inputs(cfg: ModelConfig): Map<string, HostArray> {
+/** Synthetic inputs of the released shapes (batch B, flow frames H x W), named as the runners expect. */
+function inputs(cfg: ModelConfig, B: number, frameSize: [number, number] | null): Map<string, HostArray> {
   const unit = (n: number, seed: number) => noise(n, seed, 1 / Math.sqrt(3)).map((v) => v + 0.5); // uniform [0, 1)
   switch (cfg.preset) {
     case 'imagenet-conv':
     case 'imagenet-fourier':
     case 'imagenet-learned': {
       const s = (cfg as ImageNetConfig).imageSize;
-      return new Map([['images', { shape: [1, s, s, 3], data: noise(s * s * 3, 11, 1) }]]);
+      return new Map([['images', { shape: [B, s, s, 3], data: noise(B * s * s * 3, 11, 1) }]]);
     }
     case 'language-mlm': {
       const T = cfg.maxSeqLen;
-      const ids = new Int32Array(T), mask = new Int32Array(T);
+      const ids = new Int32Array(B * T), mask = new Int32Array(B * T);
       const text = bytesToIds(utf8('The Perceiver IO masked language model reads raw UTF-8 bytes. '.repeat(40)));
       const used = T - 100; // a padded tail, as real input has
-      ids.set(text.subarray(0, used));
-      for (let i = 100; i < used; i += 97) ids.fill(MASK_ID, i, i + 5); // masked spans
-      mask.fill(1, 0, used);
-      return new Map<string, HostArray>([['inputs', { shape: [1, T], data: ids }], ['input_mask', { shape: [1, T], data: mask }]]);
+      for (let b = 0; b < B; b++) {
+        ids.set(text.subarray(0, used), b * T);
+        for (let i = 100 + b; i < used; i += 97) ids.fill(MASK_ID, b * T + i, b * T + i + 5); // masked spans, shifted per sequence
+        mask.fill(1, b * T, b * T + used);
+      }
+      return new Map<string, HostArray>([['inputs', { shape: [B, T], data: ids }], ['input_mask', { shape: [B, T], data: mask }]]);
     }
     case 'optical-flow': {
-      const [h, w] = (cfg as FlowConfig).trainSize;
+      const [h, w] = frameSize ?? (cfg as FlowConfig).trainSize;
       return new Map([['frames', { shape: [1, 2, h, w, 3], data: noise(2 * h * w * 3, 12, 0.5) }]]);
     }
     case 'multimodal-autoencoder': {
@@ -174,13 +202,16 @@ async function benchModel(gpu: Gpu, preset: PresetName, opts: ReturnType<typeof 
   const warmup = opts.warmup ?? (software ? 0 : 1);
   log(`\n${preset}: ${(countParams(cfg) / 1e6).toFixed(1)}M parameters (random weights, ${reduced ? `REDUCED by ${JSON.stringify(opts.overrides)}` : 'released widths'})`);
   const subsetApplies = preset === 'optical-flow' || preset === 'multimodal-autoencoder';
-  if (software && !reduced && SOFTWARE_MINUTES[preset] && !(opts.subset && subsetApplies)) {
-    log(`  warning: software adapter: one full-size forward takes ${SOFTWARE_MINUTES[preset]} on a 2-core host`);
+  if (software && !reduced && SOFTWARE_MINUTES[preset] && !(opts.subset && subsetApplies) && !opts.labelOnly) {
+    const scaled = opts.batch > 1 ? `, times ${opts.batch} for the batch` : opts.frameSize ? ', times the tiles of the frame' : '';
+    log(`  warning: software adapter: one full-size forward takes ${SOFTWARE_MINUTES[preset]} on a 2-core host${scaled}`);
   }
   const weights = randomWeights(gpu, cfg);
   await gpu.sync();
   const weightBytes = gpu.pool.liveBytes;
-  const ctx: RunContext = { gpu, config: cfg, weights, inputs: inputs(cfg), full: !opts.subset };
+  const ctx: RunContext = { gpu, config: cfg, weights, inputs: inputs(cfg, opts.batch, opts.frameSize), full: !opts.subset, labelOnly: opts.labelOnly };
+  const shape = [...ctx.inputs.values()][0].shape;
+  if (opts.batch > 1 || opts.frameSize) log(`  input ${[...ctx.inputs.keys()][0]} [${shape}]`);
   const coverage: Record<string, string> = {};
   const t0 = performance.now();
   const s0 = gpu.submitCount, d0 = gpu.dispatchCount;

@@ -18,8 +18,6 @@ import { storedShapes } from '../perceiver/params.ts';
 export interface RandomWeightOptions {
   style?: 'released' | 'test';
   seed?: number;
-  /** called after each tensor with the values made so far and in all */
-  onProgress?(done: number, total: number): void;
 }
 
 /** Uniform noise with standard deviation `std`, deterministic in `seed`. */
@@ -53,16 +51,8 @@ function values(name: string, shape: number[], style: 'released' | 'test', seed:
 }
 
 export function randomWeights(gpu: Gpu, config: ModelConfig, opts: RandomWeightOptions = {}): Map<string, Tensor> {
-  const shapes = storedShapes(config);
-  const total = [...shapes.values()].reduce((a, s) => a + s.reduce((x, d) => x * d, 1), 0);
   const weights = new Map<string, Tensor>();
   let seed = opts.seed ?? 1;
-  let done = 0;
-  for (const [name, shape] of shapes) {
-    const data = values(name, shape, opts.style ?? 'released', seed++);
-    weights.set(name, upload(gpu, data, shape));
-    done += data.length;
-    opts.onProgress?.(done, total);
-  }
+  for (const [name, shape] of storedShapes(config)) weights.set(name, upload(gpu, values(name, shape, opts.style ?? 'released', seed++), shape));
   return weights;
 }

@@ -27,6 +27,8 @@ export interface RunContext {
   inputs: ReadonlyMap<string, HostArray>;
   /** decode everything even on a software adapter */
   full: boolean;
+  /** multimodal-autoencoder: decode the label only (benchmarks; outputs rec_label alone) */
+  labelOnly?: boolean;
 }
 
 export interface RunOutput {
@@ -115,6 +117,12 @@ async function multimodalAutoencoder(ctx: RunContext): Promise<Map<string, RunOu
   const g: WindowGeometry = { frames: T, height: H, width: W, audioSamples: audio.shape[1] };
   const model = new MultimodalAutoencoderModel(ctx.gpu, cfg, ctx.weights);
   const z = model.encode(images.data as Float32Array, audio.data as Float32Array, g);
+  if (ctx.labelOnly) {
+    const { label } = await model.decode(z, g, { label: true, audio: null, image: null });
+    z.dispose();
+    model.dispose();
+    return new Map([['rec_label', { data: label!, shape: [1, cfg.numClasses], coverage: 'all' }]]);
+  }
   const subset = !ctx.full && ctx.gpu.features.emulated;
   const frames = VIDEO_SUBSET_FRAMES(T);
   const pixels = subset ? frameIndices(g, frames) : allIndices(T * H * W);

@@ -5,7 +5,7 @@
 import type { Gpu } from '../engine/index.ts';
 import { readNpz, type NdArray } from '../tools/npy.ts';
 import type { DemoManifest, TaskName } from './build.ts';
-import { h, message } from './ui.ts';
+import { h, clear, message } from './ui.ts';
 import { fetchOk } from './weights.ts';
 import { maxRelError } from '../engine/compare.ts';
 
@@ -70,6 +70,56 @@ export function checkMessage(r: CheckResult): HTMLElement {
     `${r.pass ? 'Matches' : 'Does not match'} DeepMind's reference: max relative error ${err} (tolerance ${r.tolerance.toExponential(0)})`,
     `${r.what}\nfixture ${r.stem}, ${r.ms.toFixed(0)} ms in this browser`,
   );
+}
+
+/** What one reference check computed: our values beside the fixture's, and what they are. */
+export interface CheckRun {
+  ours: Float32Array;
+  ref: Float32Array;
+  what: string;
+  shape: number[];
+  /** our output as the browser tests read it (default: all of `ours`) */
+  output?: number[];
+}
+
+/**
+ * A task panel's reference check against fixture `stem`: disables `button`
+ * and says so in `box` while `compute` runs on the fixture's arrays, shows
+ * the max relative error against the tolerance for the weights' `dtype` (or
+ * the error), then enables the button again if `canCheck()` still holds.
+ * Values `compute` left NaN (positions not decoded) are not compared.
+ */
+export async function runCheck(
+  manifest: DemoManifest, stem: string, dtype: string | undefined,
+  button: HTMLButtonElement, box: HTMLElement, canCheck: () => boolean,
+  compute: (arrays: Map<string, NdArray>) => Promise<CheckRun>,
+): Promise<CheckResult | null> {
+  button.disabled = true;
+  clear(box, message('info', `Running fixture ${stem}…`));
+  try {
+    const arrays = await fixtureArrays(manifest, stem);
+    const tol = toleranceFor(dtype);
+    const t = performance.now();
+    const run = await compute(arrays);
+    const err = maxRelError(run.ours, run.ref);
+    const r: CheckResult = {
+      stem,
+      maxRelError: err,
+      tolerance: tol.tolerance,
+      pass: err < tol.tolerance,
+      what: run.what + (tol.note ? `; ${tol.note}` : ''),
+      ms: performance.now() - t,
+      output: run.output ?? Array.from(run.ours),
+      shape: run.shape,
+    };
+    clear(box, checkMessage(r));
+    return r;
+  } catch (e) {
+    clear(box, errorBox('Reference check failed', e));
+    return null;
+  } finally {
+    button.disabled = !canCheck();
+  }
 }
 
 /** A drop zone with a file picker for images; calls back with the decoded image. */

@@ -8,7 +8,7 @@ import { toRgba } from '../../perceiver/image.ts';
 import { softmax, topK, type TopKEntry } from '../../perceiver/topk.ts';
 import { WeightsCard, type LoadedInfo } from '../weights.ts';
 import { h, clear, barChart, canvasOf, figure, message, Stages } from '../ui.ts';
-import { type PanelContext, type Panel, type CheckResult, fixtureArrays, maxRelError, toleranceFor, checkMessage, imageInput, sampleImage, errorBox } from '../common.ts';
+import { type PanelContext, type Panel, type CheckResult, imageInput, sampleImage, errorBox, runCheck } from '../common.ts';
 
 export function classifyPanel(ctx: PanelContext): Panel {
   const { gpu, manifest } = ctx;
@@ -100,35 +100,14 @@ export function classifyPanel(ctx: PanelContext): Panel {
 
   async function check(): Promise<CheckResult | null> {
     if (!model || !info?.fixture) return null;
-    checkButton.disabled = true;
-    clear(checkResult, message('info', `Running fixture ${info.fixture}…`));
-    try {
-      const arrays = await fixtureArrays(manifest, info.fixture);
+    const m = model;
+    return runCheck(manifest, info.fixture, info.dtype, checkButton, checkResult, () => !!info?.fixture, async (arrays) => {
       const images = arrays.get('images')!;
       const ref = arrays.get('logits')!.data as Float32Array;
-      const tol = toleranceFor(info.dtype);
-      const t = performance.now();
       const [b, hh, w, c] = images.shape;
-      const logits = await model.logits(images.data as Float32Array, [b, hh, w, c]);
-      const err = maxRelError(logits, ref);
-      const r: CheckResult = {
-        stem: info.fixture,
-        maxRelError: err,
-        tolerance: tol.tolerance,
-        pass: err < tol.tolerance,
-        what: `logits [${b}, ${ref.length / b}] for ${b} images of ${hh}×${w} (the fixture's normalised inputs)` + (tol.note ? `; ${tol.note}` : ''),
-        ms: performance.now() - t,
-        output: Array.from(logits),
-        shape: [b, ref.length / b],
-      };
-      clear(checkResult, checkMessage(r));
-      return r;
-    } catch (e) {
-      clear(checkResult, errorBox('Reference check failed', e));
-      return null;
-    } finally {
-      checkButton.disabled = !info?.fixture;
-    }
+      const logits = await m.logits(images.data as Float32Array, [b, hh, w, c]);
+      return { ours: logits, ref, shape: [b, ref.length / b], what: `logits [${b}, ${ref.length / b}] for ${b} images of ${hh}×${w} (the fixture's normalised inputs)` };
+    });
   }
 
   const sampleButton = h('button#classify-sample', {

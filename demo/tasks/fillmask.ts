@@ -4,7 +4,7 @@
 import { loadMaskedLanguageModel, parseFillMask, fillGaps, type MaskedLanguageModel, type FillMaskResult } from '../../perceiver/language/index.ts';
 import { WeightsCard, type LoadedInfo } from '../weights.ts';
 import { h, clear, barChart, message, Stages } from '../ui.ts';
-import { type PanelContext, type Panel, type CheckResult, fixtureArrays, maxRelError, toleranceFor, checkMessage, errorBox } from '../common.ts';
+import { type PanelContext, type Panel, type CheckResult, errorBox, runCheck } from '../common.ts';
 
 const EXAMPLE = 'This is an incomplete sentence where some words are[MASK:9]';
 
@@ -123,10 +123,8 @@ export function fillMaskPanel(ctx: PanelContext): Panel {
    */
   async function check(opts: { full?: boolean } = {}): Promise<CheckResult | null> {
     if (!model || !info?.fixture) return null;
-    checkButton.disabled = true;
-    clear(checkResult, message('info', `Running fixture ${info.fixture}…`));
-    try {
-      const a = await fixtureArrays(manifest, info.fixture);
+    const m = model;
+    return runCheck(manifest, info.fixture, info.dtype, checkButton, checkResult, () => !!info?.fixture, async (a) => {
       const [B, T] = a.get('inputs')!.shape;
       const ids = a.get('inputs')!.data as Int32Array;
       const mask = a.get('input_mask')!.data as Int32Array;
@@ -139,31 +137,12 @@ export function fillMaskPanel(ctx: PanelContext): Panel {
         for (let b = 0; b < B; b++) out.set(x.subarray(b * T * per, (b * T + L) * per), b * L * per);
         return out;
       };
-      const tol = toleranceFor(info.dtype);
-      const t = performance.now();
-      const logits = await model.logits(rows(ids, 1) as Int32Array, rows(mask, 1) as Int32Array, B);
-      const err = maxRelError(logits, rows(ref, V) as Float32Array);
+      const logits = await m.logits(rows(ids, 1) as Int32Array, rows(mask, 1) as Int32Array, B);
       const what = opts.full
         ? `logits [${B}, ${T}, ${V}] for the fixture's byte ids and masks, all positions (the padded input as the original runs it)`
         : `logits [${B}, ${L}, ${V}]: every real byte of the fixture's ${B} rows, the input cut after the last of them (the padding is masked, so the rest of the input cannot change these)`;
-      const r: CheckResult = {
-        stem: info.fixture,
-        maxRelError: err,
-        tolerance: tol.tolerance,
-        pass: err < tol.tolerance,
-        what: what + (tol.note ? `; ${tol.note}` : ''),
-        ms: performance.now() - t,
-        output: [],
-        shape: [B, L, V],
-      };
-      clear(checkResult, checkMessage(r));
-      return r;
-    } catch (e) {
-      clear(checkResult, errorBox('Reference check failed', e));
-      return null;
-    } finally {
-      checkButton.disabled = !info?.fixture;
-    }
+      return { ours: logits, ref: rows(ref, V) as Float32Array, shape: [B, L, V], what, output: [] };
+    });
   }
 
   const el = h(

@@ -9,7 +9,7 @@ import { loadOpticalFlow, type OpticalFlow } from '../../perceiver/flow/index.ts
 import { toRgba, type RgbaImage } from '../../perceiver/image.ts';
 import { WeightsCard, type LoadedInfo } from '../weights.ts';
 import { h, clear, canvasOf, figure, message, Stages } from '../ui.ts';
-import { type PanelContext, type Panel, type CheckResult, fixtureArrays, maxRelError, toleranceFor, checkMessage, imageInput, sampleImage, videoFrames, errorBox } from '../common.ts';
+import { type PanelContext, type Panel, type CheckResult, fixtureArrays, maxRelError, toleranceFor, checkMessage, imageInput, sampleImage, videoFrames, errorBox, runCheck } from '../common.ts';
 
 /** Side of the centre window that the fast option decodes. */
 const WINDOW = 64;
@@ -222,36 +222,20 @@ export function flowPanel(ctx: PanelContext): Panel {
 
   async function check(): Promise<CheckResult | null> {
     if (!model || !info?.fixture) return null;
-    checkButton.disabled = true;
-    clear(checkResult, message('info', `Running fixture ${info.fixture}…`));
-    try {
-      const a = await fixtureArrays(manifest, info.fixture);
+    const m = model;
+    return runCheck(manifest, info.fixture, info.dtype, checkButton, checkResult, () => !!info?.fixture, async (a) => {
       const fr = a.get('frames')!;
-      const ref = a.get('flow')!.data as Float32Array;
       const [, , H, W] = fr.shape;
       const pixels = evenPixels(H * W, 256);
-      const tol = toleranceFor(info.dtype);
-      const t = performance.now();
-      const r = await model.flowNormalized(fr.data as Float32Array, H, W, { pixels });
-      const err = maxRelError(r.flow, ref);
-      const res: CheckResult = {
-        stem: info.fixture,
-        maxRelError: err,
-        tolerance: tol.tolerance,
-        pass: err < tol.tolerance,
-        what: `flow at ${pixels.length} evenly spread pixels of the fixture's ${H}×${W} pair (encoder on the whole pair)` + (tol.note ? `; ${tol.note}` : ''),
-        ms: performance.now() - t,
-        output: Array.from(pixels, (p) => [r.flow[2 * p], r.flow[2 * p + 1]]).flat(),
+      const r = await m.flowNormalized(fr.data as Float32Array, H, W, { pixels });
+      return {
+        ours: r.flow,
+        ref: a.get('flow')!.data as Float32Array,
         shape: [pixels.length, 2],
+        what: `flow at ${pixels.length} evenly spread pixels of the fixture's ${H}×${W} pair (encoder on the whole pair)`,
+        output: Array.from(pixels, (p) => [r.flow[2 * p], r.flow[2 * p + 1]]).flat(),
       };
-      clear(checkResult, checkMessage(res));
-      return res;
-    } catch (e) {
-      clear(checkResult, errorBox('Reference check failed', e));
-      return null;
-    } finally {
-      checkButton.disabled = !info?.fixture;
-    }
+    });
   }
 
   const sampleButton = h('button#flow-sample', {

@@ -9,7 +9,7 @@ import { loadVideoAutoencoder, SAMPLE_RATE, type VideoAutoencoder, type ClipResu
 import { toRgba, type RgbaImage } from '../../perceiver/image.ts';
 import { WeightsCard, type LoadedInfo } from '../weights.ts';
 import { h, clear, barChart, canvasOf, figure, message, Stages } from '../ui.ts';
-import { type PanelContext, type Panel, type CheckResult, fixtureArrays, maxRelError, toleranceFor, checkMessage, sampleImage, videoFrames, errorBox } from '../common.ts';
+import { type PanelContext, type Panel, type CheckResult, fixtureArrays, maxRelError, toleranceFor, checkMessage, sampleImage, videoFrames, errorBox, runCheck } from '../common.ts';
 
 const FRAMES = 16;
 const FPS = 25;
@@ -242,36 +242,14 @@ export function videoPanel(ctx: PanelContext): Panel {
 
   async function check(): Promise<CheckResult | null> {
     if (!model || !info?.fixture) return null;
-    checkButton.disabled = true;
-    clear(checkResult, message('info', `Running fixture ${info.fixture}…`));
-    try {
-      const a = await fixtureArrays(manifest, info.fixture);
+    const m = model;
+    return runCheck(manifest, info.fixture, info.dtype, checkButton, checkResult, () => !!info?.fixture, async (a) => {
       const images = a.get('images')!;
       const audio = a.get('audio')!.data as Float32Array;
-      const ref = a.get('rec_label')!.data as Float32Array;
-      const tol = toleranceFor(info.dtype);
-      const t = performance.now();
-      const r = await model.autoencode({ frames: { data: images.data as Float32Array, count: images.shape[1] }, audio, sampleRate: SAMPLE_RATE }, { video: 'none', audio: false });
+      const r = await m.autoencode({ frames: { data: images.data as Float32Array, count: images.shape[1] }, audio, sampleRate: SAMPLE_RATE }, { video: 'none', audio: false });
       const logits = r.windows[0].logits;
-      const err = maxRelError(logits, ref);
-      const res: CheckResult = {
-        stem: info.fixture,
-        maxRelError: err,
-        tolerance: tol.tolerance,
-        pass: err < tol.tolerance,
-        what: `label logits [700] for the fixture's 16 frames and audio (encoder on the whole window)` + (tol.note ? `; ${tol.note}` : ''),
-        ms: performance.now() - t,
-        output: Array.from(logits),
-        shape: [1, logits.length],
-      };
-      clear(checkResult, checkMessage(res));
-      return res;
-    } catch (e) {
-      clear(checkResult, errorBox('Reference check failed', e));
-      return null;
-    } finally {
-      checkButton.disabled = !info?.fixture;
-    }
+      return { ours: logits, ref: a.get('rec_label')!.data as Float32Array, shape: [1, logits.length], what: `label logits [700] for the fixture's 16 frames and audio (encoder on the whole window)` };
+    });
   }
 
   const sampleButton = h('button#video-sample', {
