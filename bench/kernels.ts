@@ -10,11 +10,16 @@
 //   npm run bench:kernels -- --variant tiled    force a matmul kernel (blocked, unrolled, tiled, vec4)
 //   npm run bench:kernels -- --tune             let the tuner (engine/tune.ts) measure each matmul
 //                                               shape first, then time its choice
+//   npm run bench:kernels -- --rounds 5         rounds per row, ours and TF.js alternating (default 3, 1 with --quick)
 // The matmul shape column ends with the kernel that ran ([blocked], [unrolled], [tiled], [vec4]).
 //
 // Next to each row: TensorFlow.js's WebGPU backend (bench/tfjs.ts) doing the
 // same product on the same Dawn entry point and adapter, its ms and GFLOP/s,
-// and ours/TF.js (the ratio of our GFLOP/s to its). With --quick, TF.js skips
+// and ours/TF.js (the ratio of our GFLOP/s to its). A software adapter's
+// speed drifts with the host's load by tens of percent within a minute, so
+// each row runs in rounds, ours then TF.js, alternating: the ms columns are
+// the medians of the rounds and the ratio the median of the rounds' ratios
+// (each taken from two neighbouring measurements). With --quick, TF.js skips
 // the rows over QUICK_TFJS_GFLOP (its warm-up run at the exact shape would
 // double their time); the row says so. If TF.js cannot start, the reason is
 // printed once and the columns stay empty.
@@ -30,7 +35,7 @@ import { createGpu, upload, type Gpu, type Tensor } from '../engine/index.ts';
 import { matmul, matmulTesting, type MatmulVariant } from '../kernels/matmul.ts';
 import { tunePending } from '../engine/tune.ts';
 import { attention } from '../kernels/attention.ts';
-import { startTfjs, repetitions, type Tfjs, type TfjsTiming } from './tfjs.ts';
+import { startTfjs, repetitions, type Tfjs, type TfjsRun } from './tfjs.ts';
 import { noise } from './random-weights.ts';
 
 interface Row {
@@ -38,6 +43,8 @@ interface Row {
   kernel: 'matmul' | 'attention';
   shape: string;
   flops: number;
+  /** alternating rounds of ours and TF.js; the figures below are medians over them */
+  rounds: number;
   reps: number;
   ms: number;
   gflops: number;
@@ -64,6 +71,8 @@ const variant = (value('--variant') ?? '') as '' | MatmulVariant;
 if (variant && !['blocked', 'unrolled', 'tiled', 'vec4'].includes(variant)) throw new Error('--variant takes blocked, unrolled, tiled or vec4');
 matmulTesting.variant = variant;
 const tune = flag('--tune');
+const rounds = Number(value('--rounds') ?? (quick ? 1 : 3));
+if (!(Number.isInteger(rounds) && rounds >= 1)) throw new Error('--rounds needs a positive integer');
 /** With --quick, TF.js leaves out rows above this many GFLOP. */
 const QUICK_TFJS_GFLOP = 5;
 /** Wall-clock budget per shape for the timed repetitions (after the warm-up). */
@@ -85,6 +94,7 @@ function tensor(gpu: Gpu, shape: number[], seed: number, scale = 1): Tensor {
 interface Timing { ms: number; reps: number; hostCpu: number }
 const cores = availableParallelism();
 
+/** One round of ours: a run, and repetitions to fill the budget when it was shorter. */
 async function time(gpu: Gpu, run: () => Tensor): Promise<Timing> {
   const measure = async (reps: number): Promise<Timing> => {
     const c0 = process.cpuUsage();
@@ -99,6 +109,13 @@ async function time(gpu: Gpu, run: () => Tensor): Promise<Timing> {
   const reps = repetitions(once.ms, { targetMs, maxReps });
   return reps <= 1 ? once : measure(reps);
 }
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+/** The round whose time is the median (the lower middle one for an even count), for its reps and host share. */
+const medianRound = <T extends { ms: number }>(xs: T[]): T => [...xs].sort((a, b) => a.ms - b.ms)[Math.floor((xs.length - 1) / 2)];
 
 /** Compiles every pipeline variant on small shapes (plain, split + merge) so no row pays for it. */
 async function warmUp(gpu: Gpu): Promise<void> {
@@ -129,22 +146,41 @@ if (withTfjs) {
   }
 }
 
-/** TF.js's timing of the same row, when it runs. */
-async function tfjsRow(flops: number, run: (t: Tfjs) => Promise<TfjsTiming>): Promise<Row['tfjs']> {
-  if (!tfjs) return undefined;
-  if (quick && flops > QUICK_TFJS_GFLOP * 1e9) return { skipped: `over ${QUICK_TFJS_GFLOP} GFLOP (--quick)` };
-  try {
-    const t = await run(tfjs);
-    return { ms: t.ms, gflops: flops / (t.ms * 1e6), reps: t.reps, hostCpu: t.hostCpu, ratio: 0 };
-  } catch (e) {
-    return { skipped: `failed: ${(e as Error).message.split('\n')[0]}` };
+/**
+ * A row: `rounds` rounds of ours (`run`) and TF.js (`prepareTfjs`, warmed up
+ * once) alternating, then the medians. TF.js is left out, with the reason,
+ * where it is not running or fails at the shape.
+ */
+async function measureRow(name: string, kernel: Row['kernel'], shape: string, flops: number, run: () => Tensor, prepareTfjs: (t: Tfjs) => Promise<TfjsRun>) {
+  let theirs: TfjsRun | null = null;
+  let skipped: string | null = null;
+  if (tfjs && quick && flops > QUICK_TFJS_GFLOP * 1e9) skipped = `over ${QUICK_TFJS_GFLOP} GFLOP (--quick)`;
+  else if (tfjs) {
+    try {
+      theirs = await prepareTfjs(tfjs);
+    } catch (e) {
+      skipped = `failed: ${(e as Error).message.split('\n')[0]}`;
+    }
   }
-}
-
-function record(name: string, kernel: Row['kernel'], shape: string, flops: number, t: Timing, tf?: Row['tfjs']) {
-  const gflops = flops / (t.ms * 1e6);
-  if (tf && 'ms' in tf) tf.ratio = tf.ms / t.ms;
-  const row: Row = { name, kernel, shape, flops, reps: t.reps, ms: t.ms, gflops, hostCpu: t.hostCpu, vsNative: native ? gflops / native : undefined, tfjs: tf };
+  const ours: Timing[] = [];
+  const tf: Timing[] = [];
+  try {
+    for (let r = 0; r < rounds; r++) {
+      ours.push(await time(gpu, run));
+      if (theirs) tf.push(await theirs.time());
+    }
+  } finally {
+    theirs?.dispose();
+  }
+  const mid = medianRound(ours);
+  const ms = median(ours.map((t) => t.ms));
+  const gflops = flops / (ms * 1e6);
+  let tfCell: Row['tfjs'];
+  if (tf.length) {
+    const tms = median(tf.map((t) => t.ms));
+    tfCell = { ms: tms, gflops: flops / (tms * 1e6), reps: medianRound(tf).reps, hostCpu: medianRound(tf).hostCpu, ratio: median(tf.map((t, i) => t.ms / ours[i].ms)) };
+  } else if (skipped) tfCell = { skipped };
+  const row: Row = { name, kernel, shape, flops, rounds, reps: mid.reps, ms, gflops, hostCpu: mid.hostCpu, vsNative: native ? gflops / native : undefined, tfjs: tfCell };
   rows.push(row);
   if (!json) printRow(row);
 }
@@ -164,11 +200,12 @@ async function benchMatmul(name: string, M: number, K: number, N: number, opts: 
   run().dispose();
   gpu.onDispatch = null;
   await gpu.sync(); // or the first timed run would include this one
-  const t = await time(gpu, run);
-  [a, w, bias].forEach((x) => x?.dispose());
-  const flops = 2 * M * N * K;
-  const tf = await tfjsRow(flops, (tf) => tf.matmul(M, K, N, { bias: opts.bias }));
-  record(name, 'matmul', `${M}x${K} @ ${K}x${N}${opts.bias ? ' +bias' : ''}${opts.gelu ? ' gelu' : ''} [${[...kernels]}]`, flops, t, tf);
+  const shape = `${M}x${K} @ ${K}x${N}${opts.bias ? ' +bias' : ''}${opts.gelu ? ' gelu' : ''} [${[...kernels]}]`;
+  try {
+    await measureRow(name, 'matmul', shape, 2 * M * N * K, run, (tf) => tf.matmul(M, K, N, { bias: opts.bias }));
+  } finally {
+    [a, w, bias].forEach((x) => x?.dispose());
+  }
 }
 
 async function benchAttention(name: string, Tq: number, Tk: number, heads: number, Dqk: number, Dv: number) {
@@ -176,22 +213,23 @@ async function benchAttention(name: string, Tq: number, Tk: number, heads: numbe
   const q = tensor(gpu, [1, Tq, heads * Dqk], 4);
   const k = tensor(gpu, [1, Tk, heads * Dqk], 5);
   const v = tensor(gpu, [1, Tk, heads * Dv], 6);
-  const t = await time(gpu, () => attention(gpu, q, k, v, { heads }));
-  [q, k, v].forEach((x) => x.dispose());
   const flops = 2 * Tq * Tk * heads * (Dqk + Dv);
-  const tf = await tfjsRow(flops, (tf) => tf.attention(Tq, Tk, heads, Dqk, Dv));
-  record(name, 'attention', `${Tq} over ${Tk}, ${heads}x(${Dqk},${Dv})`, flops, t, tf);
+  try {
+    await measureRow(name, 'attention', `${Tq} over ${Tk}, ${heads}x(${Dqk},${Dv})`, flops, () => attention(gpu, q, k, v, { heads }), (tf) => tf.attention(Tq, Tk, heads, Dqk, Dv));
+  } finally {
+    [q, k, v].forEach((x) => x.dispose());
+  }
 }
 
-const header = ['kernel', 'model / layer', 'shape', 'reps', 'ms', 'GFLOP/s', 'host cpu', ...(native ? ['vs native'] : []), ...(tfjs ? ['TF.js ms', 'TF.js GF/s', 'its cpu', 'ours/TF.js'] : [])];
-const widths = [9, 32, 32, 4, 10, 8, 8, ...(native ? [9] : []), 10, 10, 7, 10];
+const header = ['kernel', 'model / layer', 'shape', 'rounds x reps', 'ms', 'GFLOP/s', 'host cpu', ...(native ? ['vs native'] : []), ...(tfjs ? ['TF.js ms', 'TF.js GF/s', 'its cpu', 'ours/TF.js'] : [])];
+const widths = [9, 32, 40, 13, 10, 8, 8, ...(native ? [9] : []), 10, 10, 7, 10];
 function line(cells: string[]): string {
   return cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
 }
 function printRow(r: Row) {
   const tf = r.tfjs;
   console.log(line([
-    r.kernel, r.name, r.shape, String(r.reps), r.ms.toFixed(1), r.gflops.toFixed(2), `${Math.round(r.hostCpu * 100)}%`,
+    r.kernel, r.name, r.shape, `${r.rounds} x ${r.reps}`, r.ms.toFixed(1), r.gflops.toFixed(2), `${Math.round(r.hostCpu * 100)}%`,
     ...(r.vsNative !== undefined ? [r.vsNative.toPrecision(3)] : []),
     ...(!tf ? [] : 'ms' in tf ? [tf.ms.toFixed(1), tf.gflops.toFixed(2), `${Math.round(tf.hostCpu * 100)}%`, `${tf.ratio.toFixed(2)}x`] : [`  ${tf.skipped}`]),
   ]));
@@ -205,6 +243,7 @@ if (!json) {
   console.log('host cpu: CPU time of this process / (wall time x cores), i.e. how much of the host a CPU adapter (lavapipe) used');
   if (tfjs) {
     console.log(`TF.js: @tensorflow/tfjs-backend-webgpu on the same Dawn entry point (its adapter: ${tfjs.adapter}); ours/TF.js = its time / ours;`);
+    console.log(`       ${rounds} round${rounds === 1 ? '' : 's'} per row, ours then TF.js alternating: medians of the times, and of the rounds' ratios`);
     console.log('       its cpu: host cpu during its run (on a CPU adapter a ratio means little when the two host cpu figures differ much)');
     console.log('       +bias: tf.fused.matMul with the bias; gelu rows: TF.js leaves the GELU out (it has none to fuse), so their ratio favours TF.js;');
     console.log('       attention: tf.matMul (q k^T), softmax, tf.matMul (v), with head transposes');

@@ -4,9 +4,11 @@
 // the entry point our Gpu came from, so it asks the same Dawn instance for a
 // high-performance adapter (its own device on it, as an application gets).
 //
-// Timing mirrors ours: a warm-up run at the row's exact shape (TF.js compiles
-// pipelines per shape class and uploads inputs lazily), one timed run, and,
-// when that was shorter than the budget, repetitions to fill it; the clock
+// Timing mirrors ours: `matmul` / `attention` make the inputs and run once
+// at the row's exact shape (TF.js compiles pipelines per shape class and
+// uploads inputs lazily); each `time()` of the returned run is then one
+// timed run and, when that was shorter than the budget, repetitions to fill
+// it, so bench/kernels.ts can alternate rounds of ours and TF.js. The clock
 // stops when the queue has finished (TF.js's pending commands are submitted,
 // then onSubmittedWorkDone), with no read-back in the timed region. Every
 // intermediate and result tensor is disposed.
@@ -33,12 +35,18 @@ export interface TfjsTiming {
   hostCpu: number;
 }
 
+/** One warmed-up TF.js computation with its inputs: time it any number of times, then dispose. */
+export interface TfjsRun {
+  time(): Promise<TfjsTiming>;
+  dispose(): void;
+}
+
 export interface Tfjs {
   /** adapter vendor / architecture as TF.js's backend reports them */
   adapter: string;
   /** a [M, K] times b [K, N], plus a bias [N] when asked (never a GELU: see above) */
-  matmul(M: number, K: number, N: number, opts: { bias?: boolean }): Promise<TfjsTiming>;
-  attention(Tq: number, Tk: number, heads: number, Dqk: number, Dv: number): Promise<TfjsTiming>;
+  matmul(M: number, K: number, N: number, opts: { bias?: boolean }): Promise<TfjsRun>;
+  attention(Tq: number, Tk: number, heads: number, Dqk: number, Dv: number): Promise<TfjsRun>;
 }
 
 /** Per-row time budget and repetition cap, as bench/kernels.ts uses for ours. */
@@ -97,7 +105,8 @@ export async function startTfjs(entry: GPU, budget: Budget): Promise<Tfjs> {
   // at once. An error scope around each measurement turns that into an error
   // naming Dawn's message, instead of an impossible time.
   const device = backend.device;
-  const time = async (run: () => TF.Tensor): Promise<TfjsTiming> => {
+  /** Warms `run` up (failing, with Dawn's message, where TF.js's work is invalid) and returns its timer. */
+  const prepare = async (run: () => TF.Tensor, inputs: TF.Tensor[]): Promise<TfjsRun> => {
     const measure = async (reps: number): Promise<TfjsTiming> => {
       const c0 = process.cpuUsage();
       const t0 = performance.now();
@@ -113,10 +122,21 @@ export async function startTfjs(entry: GPU, budget: Budget): Promise<Tfjs> {
       const cpu = process.cpuUsage(c0);
       return { ms: wall / reps, reps, hostCpu: (cpu.user + cpu.system) / 1000 / (wall * availableParallelism()) };
     };
-    await measure(1); // warm-up: pipelines for this shape, input uploads
-    const once = await measure(1);
-    const reps = repetitions(once.ms, budget);
-    return reps <= 1 ? once : measure(reps);
+    const dispose = () => inputs.forEach((t) => t.dispose());
+    try {
+      await measure(1); // warm-up: pipelines for this shape, input uploads
+    } catch (e) {
+      dispose();
+      throw e;
+    }
+    return {
+      async time() {
+        const once = await measure(1);
+        const reps = repetitions(once.ms, budget);
+        return reps <= 1 ? once : measure(reps);
+      },
+      dispose,
+    };
   };
 
   /** The same inputs as bench/kernels.ts's rows: uniform in [-scale, scale), deterministic in `seed`. */
@@ -125,35 +145,26 @@ export async function startTfjs(entry: GPU, budget: Budget): Promise<Tfjs> {
 
   return {
     adapter,
-    async matmul(M, K, N, opts) {
+    matmul(M, K, N, opts) {
       const a = random([M, K], 1) as TF.Tensor2D;
       const b = random([K, N], 2, 1 / Math.sqrt(K)) as TF.Tensor2D;
       const bias = opts.bias ? random([N], 3) : undefined;
-      try {
-        return await time(() =>
-          tf.tidy(() => (bias ? tf.fused.matMul({ a, b, bias }) : tf.matMul(a, b))),
-        );
-      } finally {
-        [a, b, bias].forEach((t) => t?.dispose());
-      }
+      const run = () => tf.tidy(() => (bias ? tf.fused.matMul({ a, b, bias }) : tf.matMul(a, b)));
+      return prepare(run, bias ? [a, b, bias] : [a, b]);
     },
-    async attention(Tq, Tk, heads, Dqk, Dv) {
+    attention(Tq, Tk, heads, Dqk, Dv) {
       const q = random([Tq, heads, Dqk], 4);
       const k = random([Tk, heads, Dqk], 5);
       const v = random([Tk, heads, Dv], 6);
-      try {
-        return await time(() =>
-          tf.tidy(() => {
-            // [T, heads, D] -> [heads, T, D] (a reshape when there is one head)
-            const byHead = (t: TF.Tensor, T: number, D: number) => (heads === 1 ? tf.reshape(t, [1, T, D]) : tf.transpose(t, [1, 0, 2])) as TF.Tensor3D;
-            const scores = tf.mul(tf.matMul(byHead(q, Tq, Dqk), byHead(k, Tk, Dqk), false, true), 1 / Math.sqrt(Dqk));
-            const out = tf.matMul(tf.softmax(scores) as TF.Tensor3D, byHead(v, Tk, Dv));
-            return heads === 1 ? tf.reshape(out, [Tq, Dv]) : tf.reshape(tf.transpose(out, [1, 0, 2]), [Tq, heads * Dv]);
-          }),
-        );
-      } finally {
-        [q, k, v].forEach((t) => t.dispose());
-      }
+      const run = () =>
+        tf.tidy(() => {
+          // [T, heads, D] -> [heads, T, D] (a reshape when there is one head)
+          const byHead = (t: TF.Tensor, T: number, D: number) => (heads === 1 ? tf.reshape(t, [1, T, D]) : tf.transpose(t, [1, 0, 2])) as TF.Tensor3D;
+          const scores = tf.mul(tf.matMul(byHead(q, Tq, Dqk), byHead(k, Tk, Dqk), false, true), 1 / Math.sqrt(Dqk));
+          const out = tf.matMul(tf.softmax(scores) as TF.Tensor3D, byHead(v, Tk, Dv));
+          return heads === 1 ? tf.reshape(out, [Tq, Dv]) : tf.reshape(tf.transpose(out, [1, 0, 2]), [Tq, heads * Dv]);
+        });
+      return prepare(run, [q, k, v]);
     },
   };
 }
