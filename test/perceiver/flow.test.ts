@@ -20,6 +20,7 @@ import { tileOrigins, FlowStitcher, padEdge, evenSubset } from '../../perceiver/
 import { OpticalFlow } from '../../perceiver/flow/api.ts';
 import { flowToColorCpu } from '../../perceiver/flow/colorwheel_cpu.ts';
 import { setBindingLimitForTests } from '../../kernels/slicing.ts';
+import { randomWeights } from '../../bench/random-weights.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const GOLDEN = join(here, '../../../shared/golden');
@@ -32,20 +33,6 @@ function tinyConfig(crossHeads = 1): FlowConfig {
   return { ...base, trainSize: [12, 16], patchChannels: 8, fourierBands: 6, encoder: { ...base.encoder, numCrossAttentionHeads: crossHeads } };
 }
 
-function randomWeights(gpu: Gpu, cfg: FlowConfig): Map<string, Tensor> {
-  const weights = new Map<string, Tensor>();
-  let seed = 5;
-  for (const [name, shape] of expectedParams(cfg)) {
-    const n = shape.reduce((a, d) => a * d, 1);
-    let data: Float32Array;
-    if (name.endsWith('/scale')) data = randn(n, seed++, 0.3).map((x) => 1 + x);
-    else if (name.endsWith('/w')) data = randn(n, seed++, Math.sqrt(3 / shape[0]));
-    else data = randn(n, seed++, 0.3);
-    weights.set(name, upload(gpu, data, shape));
-  }
-  return weights;
-}
-
 function randomFrames(h: number, w: number, seed: number): Float32Array {
   return randn(2 * h * w * 3, seed, 1);
 }
@@ -55,7 +42,7 @@ async function tinyModel() {
   const gpu = await testGpu();
   if (!tiny) {
     const cfg = tinyConfig();
-    const weights = randomWeights(gpu, cfg);
+    const weights = randomWeights(gpu, cfg, { style: 'test', seed: 5 });
     tiny = { cfg, weights, params: new Params(weights) };
   }
   return { gpu, ...tiny };
@@ -112,7 +99,7 @@ test('sliced encoder + chunked decoder equal the unsliced model (token slices, b
 test('several cross-attention heads: the unfolded key/value route equals the unsliced model', async () => {
   const gpu = await testGpu();
   const cfg = tinyConfig(2);
-  const weights = randomWeights(gpu, cfg);
+  const weights = randomWeights(gpu, cfg, { style: 'test', seed: 5 });
   const params = new Params(weights);
   const [h, w] = cfg.trainSize;
   const frames = upload(gpu, randomFrames(h, w, 2), [1, 2, h, w, 3]);

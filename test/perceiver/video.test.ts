@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert';
 import { readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { testGpu, relError } from '../gpu.ts';
-import { upload, readF32, type Gpu, type Tensor } from '../../engine/index.ts';
+import { readF32, type Gpu, type Tensor } from '../../engine/index.ts';
 import { presetConfig, defaultConfig, withOverrides, type MultimodalConfig } from '../../perceiver/config.ts';
 import { expectedParams } from '../../perceiver/params.ts';
 import { decodeQueries } from '../../perceiver/decoder.ts';
@@ -30,6 +30,7 @@ import {
   type DecodedOutputs,
 } from '../../perceiver/video/model.ts';
 import { GOLDEN_DIR } from '../tools/helpers.ts';
+import { randomWeights as randomTestWeights, noise } from '../../bench/random-weights.ts';
 import { checkWeights } from '../../perceiver/params.ts';
 
 const G: WindowGeometry = { frames: 2, height: 4, width: 8, audioSamples: 512 };
@@ -37,35 +38,15 @@ const PIXELS = G.frames * G.height * G.width;
 const PATCHES = G.audioSamples / 16;
 const FIXTURE = { num_latents: 32, latent_channels: 64, num_blocks: 2, num_self_attends_per_block: 2, num_self_attention_heads: 4 };
 
-function noise(n: number, seed: number, std: number): Float32Array {
-  let s = (seed * 2654435761) >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = ((s >>> 0) / 4294967296 - 0.5) * std * 3.4641;
-  }
-  return out;
-}
-
-/** Random weights with the checkpoint's names and shapes for `cfg` (LayerNorm scales near 1). */
+/** Noisy weights with a converted file's names and shapes for `cfg`, reads recorded into `names`. */
 function randomWeights(gpu: Gpu, cfg: MultimodalConfig, names?: Set<string>): Map<string, Tensor> {
-  const w = new RecordingMap(names);
-  let seed = 3;
-  for (const [name, shape] of expectedParams(cfg)) {
-    const n = shape.reduce((a, d) => a * d, 1);
-    let data = noise(n, seed++, name.endsWith('/w') ? 1 / Math.sqrt(shape[0]) : name.endsWith('/b') || name.endsWith('/offset') ? 0.1 : 0.5);
-    if (name.endsWith('/scale')) data = data.map((v) => 1 + v);
-    w.set(name, upload(gpu, data, shape));
-  }
-  return w;
+  return new RecordingMap(names, randomTestWeights(gpu, cfg, { style: 'test', seed: 3 }));
 }
 
 /** A Map that records which names are read. */
 class RecordingMap extends Map<string, Tensor> {
-  constructor(readonly read?: Set<string>) {
-    super();
+  constructor(readonly read?: Set<string>, entries?: Iterable<[string, Tensor]>) {
+    super(entries);
   }
   override get(k: string): Tensor | undefined {
     this.read?.add(k);

@@ -7,41 +7,16 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { testGpu } from '../gpu.ts';
-import { upload, type Gpu, type Tensor } from '../../engine/index.ts';
 import { presetConfig, type MultimodalConfig } from '../../perceiver/config.ts';
-import { expectedParams } from '../../perceiver/params.ts';
 import { VideoAutoencoder } from '../../perceiver/video/index.ts';
 import { preprocessFrame } from '../../perceiver/video/preprocess.ts';
 import { psnr } from '../../perceiver/video/psnr.ts';
 import { KINETICS700_CLASSES } from '../../perceiver/video/labels.ts';
+import { randomWeights, noise } from '../../bench/random-weights.ts';
 
 const FIXTURE = { num_latents: 32, latent_channels: 64, num_blocks: 2, num_self_attends_per_block: 2, num_self_attention_heads: 4 };
 const SIZE = 4;
 const SPF = 32;
-
-function noise(n: number, seed: number, std: number): Float32Array {
-  let s = (seed * 2654435761) >>> 0 || 1;
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    out[i] = ((s >>> 0) / 4294967296 - 0.5) * std * 3.4641;
-  }
-  return out;
-}
-
-function randomWeights(gpu: Gpu, cfg: MultimodalConfig): Map<string, Tensor> {
-  const w = new Map<string, Tensor>();
-  let seed = 5;
-  for (const [name, shape] of expectedParams(cfg)) {
-    const n = shape.reduce((a, d) => a * d, 1);
-    let data = noise(n, seed++, name.endsWith('/w') ? 1 / Math.sqrt(shape[0]) : 0.3);
-    if (name.endsWith('/scale')) data = data.map((v) => 1 + v);
-    w.set(name, upload(gpu, data, shape));
-  }
-  return w;
-}
 
 /** RGBA frames 12x10 (centre crop 10x10 -> 4x4). */
 function rgbaFrames(n: number) {
@@ -58,7 +33,7 @@ async function model(): Promise<VideoAutoencoder> {
   const gpu = await testGpu();
   // The fixture's widths on a tiny window: 4 frames of 4x4, 128 samples.
   const cfg = { ...(presetConfig('multimodal-autoencoder', FIXTURE) as MultimodalConfig), numFrames: 4, imageSize: SIZE, audioSamplesPerFrame: SPF };
-  ae = new VideoAutoencoder(gpu, cfg, randomWeights(gpu, cfg));
+  ae = new VideoAutoencoder(gpu, cfg, randomWeights(gpu, cfg, { style: 'test', seed: 5 }));
   return ae;
 }
 
