@@ -39,7 +39,8 @@
 // --no-tune skips it); then --runs N timed passes (default 1). Each pass also reports the
 // command buffers it submitted and its dispatches (the scheduling claim: an
 // imagenet or language forward is one command buffer; the chunked decoders of
-// flow and video read each chunk back, one submit per chunk).
+// flow and video record every chunk before one read-back per output, and
+// submit per chunk where a progress callback wants per-chunk reports).
 //
 // --profile: one more pass with per-kernel GPU times (bench/profile.ts): GPU
 // timestamp queries (unquantized) where the device has 'timestamp-query', else (or with

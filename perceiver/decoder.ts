@@ -4,7 +4,7 @@
 // is the project's one chunked decoder.
 
 import type { Gpu, Tensor } from '../engine/index.ts';
-import { readF32 } from '../engine/index.ts';
+import { empty, readF32 } from '../engine/index.ts';
 import { crossAttention, linear, type Params } from './layers.ts';
 
 export interface DecoderSpec {
@@ -42,37 +42,79 @@ export interface ChunkedDecodeOptions {
   makeChunk(start: number, count: number): QueryChunk;
   /** optional post-processing of each chunk's decoder output on the GPU */
   post?(out: Tensor, start: number, count: number): Tensor;
+  /**
+   * Called as the GPU finishes each chunk (queries done so far, and in all).
+   * With it each chunk is submitted when recorded, so the queue reports it;
+   * the host still never waits between chunks.
+   */
   onProgress?(done: number, total: number): void;
 }
 
+/** A chunked decode recorded on the GPU: its output, and the progress reports still to come. */
+export interface RecordedDecode {
+  /** [B, total, C], or null when there are no queries */
+  out: Tensor | null;
+  /** resolves once every progress report has been made */
+  reported: Promise<void>;
+}
+
 /**
- * Decodes `total` queries in chunks and gathers them on the host as
- * Float32Array [B, total, C]. Peak GPU memory is bounded by the chunk size.
+ * Records the decode of `total` queries in chunks, each chunk's output
+ * copied into one tensor [B, total, C], with no wait on the host: every
+ * chunk's intermediates go back to the pool as soon as it is recorded, and
+ * later chunks reuse them in stream order, so peak GPU memory is bounded by
+ * the chunk size (plus the output itself). The caller reads `out` back once,
+ * or keeps it on the GPU.
  */
-export async function decodeInChunks(gpu: Gpu, z: Tensor, total: number, params: Params, spec: DecoderSpec, opts: ChunkedDecodeOptions): Promise<{ data: Float32Array; channels: number }> {
+export function recordChunkedDecode(gpu: Gpu, z: Tensor, total: number, params: Params, spec: DecoderSpec, opts: ChunkedDecodeOptions): RecordedDecode {
   if (!(opts.chunkSize >= 1)) throw new Error(`chunkSize must be >= 1, got ${opts.chunkSize}`);
   const batch = z.shape[0];
-  let data: Float32Array | null = null;
-  let channels = 0;
-  for (let start = 0; start < total; start += opts.chunkSize) {
-    const count = Math.min(opts.chunkSize, total - start);
-    const { queries, queryMask } = opts.makeChunk(start, count);
-    let out = decodeQueries(gpu, z, queries, params, spec, queryMask);
-    queries.dispose();
-    queryMask?.dispose();
-    if (opts.post) {
-      const o = opts.post(out, start, count);
-      if (o !== out) out.dispose();
-      out = o;
+  let out: Tensor | null = null;
+  const reports: Promise<void>[] = [];
+  try {
+    for (let start = 0; start < total; start += opts.chunkSize) {
+      const count = Math.min(opts.chunkSize, total - start);
+      const { queries, queryMask } = opts.makeChunk(start, count);
+      let y = decodeQueries(gpu, z, queries, params, spec, queryMask);
+      queries.dispose();
+      queryMask?.dispose();
+      if (opts.post) {
+        const o = opts.post(y, start, count);
+        if (o !== y) y.dispose();
+        y = o;
+      }
+      const channels = y.shape[y.shape.length - 1];
+      out ??= empty(gpu, [batch, total, channels]);
+      const rowsOut = out.reshape([batch * total, channels]), rowsY = y.reshape([batch * count, channels]);
+      for (let b = 0; b < batch; b++) gpu.copy(rowsY.rows(b * count, (b + 1) * count), rowsOut.rows(b * total + start, b * total + start + count));
+      y.dispose();
+      if (opts.onProgress) {
+        const done = start + count, report = opts.onProgress;
+        gpu.submit();
+        reports.push(gpu.device.queue.onSubmittedWorkDone().then(() => report(done, total)));
+      }
     }
-    const host = await readF32(out);
-    out.dispose();
-    channels = out.shape[out.shape.length - 1];
-    data ??= new Float32Array(batch * total * channels);
-    for (let b = 0; b < batch; b++) {
-      data.set(host.subarray(b * count * channels, (b + 1) * count * channels), (b * total + start) * channels);
-    }
-    opts.onProgress?.(start + count, total);
+  } catch (e) {
+    out?.dispose();
+    throw e;
   }
-  return { data: data ?? new Float32Array(0), channels };
+  const reported = Promise.all(reports).then(() => undefined);
+  reported.catch(() => {}); // a throwing onProgress surfaces where `reported` is awaited, not as an unhandled rejection
+  return { out, reported };
+}
+
+/**
+ * Decodes `total` queries in chunks (recordChunkedDecode) and reads them
+ * back once, as Float32Array [B, total, C].
+ */
+export async function decodeInChunks(gpu: Gpu, z: Tensor, total: number, params: Params, spec: DecoderSpec, opts: ChunkedDecodeOptions): Promise<{ data: Float32Array; channels: number }> {
+  const { out, reported } = recordChunkedDecode(gpu, z, total, params, spec, opts);
+  if (!out) return { data: new Float32Array(0), channels: 0 };
+  try {
+    const data = await readF32(out);
+    await reported;
+    return { data, channels: out.shape[2] };
+  } finally {
+    out.dispose();
+  }
 }

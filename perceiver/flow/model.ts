@@ -194,7 +194,7 @@ export async function decodeTile(gpu: Gpu, z: Tensor, patches: Tensor, params: P
       }
       return { queries: x.transfer([1, count, C]) };
     },
-    onProgress: (done, all) => opts.onProgress?.('decode', done, all),
+    onProgress: opts.onProgress && ((done, all) => opts.onProgress!('decode', done, all)),
   });
   return toPixels(data, cfg);
 }

@@ -222,7 +222,7 @@ export class VideoAutoencoder {
         out = await this.decode(enc, { label: true, image, audio: wantAudio ? { start: 0, end: real } : null }, {
           chunkSize: opts.chunkSize,
           projection: opts.projection,
-          onProgress: (done, total) => opts.onProgress?.({ window: plan.index, windows: plans.length, done, total }),
+          onProgress: opts.onProgress && ((done, total) => opts.onProgress!({ window: plan.index, windows: plans.length, done, total })),
         });
       } finally {
         enc.dispose();
