@@ -50,23 +50,14 @@ export interface ChunkedDecodeOptions {
   onProgress?(done: number, total: number): void;
 }
 
-/** A chunked decode recorded on the GPU: its output, and the progress reports still to come. */
-export interface RecordedDecode {
-  /** [B, total, C], or null when there are no queries */
-  out: Tensor | null;
-  /** resolves once every progress report has been made */
-  reported: Promise<void>;
-}
-
 /**
- * Records the decode of `total` queries in chunks, each chunk's output
- * copied into one tensor [B, total, C], with no wait on the host: every
- * chunk's intermediates go back to the pool as soon as it is recorded, and
- * later chunks reuse them in stream order, so peak GPU memory is bounded by
- * the chunk size (plus the output itself). The caller reads `out` back once,
- * or keeps it on the GPU.
+ * Decodes `total` queries in chunks and reads them back once, as
+ * Float32Array [B, total, C]. Every chunk is recorded before the host waits:
+ * its output is copied into one tensor [B, total, C], its intermediates go
+ * back to the pool at once and later chunks reuse them in stream order, so
+ * peak GPU memory is bounded by the chunk size (plus the output itself).
  */
-export function recordChunkedDecode(gpu: Gpu, z: Tensor, total: number, params: Params, spec: DecoderSpec, opts: ChunkedDecodeOptions): RecordedDecode {
+export async function decodeInChunks(gpu: Gpu, z: Tensor, total: number, params: Params, spec: DecoderSpec, opts: ChunkedDecodeOptions): Promise<{ data: Float32Array; channels: number }> {
   if (!(opts.chunkSize >= 1)) throw new Error(`chunkSize must be >= 1, got ${opts.chunkSize}`);
   const batch = z.shape[0];
   let out: Tensor | null = null;
@@ -94,27 +85,12 @@ export function recordChunkedDecode(gpu: Gpu, z: Tensor, total: number, params: 
         reports.push(gpu.device.queue.onSubmittedWorkDone().then(() => report(done, total)));
       }
     }
-  } catch (e) {
-    out?.dispose();
-    throw e;
-  }
-  const reported = Promise.all(reports).then(() => undefined);
-  reported.catch(() => {}); // a throwing onProgress surfaces where `reported` is awaited, not as an unhandled rejection
-  return { out, reported };
-}
-
-/**
- * Decodes `total` queries in chunks (recordChunkedDecode) and reads them
- * back once, as Float32Array [B, total, C].
- */
-export async function decodeInChunks(gpu: Gpu, z: Tensor, total: number, params: Params, spec: DecoderSpec, opts: ChunkedDecodeOptions): Promise<{ data: Float32Array; channels: number }> {
-  const { out, reported } = recordChunkedDecode(gpu, z, total, params, spec, opts);
-  if (!out) return { data: new Float32Array(0), channels: 0 };
-  try {
+    if (!out) return { data: new Float32Array(0), channels: 0 };
     const data = await readF32(out);
-    await reported;
+    await Promise.all(reports);
     return { data, channels: out.shape[2] };
   } finally {
-    out.dispose();
+    out?.dispose();
+    Promise.all(reports).catch(() => {}); // awaited above; after a failed read a throwing onProgress must not go unhandled
   }
 }

@@ -53,7 +53,7 @@
 // `attend`), about half the encoder's FLOPs at the released widths.
 
 import type { Gpu } from '../../engine/index.ts';
-import { Tensor, empty, upload, readF32 } from '../../engine/index.ts';
+import { Tensor, empty, upload } from '../../engine/index.ts';
 import { fourierFeatures, type FourierOptions } from '../../kernels/fourier.ts';
 import { concat } from '../../kernels/concat.ts';
 import { matmul } from '../../kernels/matmul.ts';
@@ -61,7 +61,7 @@ import type { MultimodalConfig } from '../config.ts';
 import { multimodalWidths } from './params.ts';
 import { spaceToDepth } from './preprocess.ts';
 import { encode } from '../encoder.ts';
-import { recordChunkedDecode, type DecoderSpec, type RecordedDecode } from '../decoder.ts';
+import { decodeInChunks, type DecoderSpec } from '../decoder.ts';
 import { linear, Params } from '../layers.ts';
 
 /** The modalities in Haiku's (sorted) order: the order of the encoder's tokens. */
@@ -312,8 +312,8 @@ export class MultimodalAutoencoderModel {
 
   /**
    * Decodes the selected outputs of an encoded window (z from `encode`) in
-   * slices of at most `chunkSize` queries per modality, all recorded before
-   * the host waits once. Peak GPU memory is bounded by the slice size and
+   * slices of at most `chunkSize` queries per modality, each modality
+   * recorded whole before the host waits for it. Peak GPU memory is bounded by the slice size and
    * the outputs themselves (3 floats per pixel, 16 per audio patch), not by
    * the selection's intermediates.
    */
@@ -325,15 +325,14 @@ export class MultimodalAutoencoderModel {
     if (!Number.isInteger(chunkSize) || chunkSize < 1) throw new Error(`multimodal-autoencoder: chunkSize must be a positive integer, got ${chunkSize}`);
     const spec = multimodalDecoder(this.config, mode === 'exact');
     const total = (sel.image?.length ?? 0) + (sel.audio?.length ?? 0) + (sel.label ? 1 : 0);
-    let done = 0; // queries recorded so far, for the progress offsets
-    // Every modality's chunks are recorded before the host waits once, for
-    // all of them (read back one after another when the GPU is done).
-    const record = (m: Modality, indices: Uint32Array | null): RecordedDecode => {
+    let done = 0;
+    const run = async (m: Modality, indices: Uint32Array | null): Promise<Float32Array | null> => {
       const n = m === 'label' ? 1 : indices!.length;
       if (m !== 'label') checkSorted(m, indices!, counts[m]);
+      if (n === 0) return new Float32Array(0);
       const before = done;
       done += n;
-      return recordChunkedDecode(this.gpu, z, n, this.params, spec, {
+      const { data } = await decodeInChunks(this.gpu, z, n, this.params, spec, {
         chunkSize,
         makeChunk: (start, count) => {
           if (m === 'label') return { queries: modalityQueries(this.gpu, this.params, this.config, g, m, { first: 0, count: 1 }) };
@@ -350,25 +349,12 @@ export class MultimodalAutoencoderModel {
         post: (out) => this.project(m, out, mode),
         onProgress: opts.onProgress && ((d) => opts.onProgress!(before + d, total)),
       });
+      return data;
     };
-    const recorded: Partial<Record<Modality, RecordedDecode>> = {};
-    try {
-      if (sel.audio) recorded.audio = record('audio', sel.audio);
-      if (sel.image) recorded.image = record('image', sel.image);
-      if (sel.label) recorded.label = record('label', null);
-      const read = async (r: RecordedDecode | undefined): Promise<Float32Array | null> => {
-        if (!r) return null;
-        const data = r.out ? await readF32(r.out) : new Float32Array(0);
-        await r.reported;
-        return data;
-      };
-      const audio = await read(recorded.audio);
-      const image = await read(recorded.image);
-      const label = await read(recorded.label);
-      return { label, image, audio };
-    } finally {
-      for (const r of Object.values(recorded)) r.out?.dispose();
-    }
+    const audio = sel.audio ? await run('audio', sel.audio) : null;
+    const image = sel.image ? await run('image', sel.image) : null;
+    const label = sel.label ? await run('label', null) : null;
+    return { label, image, audio };
   }
 
   dispose(): void {
