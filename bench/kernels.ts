@@ -246,6 +246,7 @@ if (!json) {
     console.log(`       ${rounds} round${rounds === 1 ? '' : 's'} per row, ours then TF.js alternating: medians of the times, and of the rounds' ratios`);
     console.log('       its cpu: host cpu during its run (on a CPU adapter a ratio means little when the two host cpu figures differ much)');
     console.log('       +bias: tf.fused.matMul with the bias; gelu rows: TF.js leaves the GELU out (it has none to fuse), so their ratio favours TF.js;');
+    console.log('       the "bias only" rows time the same shapes with the same work on both sides');
     console.log('       attention: tf.matMul (q k^T), softmax, tf.matMul (v), with head transposes');
   } else console.log(`TF.js: ${tfjsError}`);
   console.log(line(header));
@@ -255,9 +256,11 @@ if (!json) {
 // matmul: the linear layers of the released models
 await benchMatmul('ImageNet latent projection', 512, 1024, 1024);
 await benchMatmul('ImageNet latent MLP (gelu)', 512, 1024, 1024, { bias: true, gelu: true });
+await benchMatmul('ImageNet latent MLP, bias only', 512, 1024, 1024, { bias: true }); // the same work as TF.js's row above
 await benchMatmul('ImageNet input projection', 50176, 261, 261, { bias: true });
 await benchMatmul('MLM input value projection', 2048, 768, 1280, { bias: true });
 await benchMatmul('MLM latent MLP (gelu)', 256, 1280, 1280, { bias: true, gelu: true });
+await benchMatmul('MLM latent MLP, bias only', 256, 1280, 1280, { bias: true });
 await benchMatmul('flow input projection', 182528, 322, 322, { bias: true });
 // attention
 await benchAttention('ImageNet latent self-attention', 512, 512, 8, 128, 128);
