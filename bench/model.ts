@@ -186,7 +186,6 @@ interface ModelResult {
   profile?: Profile & { passSeconds: number };
 }
 
-
 async function pass(gpu: Gpu, ctx: RunContext, coverage: Record<string, string>): Promise<Pass> {
   const runner = RUNNERS[ctx.config.preset]!;
   const s0 = gpu.submitCount, d0 = gpu.dispatchCount, t0 = performance.now();

@@ -58,7 +58,6 @@ export const attentionTesting = {
 
 export type AttentionKernel = 'portable' | 'subgroups';
 
-
 /**
  * The kernel attention runs on this adapter until the tuner (engine/tune.ts)
  * has timed both at a shape: `subgroups` where the device has the subgroups
@@ -114,7 +113,6 @@ const TUNE_QUERIES = 256;
 const TUNE_KEYS = 2048;
 
 interface Shape { B: number; Tq: number; Tk: number; H: number; Dqk: number; Dv: number }
-
 
 /** Operands of the shape, cut (values: whatever the pooled buffers hold), and one run per kernel. */
 function tuneJob(gpu: Gpu, s: Shape): TuneJob {

@@ -44,7 +44,6 @@ export interface ConversionPlan {
   dropped: string[];
 }
 
-
 function listSome(title: string, items: string[], max = 40): string {
   if (!items.length) return '';
   const shown = items.slice(0, max).map((x) => `    ${x}`);

@@ -75,7 +75,6 @@ test('with tuning off nothing is queued (the test Gpu\'s default)', async () => 
   assert.is(tuning(gpu).pending.size, 0);
 });
 
-
 test('matmul: a new shape runs the default kernel and is queued; after tunePending it runs the measured choice', async () => {
   await tuned(async (gpu) => {
     const [M, K, N] = [70, 24, 36];

@@ -209,7 +209,6 @@ test('subgroups: any query stride (invocations per query) gives the same result'
   }
 });
 
-
 test('tuner: where both kernels run, a new shape is queued, timed on both, and runs the faster', async () => {
   const gpu = await testGpu();
   if (!gpu.features.subgroups) return console.log('  skipped: this adapter has no subgroups feature');
