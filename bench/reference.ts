@@ -1,4 +1,4 @@
-// npm run bench:reference -- [--fixtures DIR] [STEM ...] [--json] [--save DIR] [--full] [--warm] [--f16]
+// npm run bench:reference -- [--fixtures DIR] [STEM ...] [--json] [--save DIR] [--full] [--warm] [--f16] [--hf HFDIR [--hf-file NAME]]
 //
 // Runs golden fixtures (STEM.json, STEM.npz, STEM.pystate made by DeepMind's
 // own code): converts the pickled parameters through the project's weight
@@ -9,6 +9,10 @@
 // --f16: weights converted to f16 and, where the adapter has shader-f16,
 // kept f16 on the GPU for the matmuls (f32 accumulation); the reference is
 // still DeepMind's f32 output, so the bound is F16_TOLERANCE.
+// --hf HFDIR: each stem's weights come from the HuggingFace folder
+// HFDIR/STEM/ (config.json with model.safetensors, else pytorch_model.bin;
+// --hf-file picks one) through perceiver/hf.ts instead of DIR/STEM.pystate;
+// the outputs are still compared with DIR/STEM.npz (DeepMind's).
 
 import { readdirSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -33,7 +37,7 @@ interface Row {
 }
 
 function parseArgs(argv: string[]) {
-  const o = { fixtures: BUILTIN_FIXTURES, stems: [] as string[], json: false, save: null as string | null, full: false, warm: false, f16: false };
+  const o = { fixtures: BUILTIN_FIXTURES, stems: [] as string[], json: false, save: null as string | null, full: false, warm: false, f16: false, hf: null as string | null, hfFile: undefined as string | undefined };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--fixtures') o.fixtures = resolve(argv[++i] ?? '');
@@ -42,8 +46,10 @@ function parseArgs(argv: string[]) {
     else if (a === '--full') o.full = true;
     else if (a === '--warm') o.warm = true;
     else if (a === '--f16') o.f16 = true;
+    else if (a === '--hf') o.hf = resolve(argv[++i] ?? '');
+    else if (a === '--hf-file') o.hfFile = argv[++i];
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench:reference -- [--fixtures DIR] [STEM ...] [--json] [--save DIR] [--full] [--warm] [--f16]');
+      console.log('usage: npm run bench:reference -- [--fixtures DIR] [STEM ...] [--json] [--save DIR] [--full] [--warm] [--f16] [--hf HFDIR [--hf-file model.safetensors|pytorch_model.bin]]');
       process.exit(0);
     } else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
     else o.stems.push(a);
@@ -56,7 +62,9 @@ async function main() {
   if (!existsSync(opts.fixtures)) throw new Error(`fixtures folder ${opts.fixtures} does not exist`);
   const stems = opts.stems.length
     ? opts.stems
-    : readdirSync(opts.fixtures)
+    : opts.hf
+      ? readdirSync(opts.hf).filter((d) => existsSync(join(opts.hf!, d, 'config.json')) && existsSync(join(opts.fixtures, `${d}.json`))).sort()
+      : readdirSync(opts.fixtures)
         .filter((f) => f.endsWith('.pystate') || f.endsWith('.pickle'))
         .map((f) => f.replace(/\.(pystate|pickle)$/, ''))
         .sort();
@@ -64,7 +72,7 @@ async function main() {
   const gpu = await nodeGpu();
   const TOLERANCE = opts.f16 ? F16_TOLERANCE : F32_TOLERANCE;
   const weights = !opts.f16 ? 'f32' : gpu.features.f16 ? 'f16 (Linear weights f16 on the GPU)' : 'f16 (widened to f32: no shader-f16)';
-  if (!opts.json) console.log(`adapter: ${gpu.adapterName}\nfixtures: ${opts.fixtures}\nweights: ${weights}, tolerance ${TOLERANCE}\n`);
+  if (!opts.json) console.log(`adapter: ${gpu.adapterName}\nfixtures: ${opts.fixtures}\n${opts.hf ? `weights from: ${opts.hf}/STEM/${opts.hfFile ?? '(model.safetensors, else pytorch_model.bin)'}\n` : ''}weights: ${weights}, tolerance ${TOLERANCE}\n`);
   const rows: Row[] = [];
   for (const stem of stems) {
     const t0 = performance.now();
@@ -72,7 +80,7 @@ async function main() {
       const { preset } = fixtureSpec(opts.fixtures, stem);
       const runner = RUNNERS[preset];
       if (!runner) throw new Error(`preset ${preset} is not implemented yet`);
-      const fixture = await loadFixture(gpu, opts.fixtures, stem, { f16: opts.f16 });
+      const fixture = await loadFixture(gpu, opts.fixtures, stem, { f16: opts.f16, hf: opts.hf ?? undefined, hfFile: opts.hfFile });
       const arrays = fixture.arrays;
       const ctx = { gpu, config: fixture.config, weights: fixture.weights, inputs: arrays, full: opts.full };
       if (opts.warm) await runner(ctx);
