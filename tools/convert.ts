@@ -308,9 +308,13 @@ export function convertHf(configText: string, hf: ReadonlyMap<string, NdArray>, 
 // ---------------- CLI ----------------
 
 const USAGE = `usage: npm run convert -- IN OUT --preset P [--overrides JSON|FILE] [--dtype f32|f16] [--force]
+       npm run convert -- HF OUT [--dtype f32|f16] [--force]
   IN          a released checkpoint (.pystate / .pickle)
+  HF          a HuggingFace checkpoint: its folder, or model.safetensors,
+              model.safetensors.index.json or pytorch_model.bin with
+              config.json beside it (preset and sizes come from config.json)
   OUT         the weight file to write
-  --preset    ${PRESETS.join(' | ')}
+  --preset    ${PRESETS.join(' | ')} (for HF input: checked against config.json)
   --overrides size overrides as JSON ('{"num_latents":32}') or a JSON file
               (an overrides object, or a fixture's STEM.json with "overrides")
   --dtype     f32 (default) or f16 storage for float tensors
@@ -319,7 +323,8 @@ const USAGE = `usage: npm run convert -- IN OUT --preset P [--overrides JSON|FIL
 export interface CliArgs {
   input: string;
   output: string;
-  preset: PresetName;
+  /** null: from the HF config.json (HF input only) */
+  preset: PresetName | null;
   overrides: string | null;
   dtype: StoreDtype;
   force: boolean;
@@ -350,9 +355,9 @@ export function parseArgs(argv: string[]): CliArgs | 'help' {
     else pos.push(a);
   }
   if (pos.length !== 2) throw new Error(`expected IN and OUT, got ${pos.length} paths\n${USAGE}`);
-  if (!PRESETS.includes(preset as PresetName)) throw new Error(`--preset must be one of ${PRESETS.join(', ')}${preset ? `, not '${preset}'` : ''}\n${USAGE}`);
+  if (preset && !PRESETS.includes(preset as PresetName)) throw new Error(`--preset must be one of ${PRESETS.join(', ')}${preset ? `, not '${preset}'` : ''}\n${USAGE}`);
   if (dtype !== 'f32' && dtype !== 'f16') throw new Error(`--dtype must be f32 or f16, not '${dtype}'`);
-  return { input: pos[0], output: pos[1], preset: preset as PresetName, overrides, dtype, force };
+  return { input: pos[0], output: pos[1], preset: (preset || null) as PresetName | null, overrides, dtype, force };
 }
 
 function parseOverrides(text: string, from: string): Overrides {
@@ -383,28 +388,41 @@ export async function main(argv: string[]): Promise<number> {
     log(USAGE);
     return 0;
   }
-  const { input, output, preset, dtype, force } = args;
+  const { input, output, dtype, force } = args;
+  let preset = args.preset;
   const partial = `${output}.partial`;
   let fd: number | null = null;
   try {
+    if (!fs.existsSync(input)) throw new Error(`${input}: no such file`);
+    const hf = fs.statSync(input).isDirectory() || /(\.safetensors|\.bin|\.index\.json)$/.test(input);
+    if (!hf && !preset) throw new Error(`--preset is needed for a pickle (only HuggingFace checkpoints name their model)\n${USAGE}`);
+    if (hf && args.overrides !== null) throw new Error('--overrides is for pickles: a HuggingFace checkpoint takes its sizes from config.json');
     let overrides: Overrides = {};
     if (args.overrides !== null) {
       const o = args.overrides.trim();
       overrides = o.startsWith('{') ? parseOverrides(o, 'argument') : parseOverrides(fs.readFileSync(o, 'utf8'), o);
     }
-    presetConfig(preset, overrides); // validates the overrides early
-    if (!fs.existsSync(input)) throw new Error(`${input}: no such file`);
+    if (preset) presetConfig(preset, overrides); // validates the overrides early
     if (fs.existsSync(output) && !force) throw new Error(`${output} exists; pass --force to overwrite it`);
     if (path.resolve(input) === path.resolve(output)) throw new Error('IN and OUT are the same file');
-    const size = fs.statSync(input).size;
+    const size = hf && fs.statSync(input).isDirectory() ? 0 : fs.statSync(input).size;
     const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MB`;
-    log(`reading ${input} (${mb(size)})`);
+    log(size ? `reading ${input} (${mb(size)})` : `reading the HuggingFace checkpoint in ${input}`);
     const t0 = performance.now();
-    let bytes: Uint8Array | null = fs.readFileSync(input);
-    const tree = parsePickle(bytes);
-    bytes = null; // the parsed arrays are copies: let the file's bytes go
-    void bytes;
-    const plan = planConversion(flattenCheckpoint(tree), preset, overrides, dtype, path.basename(input));
+    let plan: ConversionPlan;
+    if (hf) {
+      const { readHfCheckpoint } = await import('../perceiver/hub/node.ts');
+      const ck = await readHfCheckpoint(input);
+      plan = planHfConversion(ck.configText, ck.tensors, dtype, path.basename(ck.source));
+      if (preset && plan.meta.preset !== preset) throw new Error(`${input}: config.json describes ${String(plan.meta.preset)}, not --preset ${preset}`);
+      preset = plan.meta.preset as PresetName;
+    } else {
+      let bytes: Uint8Array | null = fs.readFileSync(input);
+      const tree = parsePickle(bytes);
+      bytes = null; // the parsed arrays are copies: let the file's bytes go
+      void bytes;
+      plan = planConversion(flattenCheckpoint(tree), preset!, overrides, dtype, path.basename(input));
+    }
     log(`parsed and matched ${plan.entries.length + plan.dropped.length} tensors for ${preset} in ${((performance.now() - t0) / 1000).toFixed(1)} s` +
       (plan.dropped.length ? ` (dropped on purpose: ${plan.dropped.map((n) => n.split('/').slice(-2).join('/')).join(', ')})` : ''));
     fd = fs.openSync(partial, 'w');

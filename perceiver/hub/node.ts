@@ -45,48 +45,57 @@ export function nodeHubCache(dir: string): HubCache {
 }
 
 /**
- * An HF checkpoint on disk: a folder (config.json with model.safetensors,
- * model.safetensors.index.json and its shards, or pytorch_model.bin) or one
- * of those weight files (config.json beside it). Converted in memory when a
- * loader asks for it; progress counts the bytes read.
+ * Reads an HF checkpoint on disk: a folder (config.json with
+ * model.safetensors, model.safetensors.index.json and its shards, or
+ * pytorch_model.bin) or one of those weight files (config.json beside it).
+ * safetensors are streamed (never held whole); progress counts bytes read.
  */
+export async function readHfCheckpoint(
+  path: string,
+  onProgress?: (loaded: number, total: number, name: string) => void,
+): Promise<{ configText: string; tensors: Map<string, NdArray>; source: string }> {
+  if (!existsSync(path)) throw new Error(`${path}: no such file or folder`);
+  const isDir = statSync(path).isDirectory();
+  const dir = isDir ? path : dirname(path);
+  const configPath = join(dir, 'config.json');
+  if (!existsSync(configPath)) throw new Error(`${dir}: no config.json beside the weights (it names the model and its sizes)`);
+  const configText = readFileSync(configPath, 'utf8');
+  const pick = isDir ? ['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin'].find((f) => existsSync(join(dir, f))) : basename(path);
+  if (!pick) throw new Error(`${dir}: none of model.safetensors, model.safetensors.index.json, pytorch_model.bin`);
+  let total = 0;
+  let loaded = 0;
+  const read = async (file: string): Promise<Map<string, NdArray>> => {
+    const p = join(dir, file);
+    const size = statSync(p).size;
+    total += size;
+    if (!file.endsWith('.safetensors')) {
+      const m = readHfWeights(new Uint8Array(readFileSync(p)), file);
+      loaded += size;
+      onProgress?.(loaded, total, file);
+      return m;
+    }
+    const base = loaded;
+    return streamSafetensors(Readable.toWeb(createReadStream(p)) as ReadableStream<Uint8Array>, {
+      length: size,
+      onBytes: (n) => onProgress?.((loaded = base + n), total, file),
+    });
+  };
+  let tensors: Map<string, NdArray>;
+  if (pick.endsWith('.index.json')) {
+    const shards = parseSafetensorsIndex(readFileSync(join(dir, pick), 'utf8'));
+    const got = new Map<string, Map<string, NdArray>>();
+    for (const f of shards.keys()) got.set(f, await read(f));
+    tensors = joinShards(shards, got);
+  } else tensors = await read(pick);
+  return { configText, tensors, source: join(dir, pick) };
+}
+
+/** An HF checkpoint on disk (readHfCheckpoint) for any task loader, converted in memory when asked for. */
 export function hfFiles(path: string, opts: { dtype?: StoreDtype } = {}): WeightProvider {
   return {
     async weightFile({ onProgress }) {
-      const isDir = statSync(path).isDirectory();
-      const dir = isDir ? path : dirname(path);
-      const configPath = join(dir, 'config.json');
-      if (!existsSync(configPath)) throw new Error(`${dir}: no config.json beside the weights (it names the model and its sizes)`);
-      const configText = readFileSync(configPath, 'utf8');
-      const pick = isDir ? ['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin'].find((f) => existsSync(join(dir, f))) : basename(path);
-      if (!pick) throw new Error(`${dir}: none of model.safetensors, model.safetensors.index.json, pytorch_model.bin`);
-      let total = 0;
-      let loaded = 0;
-      const read = async (file: string): Promise<Map<string, NdArray>> => {
-        const p = join(dir, file);
-        const size = statSync(p).size;
-        total += size;
-        if (!file.endsWith('.safetensors')) {
-          const m = readHfWeights(new Uint8Array(readFileSync(p)), file);
-          loaded += size;
-          onProgress?.(loaded, total, file);
-          return m;
-        }
-        const base = loaded;
-        const m = await streamSafetensors(Readable.toWeb(createReadStream(p)) as ReadableStream<Uint8Array>, {
-          length: size,
-          onBytes: (n) => onProgress?.((loaded = base + n), total, file),
-        });
-        return m;
-      };
-      let tensors: Map<string, NdArray>;
-      if (pick.endsWith('.index.json')) {
-        const shards = parseSafetensorsIndex(readFileSync(join(dir, pick), 'utf8'));
-        const got = new Map<string, Map<string, NdArray>>();
-        for (const f of shards.keys()) got.set(f, await read(f));
-        tensors = joinShards(shards, got);
-      } else tensors = await read(pick);
-      return convertHf(configText, tensors, opts.dtype ?? 'f32', join(dir, pick));
+      const { configText, tensors, source } = await readHfCheckpoint(path, onProgress);
+      return convertHf(configText, tensors, opts.dtype ?? 'f32', source);
     },
   };
 }
