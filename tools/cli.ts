@@ -47,7 +47,7 @@ export async function main(argv: readonly string[], io: Io = stdio, commands: re
   }
   const command = commands.find((c) => c.name === name);
   if (!command) {
-    io.err(`${PROGRAM}: unknown command '${name}' (commands: ${commands.map((c) => c.name).join(', ')})`);
+    io.err(`${PROGRAM}: unknown command '${name}' (commands: ${commands.map((c) => c.name).join(', ')}; ${PROGRAM} --help describes them)`);
     return 2;
   }
   try {
