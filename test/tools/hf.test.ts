@@ -13,7 +13,8 @@ import { parseWeightHeader } from '../../engine/weights.ts';
 import { join } from 'node:path';
 import { hfRule, hfTable, hfModelConfig, realLabels, HF_ARCHITECTURES } from '../../perceiver/hf.ts';
 import { presetConfig, type PresetName } from '../../perceiver/config.ts';
-import { convertPickle, planHfConversion, readHfWeights, storedData, hfToHaiku, reverseAxes, main } from '../../tools/convert.ts';
+import { convertPickle, planHfConversion, readHfWeights, storedData, hfToHaiku, reverseAxes } from '../../tools/convert.ts';
+import { main } from '../../tools/cli.ts';
 import { NdArray } from '../../tools/pickle.ts';
 import { GOLDEN_DIR, STEMS, REPO } from './helpers.ts';
 import { skip } from '../skip.ts';
@@ -144,25 +145,27 @@ test('every golden-hf folder gives the same weights as its DeepMind pickle, bit 
   assert.is(files, 8, 'six safetensors and two .bin files');
 });
 
-test('npm run convert: an HF folder or file converts with the preset from config.json', async () => {
+test('perceiver-io convert: an HF folder or file converts with the preset from config.json', async () => {
   if (!HF_DIR || !GOLDEN_DIR) return skip('../shared/golden or golden-hf is absent');
   const tmp = mkdtempSync(join(tmpdir(), 'perceiver-hfcli-'));
-  const quiet = process.stderr.write;
-  const lines: string[] = [];
-  process.stderr.write = ((s: string) => (lines.push(String(s)), true)) as typeof process.stderr.write;
+  let err = '';
+  const cli = (...argv: string[]) => main(argv, { out: () => {}, err: (l) => void (err += `${l}\n`) });
   try {
     const out = join(tmp, 'conv.weights');
-    assert.is(await main([join(HF_DIR, 'imagenet_conv', 'pytorch_model.bin'), out]), 0);
+    assert.is(await cli('convert', join(HF_DIR, 'imagenet_conv', 'pytorch_model.bin'), out), 0, err);
     const ref = convertPickle(readFileSync(join(GOLDEN_DIR, 'imagenet_conv.pystate')), 'imagenet-conv', JSON.parse(readFileSync(join(GOLDEN_DIR, 'imagenet_conv.json'), 'utf8')).overrides);
     const h = parseWeightHeader(new Uint8Array(readFileSync(out)));
     assert.is(h.meta.preset, 'imagenet-conv');
     assert.equal(h.tensors.map((t) => t.name), ref.tensors.map((t) => t.name));
-    assert.is(await main([join(HF_DIR, 'imagenet_conv'), join(tmp, 'wrong.weights'), '--preset', 'optical-flow']), 1);
-    assert.ok(lines.some((l) => /config\.json describes imagenet-conv, not --preset optical-flow/.test(l)));
+    assert.is(await cli('convert', join(HF_DIR, 'imagenet_conv'), join(tmp, 'f16.weights'), '--dtype', 'f16'), 0, err);
+    assert.is(parseWeightHeader(new Uint8Array(readFileSync(join(tmp, 'f16.weights')))).meta.dtype, 'f16');
+    assert.is(await cli('convert', join(HF_DIR, 'imagenet_conv'), join(tmp, 'wrong.weights'), '--preset', 'optical-flow'), 1);
+    assert.match(err, /config\.json describes imagenet-conv, not optical-flow/);
     assert.ok(!existsSync(join(tmp, 'wrong.weights')) && !existsSync(join(tmp, 'wrong.weights.partial')));
-    assert.is(await main([join(HF_DIR, 'imagenet_conv'), out]), 1, 'an existing OUT is not overwritten');
+    assert.is(await cli('convert', join(HF_DIR, 'imagenet_conv'), out), 1, 'an existing OUT is not overwritten');
+    assert.is(await cli('convert', join(GOLDEN_DIR, 'imagenet_conv.pystate'), join(tmp, 'p.weights')), 1, 'a pickle still needs --preset');
+    assert.match(err, /a pickle needs a preset/);
   } finally {
-    process.stderr.write = quiet;
     rmSync(tmp, { recursive: true, force: true });
   }
 });
