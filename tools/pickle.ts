@@ -55,7 +55,7 @@
 // Uint8Array (bytes), NdArray and, rarely, the descriptors below.
 // Browser-safe: no node: imports.
 
-import { NdArray, ArrayFormatError, checkedNumel, decodeNumpy, parseNumpyDtype, NUMPY_DTYPES } from './ndarray.ts';
+import { NdArray, ArrayFormatError, checkedNumel, decodeNumpy, parseNumpyDtype, widenBf16, NUMPY_DTYPES } from './ndarray.ts';
 
 export { NdArray } from './ndarray.ts';
 export type { NdDType, NdData } from './ndarray.ts';
@@ -827,13 +827,7 @@ class Unpickler {
         }
       }
     }
-    if (storage.code === 'bf16') {
-      // bfloat16 is the top half of a float32: widening is exact
-      const f = new Float32Array(n);
-      const u = new Uint32Array(f.buffer);
-      for (let i = 0; i < n; i++) u[i] = (raw[2 * i] | (raw[2 * i + 1] << 8)) << 16;
-      return new NdArray('f32', shape, f, 'bf16');
-    }
+    if (storage.code === 'bf16') return new NdArray('f32', shape, widenBf16(raw), 'bf16');
     try {
       return decodeNumpy(raw, storage.code, shape, false, 'torch tensor');
     } catch (e) {

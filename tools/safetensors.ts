@@ -18,7 +18,7 @@
 // (must fit int32), I32, U8, BOOL -> NdArray (tools/ndarray.ts).
 // Browser-safe: no node: imports.
 
-import { NdArray, decodeNumpy, checkedNumel, ArrayFormatError } from './ndarray.ts';
+import { NdArray, decodeNumpy, checkedNumel, widenBf16, ArrayFormatError } from './ndarray.ts';
 
 export class SafetensorsError extends Error {
   override name = 'SafetensorsError';
@@ -136,13 +136,7 @@ export function parseSafetensorsHeader(head: Uint8Array, fileLength: number | nu
 /** One tensor's bytes -> NdArray. */
 function decode(t: SafetensorsEntry, raw: Uint8Array): NdArray {
   const { code } = DTYPES[t.dtype];
-  if (code === 'bf16') {
-    const n = raw.byteLength / 2;
-    const f = new Float32Array(n);
-    const u = new Uint32Array(f.buffer);
-    for (let i = 0; i < n; i++) u[i] = (raw[2 * i] | (raw[2 * i + 1] << 8)) << 16;
-    return new NdArray('f32', [...t.shape], f, 'bf16');
-  }
+  if (code === 'bf16') return new NdArray('f32', [...t.shape], widenBf16(raw), 'bf16');
   try {
     return decodeNumpy(raw, code, t.shape, false, `safetensors tensor '${t.name}'`);
   } catch (e) {

@@ -24,7 +24,7 @@ export function readTorchStateDict(bytes: Uint8Array, limits: Omit<ParseLimits, 
   }
   let entries;
   try {
-    entries = readZip(bytes);
+    entries = readZip(bytes, 'pytorch_model.bin');
   } catch (e) {
     if (e instanceof ZipFormatError) throw new TorchFormatError(`not a PyTorch checkpoint archive: ${e.message}`);
     throw e;

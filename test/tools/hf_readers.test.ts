@@ -150,7 +150,7 @@ test('zip: entries outside the archive, compressed or corrupt entries are refuse
     ['backslash', makeZip([ok, { name: 'archive\\..\\x', data: weights6 }]), /backslash/],
     ['drive letter', makeZip([ok, { name: 'C:/x', data: weights6 }]), /drive letter/],
     ['deflated entry', makeZip([ok, { name: 'archive/data/0', data: weights6, method: 8 }]), /compressed \(method 8\); only stored entries/],
-    ['bad CRC', makeZip([ok, { name: 'archive/data/0', data: weights6, badCrc: true }]), /CRC-32/],
+    ['bad CRC', makeZip([ok, { name: 'archive/data/0', data: weights6, badCrc: true }]), /CRC mismatch in 'archive\/data\/0'/],
     ['duplicate names', makeZip([ok, ok]), /duplicate entry/],
   ];
   for (const [label, file, re] of cases) refused(() => readZip(file), re, label);
@@ -158,7 +158,7 @@ test('zip: entries outside the archive, compressed or corrupt entries are refuse
   refused(() => readZip(whole.slice(0, whole.length - 30)), /no end-of-central-directory|truncated/, 'truncated archive');
   refused(() => readZip(new Uint8Array(100)), /not a zip archive/, 'zeros');
   // through the torch reader the message says what the file is not
-  refused(() => readTorchStateDict(makeZip([ok, { name: 'archive/data/0', data: weights6, method: 8 }])), /not a PyTorch checkpoint archive: zip: .*compressed/, 'torch reader');
+  refused(() => readTorchStateDict(makeZip([ok, { name: 'archive/data/0', data: weights6, method: 8 }])), /not a PyTorch checkpoint archive: pytorch_model\.bin: entry .*compressed/, 'torch reader');
   refused(() => readTorchStateDict(makeZip([{ name: 'a/data.pkl', data: ok.data }, { name: 'b/x', data: weights6 }])), /outside the archive's root folder/, 'two roots');
 });
 
