@@ -351,8 +351,8 @@ export async function runLadder(gpu: Gpu, kernel: LadderKernel, shape: Attention
         const ran = results.filter((x) => x.status === 'ok' && x.ms !== undefined && x !== r);
         const prev = ran[ran.length - 1];
         if (prev) r.speedupPrevious = prev.ms! / ms;
-        const naive = results[0];
-        if (naive !== r && naive.status === 'ok' && naive.ms !== undefined) r.speedupNaive = naive.ms / ms;
+        const naive = results.find((x) => x.id === 'naive');
+        if (naive && naive !== r && naive.status === 'ok' && naive.ms !== undefined) r.speedupNaive = naive.ms / ms;
       } catch (e) {
         r.status = 'failed';
         r.reason = (e as Error).message.split('\n')[0];

@@ -8,6 +8,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { testGpu } from '../gpu.ts';
@@ -16,6 +17,7 @@ import { ATTENTION_RUNGS, MATMUL_RUNGS, LADDER_SOURCES } from '../../kernels/lad
 import { runLadder, ATTENTION_SHAPES, MATMUL_SHAPES } from '../../bench/ladder-runner.ts';
 import type { Gpu } from '../../engine/index.ts';
 import { LADDER_TEST_CASES } from './ladder.cases.ts';
+import { buildLadder } from '../../kernels/build.ts';
 
 const TOL = 1e-5;
 const here = dirname(fileURLToPath(import.meta.url));
@@ -90,6 +92,12 @@ test('every rung names WGSL sources the ladder module carries, and every shape h
     const n = (x: object) => Object.values(x).reduce((a: number, b: number) => a * b, 1);
     assert.ok(n(s.quick) < n(s.full), s.name);
   }
+});
+
+test('kernels/ladder/ladder.gen.ts is up to date, and the shipped shaders.gen.ts holds no rung of the ladders', () => {
+  const kernels = join(here, '../../kernels');
+  assert.ok(readFileSync(join(kernels, 'ladder/ladder.gen.ts'), 'utf8') === buildLadder(kernels), 'rerun npx tsx kernels/build.ts');
+  assert.not.match(readFileSync(join(kernels, 'shaders.gen.ts'), 'utf8'), /ladder/);
 });
 
 for (const [width, lanes] of [[1024, 32], [2048, 64]] as const) {
