@@ -11,9 +11,9 @@
 // rows when there are few). A rung that cannot run at the shape says why.
 //
 // Timing: a first run (compiles the pipelines; its output is the one
-// checked), then one timed run, repeated to fill `targetMs` when it was
-// shorter (at most maxReps); the time is the mean, clock stopped when the
-// queue is done.
+// checked), then rounds of: one timed run, repeated to fill `targetMs` when
+// it was shorter (at most maxReps), the mean taken, clock stopped when the
+// queue is done; the time is the median round (lower middle).
 
 import { upload, readF32, type Gpu, type Tensor } from '../engine/index.ts';
 import { maxRelError } from '../engine/compare.ts';
@@ -102,7 +102,9 @@ export interface RungResult {
   status: 'ok' | 'cannot' | 'failed';
   reason?: string;
   ms?: number;
+  /** runs per timed round, and rounds (ms is the median round's mean) */
   reps?: number;
+  rounds?: number;
   gflops?: number;
   /** modelled storage bytes per output element */
   readPerOutput: number;
@@ -122,6 +124,8 @@ export interface LadderOptions {
   /** wall-clock budget for the repetitions after the first run (ms) */
   targetMs?: number;
   maxReps?: number;
+  /** timing rounds per rung (the median is reported: a shared host's load drifts) */
+  rounds?: number;
   /** output rows compared with the reference (spread evenly; Infinity: all) */
   sampleRows?: number;
   /** attention: random key and query masks (and, with B > 1, a batch whose keys are all masked) */
@@ -339,13 +343,20 @@ export async function runLadder(gpu: Gpu, kernel: LadderKernel, shape: Attention
           await gpu.sync();
           return (performance.now() - t0) / reps;
         };
-        let ms = await measure(1);
+        const times: number[] = [];
         let reps = 1;
-        if (ms < targetMs && maxReps > 1) {
-          reps = Math.max(1, Math.min(maxReps, Math.floor(targetMs / Math.max(ms, 1e-3))));
-          if (reps > 1) ms = await measure(reps);
+        for (let round = 0; round < Math.max(1, opts.rounds ?? 1); round++) {
+          let ms = await measure(1);
+          reps = 1;
+          if (ms < targetMs && maxReps > 1) {
+            reps = Math.max(1, Math.min(maxReps, Math.floor(targetMs / Math.max(ms, 1e-3))));
+            if (reps > 1) ms = await measure(reps);
+          }
+          times.push(ms);
         }
+        const ms = times.sort((a, b) => a - b)[Math.floor((times.length - 1) / 2)];
         r.ms = ms;
+        r.rounds = times.length;
         r.reps = reps;
         r.gflops = flops / (ms * 1e6);
         const ran = results.filter((x) => x.status === 'ok' && x.ms !== undefined && x !== r);

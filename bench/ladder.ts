@@ -7,6 +7,7 @@
 //   npm run bench:ladder -- attention --shape flow-decoder
 //   npm run bench:ladder -- attention --rungs naive,online   only these rungs
 //   npm run bench:ladder -- matmul --json           JSON instead of the tables
+//   npm run bench:ladder -- matmul --rounds 3       timing rounds per rung, median reported (default 1)
 //
 // Per rung: ms per run, GFLOP/s, modelled storage bytes read / written per
 // output element, speed-up over the previous rung and over naive, and the
@@ -31,16 +32,21 @@ const value = (f: string) => {
   const i = args.indexOf(f);
   return i >= 0 ? args[i + 1] : undefined;
 };
-const kernels = args.filter((a, i) => (a === 'attention' || a === 'matmul') && !['--shape', '--rungs'].includes(args[i - 1])) as LadderKernel[];
-const known = new Set(['attention', 'matmul', '--quick', '--json', '--shape', '--rungs', value('--shape'), value('--rungs')]);
+const kernels = args.filter((a, i) => (a === 'attention' || a === 'matmul') && !['--shape', '--rungs', '--rounds'].includes(args[i - 1])) as LadderKernel[];
+const known = new Set(['attention', 'matmul', '--quick', '--json', '--shape', '--rungs', '--rounds', value('--shape'), value('--rungs'), value('--rounds')]);
 const unknown = args.filter((a) => !known.has(a));
 if (!kernels.length || unknown.length) {
-  console.error(`usage: npm run bench:ladder -- attention|matmul [--shape NAME] [--quick] [--rungs ID,ID] [--json]${unknown.length ? `\n(unknown: ${unknown.join(' ')})` : ''}`);
+  console.error(`usage: npm run bench:ladder -- attention|matmul [--shape NAME] [--quick] [--rungs ID,ID] [--rounds N] [--json]${unknown.length ? `\n(unknown: ${unknown.join(' ')})` : ''}`);
   process.exit(2);
 }
 const quick = args.includes('--quick');
 const json = args.includes('--json');
 const only = value('--rungs')?.split(',');
+const rounds = Number(value('--rounds') ?? 1);
+if (!(Number.isInteger(rounds) && rounds >= 1)) {
+  console.error('--rounds needs a positive integer');
+  process.exit(2);
+}
 
 const gpu = await nodeGpu();
 tuning(gpu).enabled = false; // each rung is forced; the tuner must not time anything behind its back
@@ -56,7 +62,7 @@ const line = (cells: string[]) => cells.map((c, i) => (i === 1 ? c.padEnd(widths
 if (!json) {
   const load = loadavg()[0];
   console.log(`adapter: ${adapterLine(gpu)}`);
-  console.log(`host: ${cores} cores, load average ${load.toFixed(2)}${quick ? '  (--quick: reduced shapes)' : ''}`);
+  console.log(`host: ${cores} cores, load average ${load.toFixed(2)}${quick ? '  (--quick: reduced shapes)' : ''}; ${rounds} timing round${rounds > 1 ? 's (median)' : ''} per rung`);
   console.log('B read/written: storage bytes per output element that the rung\'s loads and stores request, counted from its code (no caches)');
   console.log(`max err: max |ours - ref| / max |ref| against a float64 TypeScript reference on sampled output rows (bound ${ERROR_BOUND})`);
 }
@@ -75,6 +81,7 @@ for (const kernel of kernels) {
     const rungs = await runLadder(gpu, kernel, dims, {
       targetMs: quick ? 200 : 1000,
       maxReps: quick ? 3 : 10,
+      rounds,
       only,
       onRung(r) {
         n++;
