@@ -1,0 +1,176 @@
+// Attention maps through the model APIs: the probabilities of the requested
+// latents equal a float64 TypeScript reference built from the same weights
+// (LayerNorms, the query and key projections, softmax: no fold), sum to 1
+// over the inputs, are the same with and without the key/value fold, and
+// cost nothing when not asked for.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { testGpu, relError, shadersOf, assertRejects } from '../gpu.ts';
+import { upload, readF32, type Tensor } from '../../engine/index.ts';
+import { BUILTIN_FIXTURES, loadFixture, disposeFixture } from '../../bench/fixture.ts';
+import type { ImageNetConfig } from '../../perceiver/config.ts';
+import { Params, layersTesting } from '../../perceiver/layers.ts';
+import { imagenetInputs, imagenetInputGrid, imagenetLogits } from '../../perceiver/imagenet/model.ts';
+import { ImageClassifier } from '../../perceiver/imagenet/classify.ts';
+import type { AttentionMap } from '../../perceiver/attention_maps.ts';
+
+const TOL = 1e-5;
+
+/** LayerNorm (eps 1e-5) of the rows of x [n, c] in float64. */
+function layerNorm(x: ArrayLike<number>, n: number, c: number, scale: Float32Array, offset: Float32Array): Float64Array {
+  const out = new Float64Array(n * c);
+  for (let i = 0; i < n; i++) {
+    let mean = 0, v = 0;
+    for (let j = 0; j < c; j++) mean += x[i * c + j];
+    mean /= c;
+    for (let j = 0; j < c; j++) v += (x[i * c + j] - mean) ** 2;
+    const inv = 1 / Math.sqrt(v / c + 1e-5);
+    for (let j = 0; j < c; j++) out[i * c + j] = (x[i * c + j] - mean) * inv * scale[j] + offset[j];
+  }
+  return out;
+}
+
+/** x [n, cin] @ w [cin, cout] + b in float64. */
+function linear(x: Float64Array, n: number, w: Float32Array, b: Float32Array, cin: number, cout: number): Float64Array {
+  const out = new Float64Array(n * cout);
+  for (let i = 0; i < n; i++) {
+    for (let o = 0; o < cout; o++) {
+      let s = b[o];
+      for (let j = 0; j < cin; j++) s += x[i * cin + j] * w[j * cout + o];
+      out[i * cout + o] = s;
+    }
+  }
+  return out;
+}
+
+/**
+ * DeepMind's encoder cross-attention probabilities, unfolded, one head:
+ * softmax over the inputs of LN(latents)Wq+bq . LN_1(x)Wk+bk / sqrt(qk), for
+ * rows `latents`, inputs x [B, M, C] -> [B, R, M].
+ */
+async function referenceMaps(params: Params, scope: string, inputs: Tensor, latents: number[]): Promise<Float64Array> {
+  const p = params.scope(scope);
+  const ca = p.scope('~/cross_attention');
+  const host = async (name: string, s = ca) => readF32(s.get(name));
+  const [B, M, C] = inputs.shape;
+  const pos = await host('~/trainable_position_encoding/pos_embs', p);
+  const D = pos.length / params.get(`${scope}/~/trainable_position_encoding/pos_embs`).shape[0];
+  const wq = await host('attention/linear/w'), bq = await host('attention/linear/b');
+  const wk = await host('attention/linear_1/w'), bk = await host('attention/linear_1/b');
+  const qk = bq.length;
+  const rows = Float64Array.from(latents.flatMap((l) => [...pos.subarray(l * D, (l + 1) * D)]));
+  const q = linear(layerNorm(rows, latents.length, D, await host('layer_norm/scale'), await host('layer_norm/offset')), latents.length, wq, bq, D, qk);
+  const x = await readF32(inputs);
+  const k = linear(layerNorm(x, B * M, C, await host('layer_norm_1/scale'), await host('layer_norm_1/offset')), B * M, wk, bk, C, qk);
+  const out = new Float64Array(B * latents.length * M);
+  for (let b = 0; b < B; b++) {
+    for (let r = 0; r < latents.length; r++) {
+      const row = out.subarray((b * latents.length + r) * M, (b * latents.length + r + 1) * M);
+      for (let t = 0; t < M; t++) {
+        let s = 0;
+        for (let d = 0; d < qk; d++) s += q[r * qk + d] * k[(b * M + t) * qk + d];
+        row[t] = s / Math.sqrt(qk);
+      }
+      const max = Math.max(...row);
+      let sum = 0;
+      for (let t = 0; t < M; t++) sum += (row[t] = Math.exp(row[t] - max));
+      for (let t = 0; t < M; t++) row[t] /= sum;
+    }
+  }
+  return out;
+}
+
+const flat = (maps: AttentionMap[][]) => Float32Array.from(maps.flatMap((per) => per.flatMap((m) => [...m.data])));
+
+function assertSumsToOne(maps: AttentionMap[][], label: string): void {
+  for (const m of maps.flat()) {
+    const sum = m.data.reduce((a, v) => a + v, 0);
+    assert.ok(Math.abs(sum - 1) < 1e-5, `${label}: latent ${m.latent} sums to ${sum}`);
+  }
+}
+
+/** f() with the key/value fold switched on or off. */
+async function withFold<T>(on: boolean, f: () => Promise<T>): Promise<T> {
+  layersTesting.foldKeyValue = on;
+  try {
+    return await f();
+  } finally {
+    layersTesting.foldKeyValue = true;
+  }
+}
+
+for (const stem of ['imagenet_fourier', 'imagenet_conv']) {
+  test(`${stem}: maps over the input grid equal the reference, sum to 1, fold or not`, async () => {
+    const gpu = await testGpu();
+    const f = await loadFixture(gpu, BUILTIN_FIXTURES, stem);
+    const cfg = f.config as ImageNetConfig;
+    const images = f.arrays.get('images')!;
+    const shape = images.shape as [number, number, number, number];
+    const model = new ImageClassifier(gpu, cfg, f.weights);
+    const latents = [0, 5, cfg.encoder.numLatents - 1];
+    const folded = await model.forward(images.data as Float32Array, shape, { latents });
+    const unfolded = await withFold(false, () => model.forward(images.data as Float32Array, shape, { latents }));
+    const plain = await model.forward(images.data as Float32Array, shape);
+
+    const [gh, gw] = imagenetInputGrid(cfg, shape[1], shape[2]);
+    assert.equal([folded.attention!.length, folded.attention![0].length], [shape[0], latents.length]);
+    assert.equal([folded.attention![0][1].latent, folded.attention![0][1].height, folded.attention![0][1].width], [5, gh, gw]);
+    assertSumsToOne(folded.attention!, 'folded');
+    assertSumsToOne(unfolded.attention!, 'unfolded');
+
+    const x = upload(gpu, images.data as Float32Array, shape);
+    const inputs = imagenetInputs(gpu, x, new Params(f.weights), cfg);
+    x.dispose();
+    assert.equal(inputs.shape[1], gh * gw);
+    const want = await referenceMaps(new Params(f.weights), cfg.encoder.scope, inputs, latents);
+    inputs.dispose();
+    const errFolded = relError(flat(folded.attention!), want), errUnfolded = relError(flat(unfolded.attention!), want);
+    assert.ok(errFolded <= TOL, `folded vs reference: ${errFolded}`);
+    assert.ok(errUnfolded <= TOL, `unfolded vs reference: ${errUnfolded}`);
+    assert.ok(relError(flat(folded.attention!), flat(unfolded.attention!)) <= TOL, 'fold changes the maps');
+    // asking for maps does not change the logits
+    assert.equal([...folded.logits], [...plain.logits]);
+    assert.is(plain.attention, undefined);
+    disposeFixture(f);
+  });
+}
+
+test('no maps asked for: no extra dispatch; asked for: only attention_maps is added', async () => {
+  const gpu = await testGpu();
+  const f = await loadFixture(gpu, BUILTIN_FIXTURES, 'imagenet_learned');
+  const cfg = f.config as ImageNetConfig;
+  const images = f.arrays.get('images')!;
+  const params = new Params(f.weights);
+  const x = upload(gpu, images.data as Float32Array, images.shape);
+  let count = 0;
+  const counting = async (run: () => Tensor) => {
+    const before = gpu.dispatchCount;
+    const shaders = await shadersOf(gpu, () => run().dispose());
+    count = gpu.dispatchCount - before;
+    return shaders;
+  };
+  const plain = await counting(() => imagenetLogits(gpu, x, params, cfg));
+  const plainCount = count;
+  const { attentionMaps } = await import('../../kernels/attention_maps.ts');
+  let maps: Tensor | null = null;
+  const tapped = await counting(() => imagenetLogits(gpu, x, params, cfg, { attentionTap: (q, k, o) => (maps = attentionMaps(gpu, q, k, [1], o)) }));
+  assert.equal(tapped, [...plain, 'attention_maps'].sort());
+  assert.is(count, plainCount + 3 * images.shape[0], 'per image: one scores, one merge and one normalise pass');
+  (maps as Tensor | null)?.dispose();
+  x.dispose();
+  disposeFixture(f);
+});
+
+test('clear errors for bad latents', async () => {
+  const gpu = await testGpu();
+  const f = await loadFixture(gpu, BUILTIN_FIXTURES, 'imagenet_learned');
+  const model = new ImageClassifier(gpu, f.config as ImageNetConfig, f.weights);
+  const img = { width: 8, height: 8, data: new Uint8Array(256) };
+  await assertRejects(() => model.classify(img, { attention: { latents: [16] } }), /latent 16 is not an index in \[0, 16\)/);
+  await assertRejects(() => model.classify(img, { attention: { latents: [] } }), /non-empty array/);
+  await assertRejects(() => model.classify(img, { attention: { latents: [1.5] } }), /latent 1.5/);
+  disposeFixture(f);
+});
+
+test.run();
