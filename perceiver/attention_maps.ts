@@ -43,10 +43,10 @@ export interface RecordedMaps {
 }
 
 export interface MapsRecorder {
-  /** pass to the encoder (EncodeOptions.attentionTap) */
+  /** pass to the encoder (EncodeOptions.attentionTap); each forward it sees records its maps */
   tap: AttentionTap;
-  /** the maps of the forward recorded last (waits for the GPU; frees its buffer) */
-  read(): Promise<RecordedMaps>;
+  /** the maps of every forward recorded, in order (waits for the GPU; frees the buffers) */
+  read(): Promise<RecordedMaps[]>;
   dispose(): void;
 }
 
@@ -68,23 +68,23 @@ export function checkRequest(req: AttentionRequest, numLatents: number, what: st
 export async function mapsRecorder(gpu: Gpu, req: AttentionRequest, numLatents: number, what: string): Promise<MapsRecorder> {
   const latents = checkRequest(req, numLatents, what);
   const { attentionMaps } = await import('../kernels/attention_maps.ts');
-  let maps: Tensor | null = null;
+  let maps: Tensor[] = [];
   const dispose = () => {
-    maps?.dispose();
-    maps = null;
+    maps.forEach((t) => t.dispose());
+    maps = [];
   };
   return {
     tap(q, k, opts) {
       if (opts.heads !== 1) throw new Error(`${what}: attention maps need a one-head cross-attention, this one has ${opts.heads} heads`);
-      dispose();
-      maps = attentionMaps(gpu, q, k, latents, opts);
+      maps.push(attentionMaps(gpu, q, k, latents, opts));
     },
     async read() {
-      if (!maps) throw new Error(`${what}: no attention maps were recorded (the forward did not run the encoder)`);
-      const [batch, , , inputs] = maps.shape;
-      const data = await readF32(maps);
-      dispose();
-      return { batch, inputs, latents, data };
+      if (maps.length === 0) throw new Error(`${what}: no attention maps were recorded (the forward did not run the encoder)`);
+      try {
+        return await Promise.all(maps.map(async (t) => ({ batch: t.shape[0], inputs: t.shape[3], latents, data: await readF32(t) })));
+      } finally {
+        dispose();
+      }
     },
     dispose,
   };

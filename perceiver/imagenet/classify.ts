@@ -83,7 +83,7 @@ export class ImageClassifier {
       const host = await readF32(out);
       out.dispose();
       let maps: AttentionMap[][] | undefined;
-      if (recorder) maps = gridMaps(await recorder.read(), ...imagenetInputGrid(this.config, shape[1], shape[2]));
+      if (recorder) maps = gridMaps((await recorder.read())[0], ...imagenetInputGrid(this.config, shape[1], shape[2]));
       await tunePending(this.gpu); // kernels for the shapes this forward used (engine/tune.ts)
       return { logits: host, attention: maps };
     } finally {

@@ -14,6 +14,11 @@ import { Params, layersTesting } from '../../perceiver/layers.ts';
 import { imagenetInputs, imagenetInputGrid, imagenetLogits } from '../../perceiver/imagenet/model.ts';
 import { ImageClassifier } from '../../perceiver/imagenet/classify.ts';
 import type { AttentionMap } from '../../perceiver/attention_maps.ts';
+import { defaultConfig, withOverrides, type FlowConfig } from '../../perceiver/config.ts';
+import { randomWeights } from '../../bench/random-weights.ts';
+import { OpticalFlow } from '../../perceiver/flow/api.ts';
+import { flowPatches, flowInputsRange } from '../../perceiver/flow/model.ts';
+import { randn } from '../gpu.ts';
 
 const TOL = 1e-5;
 
@@ -160,6 +165,41 @@ test('no maps asked for: no extra dispatch; asked for: only attention_maps is ad
   (maps as Tensor | null)?.dispose();
   x.dispose();
   disposeFixture(f);
+});
+
+test('optical flow: per tile, maps over the tile grid equal the reference, fold or not', async () => {
+  // a tiny random flow model: 12x16 tiles, 8 latents (as test/perceiver/flow.test.ts)
+  const gpu = await testGpu();
+  const base = withOverrides(defaultConfig('optical-flow') as FlowConfig, { num_latents: 8, latent_channels: 16, num_blocks: 1, num_self_attends_per_block: 1, num_self_attention_heads: 2 });
+  const cfg: FlowConfig = { ...base, trainSize: [12, 16], patchChannels: 8, fourierBands: 6 };
+  const weights = randomWeights(gpu, cfg, { style: 'test', seed: 11 });
+  const model = new OpticalFlow(gpu, cfg, weights);
+  const [th, tw] = cfg.trainSize;
+  const H = 12, W = 30; // three tiles side by side (x = 0, 12, 14 with a minimum overlap of 4)
+  const frames = randn(2 * H * W * 3, 3, 1);
+  const latents = [7, 0];
+  const folded = await model.flowNormalized(frames, H, W, { minOverlap: 4, attention: { latents } });
+  const unfolded = await withFold(false, () => model.flowNormalized(frames, H, W, { minOverlap: 4, attention: { latents } }));
+  const plain = await model.flowNormalized(frames, H, W, { minOverlap: 4 });
+  assert.equal(folded.attention!.map((a) => a.tile), [0, 12, 14].map((x) => ({ x, y: 0, width: tw, height: th })));
+  assert.equal([...folded.flow], [...plain.flow], 'maps change the flow');
+  assert.is(plain.attention, undefined);
+  for (const [i, { tile, maps }] of folded.attention!.entries()) {
+    assert.equal(maps.map((m) => [m.latent, m.height, m.width]), [[7, th, tw], [0, th, tw]]);
+    assertSumsToOne([maps], `tile ${i}`);
+    // the reference: this tile's raw inputs through LN_1 and the key projection
+    const tileFrames = new Float32Array(2 * th * tw * 3);
+    for (let f = 0; f < 2; f++) for (let y = 0; y < th; y++) tileFrames.set(frames.subarray(((f * H + y) * W + tile.x) * 3, ((f * H + y) * W + tile.x + tw) * 3), ((f * th + y) * tw) * 3);
+    const t = upload(gpu, tileFrames, [1, 2, th, tw, 3]);
+    const patches = flowPatches(gpu, t);
+    const inputs = flowInputsRange(gpu, patches, new Params(weights), cfg, [th, tw], 0, th * tw);
+    const want = await referenceMaps(new Params(weights), cfg.encoder.scope, inputs.reshape([1, th * tw, inputs.shape[1]]), latents);
+    [t, patches, inputs].forEach((x) => x.dispose());
+    const e1 = relError(flat([maps]), want), e2 = relError(flat([unfolded.attention![i].maps]), want);
+    assert.ok(e1 <= TOL && e2 <= TOL, `tile ${i}: folded ${e1}, unfolded ${e2}`);
+  }
+  model.dispose();
+  weights.forEach((w) => w.dispose());
 });
 
 test('clear errors for bad latents', async () => {
