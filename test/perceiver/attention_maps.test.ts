@@ -19,6 +19,9 @@ import { randomWeights } from '../../bench/random-weights.ts';
 import { OpticalFlow } from '../../perceiver/flow/api.ts';
 import { flowPatches, flowInputsRange } from '../../perceiver/flow/model.ts';
 import { randn } from '../gpu.ts';
+import { presetConfig, type MultimodalConfig } from '../../perceiver/config.ts';
+import { VideoAutoencoder } from '../../perceiver/video/api.ts';
+import { multimodalInputs } from '../../perceiver/video/model.ts';
 
 const TOL = 1e-5;
 
@@ -199,6 +202,38 @@ test('optical flow: per tile, maps over the tile grid equal the reference, fold 
     assert.ok(e1 <= TOL && e2 <= TOL, `tile ${i}: folded ${e1}, unfolded ${e2}`);
   }
   model.dispose();
+  weights.forEach((w) => w.dispose());
+});
+
+test('video: per window, maps split into audio, image patches and label equal the reference, fold or not', async () => {
+  // a tiny window (4 frames of 8x8, 128 samples) at the golden fixture's widths, as test/perceiver/video_api.test.ts
+  const gpu = await testGpu();
+  const fixture = { num_latents: 32, latent_channels: 64, num_blocks: 1, num_self_attends_per_block: 1, num_self_attention_heads: 4 };
+  const cfg = { ...(presetConfig('multimodal-autoencoder', fixture) as MultimodalConfig), numFrames: 4, imageSize: 8, audioSamplesPerFrame: 32 };
+  const weights = randomWeights(gpu, cfg, { style: 'test', seed: 4 });
+  const ae = new VideoAutoencoder(gpu, cfg, weights);
+  const frames = Float32Array.from(randn(4 * 8 * 8 * 3, 21, 0.5), (v) => v + 0.5);
+  const audio = randn(128, 22, 0.5);
+  const latents = [31, 2, 2];
+  const run = (attention?: { latents: number[] }) => ae.autoencode({ frames: { data: frames, count: 4 }, audio }, { video: 'none', audio: false, attention });
+  const folded = (await run({ latents })).windows[0];
+  const unfolded = (await withFold(false, () => run({ latents }))).windows[0];
+  const plain = (await run()).windows[0];
+  assert.equal([...folded.logits], [...plain.logits], 'maps change the label');
+  assert.is(plain.attention, undefined);
+  const maps = folded.attention!;
+  assert.equal(maps.map((m) => [m.latent, m.image.frames, m.image.height, m.image.width, m.audio.length]), latents.map((l) => [l, 4, 2, 2, 8]));
+  const rows = (ms: typeof maps) => Float32Array.from(ms.flatMap((m) => [...m.audio, ...m.image.data, m.label]));
+  for (const m of maps) {
+    const sum = m.audio.reduce((a, v) => a + v, 0) + m.image.data.reduce((a, v) => a + v, 0) + m.label;
+    assert.ok(Math.abs(sum - 1) < 1e-5, `latent ${m.latent} sums to ${sum}`);
+  }
+  const inputs = multimodalInputs(gpu, frames, audio, ae.geometry, new Params(weights), cfg);
+  const want = await referenceMaps(new Params(weights), cfg.encoder.scope, inputs, latents);
+  inputs.dispose();
+  const e1 = relError(rows(maps), want), e2 = relError(rows(unfolded.attention!), want);
+  assert.ok(e1 <= TOL && e2 <= TOL, `folded ${e1}, unfolded ${e2}`);
+  ae.dispose();
   weights.forEach((w) => w.dispose());
 });
 
