@@ -14,7 +14,7 @@
 
 import { empty, upload, type Gpu, type Tensor } from '../engine/index.ts';
 import { shaderConst } from '../engine/shader.ts';
-import { attention_maps as shader } from './shaders.gen.ts';
+import { attention_maps as shader } from './attention_maps.gen.ts'; // its own generated module (kernels/build.ts ON_DEMAND)
 import { bindingLimit, window } from './slicing.ts';
 
 export interface AttentionMapsOptions {

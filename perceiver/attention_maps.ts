@@ -6,13 +6,14 @@
 // operands (perceiver/layers.ts AttentionTap) and kernels/attention_maps.ts
 // computes the requested rows on the GPU from them.
 //
-// The kernel module is loaded with import() when maps are first asked for:
-// an app that never asks carries none of it, and a forward without maps
-// records no extra dispatch. With the key/value fold (perceiver/layers.ts
+// The model APIs load this module (and with it the kernel) with import()
+// when maps are first asked for: an app that never asks carries none of it
+// in its first load, and a forward without maps records no extra dispatch. With the key/value fold (perceiver/layers.ts
 // `attend`) the tapped operands are the folded queries and the inputs
 // themselves, which give the same probabilities as the unfolded q and k.
 
 import { readF32, type Gpu, type Tensor } from '../engine/index.ts';
+import { attentionMaps } from '../kernels/attention_maps.ts';
 import type { AttentionTap } from './layers.ts';
 
 /** What to compute: the encoder latents (rows of the cross-attention) whose maps are wanted. */
@@ -61,13 +62,9 @@ export function checkRequest(req: AttentionRequest, numLatents: number, what: st
   return list.slice();
 }
 
-/**
- * A recorder for the maps of `req`'s latents: loads the kernel (import()),
- * then its tap records the maps of the forward it is given to.
- */
-export async function mapsRecorder(gpu: Gpu, req: AttentionRequest, numLatents: number, what: string): Promise<MapsRecorder> {
+/** A recorder for the maps of `req`'s latents: its tap records the maps of each forward it is given to. */
+export function mapsRecorder(gpu: Gpu, req: AttentionRequest, numLatents: number, what: string): MapsRecorder {
   const latents = checkRequest(req, numLatents, what);
-  const { attentionMaps } = await import('../kernels/attention_maps.ts');
   let maps: Tensor[] = [];
   const dispose = () => {
     maps.forEach((t) => t.dispose());
@@ -101,4 +98,39 @@ export function gridMaps(rec: RecordedMaps, height: number, width: number, first
     }));
   }
   return out;
+}
+
+/**
+ * One latent's attention over a video window's encoder inputs, split by
+ * modality (the three parts together sum to 1). The window's frames include
+ * the copies of the last frame that pad a short last window (WindowPlan).
+ */
+export interface VideoAttentionMap {
+  latent: number;
+  /**
+   * [frames, height, width] over the 4x4 space-to-depth patches: cell
+   * (t, y, x) covers pixels 4y..4y+3, 4x..4x+3 of window frame t (56x56 per
+   * frame for the released 224x224)
+   */
+  image: { frames: number; height: number; width: number; data: Float32Array };
+  /** [audio patches]: patch p holds window samples 16p .. 16p + 15 */
+  audio: Float32Array;
+  /** on the label input (the label mask token) */
+  label: number;
+}
+
+/** Recorded maps of one video window (batch 1) cut into the encoder's input order: audio patches, image patches [T, h, w], label. */
+export function videoMaps(rec: RecordedMaps, audioPatches: number, [T, h, w]: readonly [number, number, number]): VideoAttentionMap[] {
+  if (rec.batch !== 1 || rec.inputs !== audioPatches + T * h * w + 1) {
+    throw new Error(`multimodal-autoencoder: ${rec.inputs} attention inputs for a window of ${audioPatches} audio patches, ${T}x${h}x${w} image patches and a label`);
+  }
+  return rec.latents.map((latent, i) => {
+    const row = rec.data.subarray(i * rec.inputs, (i + 1) * rec.inputs);
+    return {
+      latent,
+      audio: row.slice(0, audioPatches),
+      image: { frames: T, height: h, width: w, data: row.slice(audioPatches, audioPatches + T * h * w) },
+      label: row[rec.inputs - 1],
+    };
+  });
 }

@@ -22,7 +22,7 @@ import { toRgba, type ImageInput, type RgbaImage } from '../image.ts';
 import { FlowWorkspace } from './model.ts';
 import { estimateFlow, normalizeFrame, type FlowOptions } from './pipeline.ts';
 import { flowPicture, type FlowColorOptions } from './colorwheel.ts';
-import { gridMaps, mapsRecorder, type AttentionMap, type AttentionRequest } from '../attention_maps.ts';
+import type { AttentionMap, AttentionRequest } from '../attention_maps.ts';
 
 export { flowPicture };
 
@@ -100,7 +100,8 @@ export class OpticalFlow {
 
   /** Flow for an already normalised pair [2, height, width, 3] in [-1, 1] (the fixtures' layout). */
   async flowNormalized(frames: Float32Array, height: number, width: number, opts: EstimateOptions = {}): Promise<FlowResult> {
-    const recorder = opts.attention ? await mapsRecorder(this.gpu, opts.attention, this.config.encoder.numLatents, 'optical-flow') : null;
+    const maps = opts.attention ? await import('../attention_maps.ts') : null; // loaded on first use
+    const recorder = maps?.mapsRecorder(this.gpu, opts.attention!, this.config.encoder.numLatents, 'optical-flow');
     const tiles: { x: number; y: number }[] = [];
     let flow: Float32Array;
     let attention: TileAttention[] | undefined;
@@ -112,7 +113,7 @@ export class OpticalFlow {
       flow = await estimateFlow(this.gpu, this.params, this.config, frames, height, width, recorder ? { ...opts, onTile, attentionTap: recorder.tap } : opts, this.workspace);
       if (recorder) {
         const [th, tw] = this.config.trainSize;
-        attention = (await recorder.read()).map((rec, i) => ({ tile: { ...tiles[i], width: tw, height: th }, maps: gridMaps(rec, th, tw)[0] }));
+        attention = (await recorder.read()).map((rec, i) => ({ tile: { ...tiles[i], width: tw, height: th }, maps: maps!.gridMaps(rec, th, tw)[0] }));
       }
     } finally {
       recorder?.dispose();

@@ -9,7 +9,7 @@ import { toRgba, type ImageInput } from '../image.ts';
 import { softmax, topK } from '../topk.ts';
 import { imagenetInputGrid, imagenetLogits } from './model.ts';
 import { centerCropBox, preprocessImageNet, type CropBox } from './preprocess.ts';
-import { gridMaps, mapsRecorder, type AttentionMap, type AttentionRequest } from '../attention_maps.ts';
+import type { AttentionMap, AttentionRequest } from '../attention_maps.ts';
 
 /**
  * The 1000 class names (perceiver/imagenet/labels.ts), loaded on first use:
@@ -75,17 +75,18 @@ export class ImageClassifier {
    * over the input grid (imagenetInputGrid): [B][latent].
    */
   async forward(images: Float32Array, shape: readonly [number, number, number, number], attention?: AttentionRequest): Promise<{ logits: Float32Array; attention?: AttentionMap[][] }> {
-    const recorder = attention ? await mapsRecorder(this.gpu, attention, this.config.encoder.numLatents, `${this.config.preset}`) : null;
+    const maps = attention ? await import('../attention_maps.ts') : null; // loaded on first use
+    const recorder = maps?.mapsRecorder(this.gpu, attention!, this.config.encoder.numLatents, this.config.preset);
     try {
       const x = upload(this.gpu, images, shape);
       const out = imagenetLogits(this.gpu, x, this.params, this.config, { attentionTap: recorder?.tap });
       x.dispose();
       const host = await readF32(out);
       out.dispose();
-      let maps: AttentionMap[][] | undefined;
-      if (recorder) maps = gridMaps((await recorder.read())[0], ...imagenetInputGrid(this.config, shape[1], shape[2]));
+      let grids: AttentionMap[][] | undefined;
+      if (recorder) grids = maps!.gridMaps((await recorder.read())[0], ...imagenetInputGrid(this.config, shape[1], shape[2]));
       await tunePending(this.gpu); // kernels for the shapes this forward used (engine/tune.ts)
-      return { logits: host, attention: maps };
+      return { logits: host, attention: grids };
     } finally {
       recorder?.dispose();
     }

@@ -36,7 +36,7 @@ import {
 import { planWindows, windowFrames, windowAudio, type WindowPlan } from './windows.ts';
 import { preprocessFrame } from './preprocess.ts';
 import { psnr } from './psnr.ts';
-import { mapsRecorder, type AttentionRequest, type RecordedMaps } from '../attention_maps.ts';
+import type { AttentionRequest, VideoAttentionMap } from '../attention_maps.ts';
 import type { AttentionTap } from '../layers.ts';
 
 /**
@@ -82,25 +82,6 @@ export interface AutoencodeOptions {
   onProgress?(p: { window: number; windows: number; done: number; total: number }): void;
   /** also each window's encoder cross-attention maps of these latents (docs/attention-maps.md) */
   attention?: AttentionRequest;
-}
-
-/**
- * One latent's attention over a window's encoder inputs, split by modality
- * (the three parts together sum to 1). The window's frames include the
- * copies of the last frame that pad a short last window (WindowPlan).
- */
-export interface VideoAttentionMap {
-  latent: number;
-  /**
-   * [frames, height, width] over the 4x4 space-to-depth patches: cell
-   * (t, y, x) covers pixels 4y..4y+3, 4x..4x+3 of window frame t (56x56 per
-   * frame for the released 224x224)
-   */
-  image: { frames: number; height: number; width: number; data: Float32Array };
-  /** [audio patches]: patch p holds window samples 16p .. 16p + 15 */
-  audio: Float32Array;
-  /** on the label input (the label mask token) */
-  label: number;
 }
 
 export interface WindowResult {
@@ -240,7 +221,10 @@ export class VideoAutoencoder {
     const sel = opts.video ?? 'all';
     const windows: WindowResult[] = [];
     const meanProbs = new Float64Array(this.config.numClasses);
-    const recorder = opts.attention ? await mapsRecorder(this.gpu, opts.attention, this.config.encoder.numLatents, 'multimodal-autoencoder') : null;
+    const maps = opts.attention ? await import('../attention_maps.ts') : null; // loaded on first use
+    const recorder = maps?.mapsRecorder(this.gpu, opts.attention!, this.config.encoder.numLatents, 'multimodal-autoencoder');
+    const s2d = this.config.spaceToDepth;
+    const patchGrid = [g.frames, g.height / s2d, g.width / s2d] as const;
     try {
       for (const plan of plans) {
         const t0 = performance.now();
@@ -276,7 +260,7 @@ export class VideoAutoencoder {
           labels: topK(probs, opts.topK ?? 5, classNames),
           psnr: { video, audio },
           seconds: { encode: (t1 - t0) / 1000, decode: (t2 - t1) / 1000 },
-          ...(recorder ? { attention: this.splitMaps((await recorder.read())[0]) } : {}),
+          ...(recorder ? { attention: maps!.videoMaps((await recorder.read())[0], g.audioSamples / this.config.samplesPerPatch, patchGrid) } : {}),
         });
       }
     } finally {
@@ -293,24 +277,6 @@ export class VideoAutoencoder {
       labels: topK(Float32Array.from(meanProbs), opts.topK ?? 5, classNames),
       windows,
     };
-  }
-
-  /** Recorded maps of one window (batch 1) cut into audio, image and label parts (the encoder's input order). */
-  splitMaps(rec: RecordedMaps): VideoAttentionMap[] {
-    const g = this.geometry;
-    const s = this.config.spaceToDepth;
-    const nAudio = g.audioSamples / this.config.samplesPerPatch;
-    const [T, h, w] = [g.frames, g.height / s, g.width / s];
-    if (rec.batch !== 1 || rec.inputs !== nAudio + T * h * w + 1) throw new Error(`multimodal-autoencoder: ${rec.inputs} attention inputs for a window of ${nAudio} audio patches, ${T}x${h}x${w} image patches and a label`);
-    return rec.latents.map((latent, i) => {
-      const row = rec.data.subarray(i * rec.inputs, (i + 1) * rec.inputs);
-      return {
-        latent,
-        audio: row.slice(0, nAudio),
-        image: { frames: T, height: h, width: w, data: row.slice(nAudio, nAudio + T * h * w) },
-        label: row[rec.inputs - 1],
-      };
-    });
   }
 
   /** The window-local image request for a clip-level selection (real frames only). */

@@ -34,9 +34,8 @@ export {
   type EncodedWindow,
   type WindowRequest,
   type WindowOutputs,
-  type VideoAttentionMap,
 } from './api.ts';
-export type { AttentionRequest } from '../attention_maps.ts';
+export type { AttentionRequest, VideoAttentionMap } from '../attention_maps.ts';
 // Lower level (the model, query selections, windows, preprocessing, PSNR)
 // stays importable from its own module: ./model.ts, ./windows.ts,
 // ./preprocess.ts, ./psnr.ts.
