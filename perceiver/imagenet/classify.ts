@@ -52,7 +52,12 @@ export interface ClassifyResult {
 export class ImageClassifier {
   readonly params: Params;
 
-  constructor(readonly gpu: Gpu, readonly config: ImageNetConfig, weights: ReadonlyMap<string, Tensor>) {
+  /**
+   * `labels`: class names from the weight file (a HuggingFace config's
+   * id2label), used instead of the built-in ImageNet names.
+   */
+  constructor(readonly gpu: Gpu, readonly config: ImageNetConfig, weights: ReadonlyMap<string, Tensor>, readonly labels: readonly string[] | null = null) {
+    if (labels && labels.length !== config.numClasses) throw new Error(`ImageClassifier: ${labels.length} labels for ${config.numClasses} classes`);
     if (!config.preset.startsWith('imagenet-')) throw new Error(`ImageClassifier needs an imagenet-* preset, got ${config.preset}`);
     this.params = new Params(weights);
   }
@@ -109,7 +114,7 @@ export class ImageClassifier {
     list.forEach((img, i) => batch.set(preprocessImageNet(img, size), i * per));
     const { logits, attention } = await this.forward(batch, [list.length, size, size, 3], opts.attention);
     const n = this.config.numClasses;
-    const labels = await imagenetClasses();
+    const labels = this.labels ?? (await imagenetClasses());
     const predictions = list.map((_, i) => topK(softmax(logits.subarray(i * n, (i + 1) * n)), opts.k ?? 5, labels));
     if (typeof kOrOpts === 'number') return predictions;
     return { predictions, attention, crops: list.map((img) => centerCropBox(img.width, img.height, size)) };

@@ -11,6 +11,6 @@ import { ImageClassifier } from './classify.ts';
  * stream), streaming tensors to the GPU with optional progress.
  */
 export async function loadImageClassifier(gpu: Gpu, source: WeightSource, opts: LoadOptions = {}): Promise<ImageClassifier> {
-  const { config, tensors } = await loadPreset(gpu, source, opts, ['imagenet-conv', 'imagenet-fourier', 'imagenet-learned'], imagenetConfig);
-  return new ImageClassifier(gpu, config, tensors);
+  const { config, tensors, labels } = await loadPreset(gpu, source, opts, ['imagenet-conv', 'imagenet-fourier', 'imagenet-learned'], imagenetConfig);
+  return new ImageClassifier(gpu, config, tensors, labels);
 }

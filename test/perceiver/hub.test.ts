@@ -7,7 +7,8 @@
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { decodePng } from '../../tools/png.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hub, hubMemoryCache, hubUrl, type HubCache } from '../../perceiver/hub/index.ts';
@@ -141,6 +142,22 @@ test('hfFiles: an HF folder or one of its weight files, read from disk', async (
   const seen: number[] = [];
   await hfFiles(join(HF_DIR, 'imagenet_conv', 'model.safetensors')).weightFile({ onProgress: (l) => seen.push(l) });
   assert.is(seen[seen.length - 1], statSync(join(HF_DIR, 'imagenet_conv', 'model.safetensors')).size);
+});
+
+test('id2label with real names becomes the classifier\'s labels', async () => {
+  if (!HF_DIR) return skip('../shared/golden-hf is absent');
+  const dir = join(tmp, 'labels');
+  mkdirSync(dir);
+  const config = JSON.parse(readFileSync(join(HF_DIR, 'imagenet_learned', 'config.json'), 'utf8'));
+  config.id2label = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [String(i), `class number ${i}`]));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+  copyFileSync(join(HF_DIR, 'imagenet_learned', 'model.safetensors'), join(dir, 'model.safetensors'));
+  const gpu = await testGpu();
+  const model = await loadImageClassifier(gpu, hfFiles(dir));
+  assert.is(model.labels?.[7], 'class number 7');
+  const [top] = await model.classify(decodePng(readFileSync(join(REPO, 'test/media/chelsea-224.png'))));
+  assert.match(top[0].label, /^class number \d+$/);
+  assert.is(top[0].label, `class number ${top[0].index}`);
 });
 
 test.run();
