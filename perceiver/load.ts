@@ -30,22 +30,17 @@ export async function loadPreset<P extends string, C extends ModelConfig>(
   presets: readonly P[],
   released: (preset: P) => C,
   widened: readonly string[] = [],
-): Promise<{ config: C; tensors: Map<string, Tensor>; labels: string[] | null }> {
+): Promise<{ config: C; tensors: Map<string, Tensor>; meta: Record<string, unknown> }> {
   let config: C;
-  let labels: string[] | null = null;
-  const { tensors } = await loadWeights(gpu, source, {
+  const { tensors, meta } = await loadWeights(gpu, source, {
     ...opts,
     keepF16: !!opts.keepF16 && gpu.features.f16 && keptF16(widened),
     expectMeta(meta) {
       const preset = meta.preset as P;
       if (!presets.includes(preset)) throw new Error(`this weight file is for preset '${String(preset)}', not ${presets.join(' or ')}`);
       config = withOverrides(released(preset), meta.overrides as Overrides);
-      // class names stored by the converter (a HuggingFace config's id2label, when it holds real names)
-      const l = meta.labels;
-      if (l !== undefined && !(Array.isArray(l) && l.every((x) => typeof x === 'string'))) throw new Error('this weight file\'s labels are not a list of names');
-      labels = (l as string[] | undefined) ?? null;
       opts.expectMeta?.(meta);
     },
   });
-  return { config: config!, tensors, labels };
+  return { config: config!, tensors, meta };
 }

@@ -53,11 +53,10 @@ export class ImageClassifier {
   readonly params: Params;
 
   /**
-   * `labels`: class names from the weight file (a HuggingFace config's
+   * `labels`: numClasses names from the weight file (a HuggingFace config's
    * id2label), used instead of the built-in ImageNet names.
    */
   constructor(readonly gpu: Gpu, readonly config: ImageNetConfig, weights: ReadonlyMap<string, Tensor>, readonly labels: readonly string[] | null = null) {
-    if (labels && labels.length !== config.numClasses) throw new Error(`ImageClassifier: ${labels.length} labels for ${config.numClasses} classes`);
     if (!config.preset.startsWith('imagenet-')) throw new Error(`ImageClassifier needs an imagenet-* preset, got ${config.preset}`);
     this.params = new Params(weights);
   }

@@ -11,6 +11,12 @@ import { ImageClassifier } from './classify.ts';
  * stream), streaming tensors to the GPU with optional progress.
  */
 export async function loadImageClassifier(gpu: Gpu, source: WeightSource, opts: LoadOptions = {}): Promise<ImageClassifier> {
-  const { config, tensors, labels } = await loadPreset(gpu, source, opts, ['imagenet-conv', 'imagenet-fourier', 'imagenet-learned'], imagenetConfig);
-  return new ImageClassifier(gpu, config, tensors, labels);
+  const { config, tensors, meta } = await loadPreset(gpu, source, opts, ['imagenet-conv', 'imagenet-fourier', 'imagenet-learned'], imagenetConfig);
+  // class names stored by the converter (a HuggingFace config's id2label, when it holds real names)
+  const l = meta.labels as string[] | undefined;
+  if (l && !(Array.isArray(l) && l.length == config.numClasses && l.every((x) => typeof x == 'string'))) {
+    for (const t of tensors.values()) t.dispose();
+    throw new Error('bad labels in this weight file');
+  }
+  return new ImageClassifier(gpu, config, tensors, l);
 }

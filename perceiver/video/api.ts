@@ -147,9 +147,7 @@ export class VideoAutoencoder {
   readonly model: MultimodalAutoencoderModel;
   readonly geometry: WindowGeometry;
 
-  /** `labels`: class names from the weight file (a HuggingFace config's id2label), instead of the built-in Kinetics-700 names */
-  constructor(readonly gpu: Gpu, readonly config: MultimodalConfig, weights: ReadonlyMap<string, Tensor>, readonly labels: readonly string[] | null = null) {
-    if (labels && labels.length !== config.numClasses) throw new Error(`VideoAutoencoder: ${labels.length} labels for ${config.numClasses} classes`);
+  constructor(readonly gpu: Gpu, readonly config: MultimodalConfig, weights: ReadonlyMap<string, Tensor>) {
     this.model = new MultimodalAutoencoderModel(gpu, config, weights);
     this.geometry = releasedGeometry(config);
   }
@@ -214,7 +212,7 @@ export class VideoAutoencoder {
     const { data: input, count } = this.preprocess(clip.frames);
     if (count < 1) throw new Error('autoencode: the clip has no frames');
     const samples = clip.audio ?? null;
-    const classNames = this.labels ?? (await kineticsClasses());
+    const classNames = await kineticsClasses();
     const plans = planWindows(count, samples?.length ?? 0, { framesPerWindow: g.frames, samplesPerFrame: spf });
     const frameSize = size * size * 3;
     const frames = new Float32Array(count * frameSize).fill(NaN);
@@ -308,6 +306,6 @@ export class VideoAutoencoder {
  * output: bytes, a fetch Response or a stream) onto the GPU.
  */
 export async function loadVideoAutoencoder(gpu: Gpu, source: WeightSource, opts: LoadOptions = {}): Promise<VideoAutoencoder> {
-  const { config, tensors, labels } = await loadPreset(gpu, source, opts, ['multimodal-autoencoder'], multimodalConfig, LEFT_OPERAND_WEIGHTS);
-  return new VideoAutoencoder(gpu, config, tensors, labels);
+  const { config, tensors } = await loadPreset(gpu, source, opts, ['multimodal-autoencoder'], multimodalConfig, LEFT_OPERAND_WEIGHTS);
+  return new VideoAutoencoder(gpu, config, tensors);
 }
