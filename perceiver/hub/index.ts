@@ -30,12 +30,14 @@
 // Browser-safe: no node: imports. Only pulled into an app that imports it.
 
 import type { WeightProvider } from '../../engine/weights.ts';
+import { HF_ENDPOINT } from '../hf.ts';
+
+export { HF_ENDPOINT, HF_HUB_IDS } from '../hf.ts';
 import type { NdArray } from '../../tools/ndarray.ts';
 import { convertHf, parseHfConfig, type StoreDtype } from '../../tools/convert.ts';
 import { streamSafetensors, parseSafetensorsIndex, joinShards } from '../../tools/safetensors.ts';
 import { readTorchStateDict } from '../../tools/torch.ts';
 
-export const HF_ENDPOINT = 'https://huggingface.co';
 /** The Cache API cache the default cache uses. */
 export const HUB_CACHE = 'perceiver-io-hub';
 
