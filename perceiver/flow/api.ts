@@ -22,6 +22,9 @@ import { toRgba, type ImageInput, type RgbaImage } from '../image.ts';
 import { FlowWorkspace } from './model.ts';
 import { estimateFlow, normalizeFrame, type FlowOptions } from './pipeline.ts';
 import { flowPicture, type FlowColorOptions } from './colorwheel.ts';
+import { flowCheckpoint } from './params.ts';
+import { checkStored, storedOf } from '../stored.ts';
+import { checkFinite, checkLive } from '../guard.ts';
 
 export { flowPicture };
 
@@ -67,6 +70,7 @@ export class OpticalFlow {
 
   constructor(readonly gpu: Gpu, readonly config: FlowConfig, weights: ReadonlyMap<string, Tensor>) {
     if (config.preset !== 'optical-flow') throw new Error(`OpticalFlow needs the optical-flow preset, got ${(config as { preset: string }).preset}`);
+    checkStored(config.preset, storedOf((b) => flowCheckpoint(b, config)), weights);
     this.params = new Params(weights);
     this.workspace = new FlowWorkspace(gpu);
   }
@@ -84,6 +88,8 @@ export class OpticalFlow {
 
   /** Flow for an already normalised pair [2, height, width, 3] in [-1, 1] (the fixtures' layout). */
   async flowNormalized(frames: Float32Array, height: number, width: number, opts: EstimateOptions = {}): Promise<FlowResult> {
+    checkLive(this.disposed, 'OpticalFlow');
+    checkFinite(frames, 'OpticalFlow.flowNormalized: frames');
     const flow = await estimateFlow(this.gpu, this.params, this.config, frames, height, width, opts, this.workspace);
     await tunePending(this.gpu); // kernels for the shapes this pair used (engine/tune.ts)
     const result: FlowResult = { width, height, flow };
@@ -97,6 +103,7 @@ export class OpticalFlow {
 
   /** The colour-wheel picture of any flow [height, width, 2]. */
   picture(flow: Float32Array, width: number, height: number, opts: FlowColorOptions = {}): Promise<{ picture: RgbaImage; scale: number }> {
+    checkLive(this.disposed, 'OpticalFlow');
     return flowPicture(this.gpu, flow, width, height, opts);
   }
 
@@ -130,8 +137,11 @@ export class OpticalFlow {
     }
   }
 
-  /** Frees the kept GPU buffers (the weights stay with their owner). */
+  private disposed = false;
+
+  /** Frees the kept GPU buffers (the weights stay with their owner); a later call throws. */
   dispose(): void {
+    this.disposed = true;
     this.workspace.dispose();
   }
 }

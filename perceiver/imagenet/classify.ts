@@ -8,6 +8,9 @@ import { Params } from '../layers.ts';
 import { toRgba, type ImageInput } from '../image.ts';
 import { softmax, topK } from '../topk.ts';
 import { imagenetLogits } from './model.ts';
+import { imagenetCheckpoint } from './params.ts';
+import { checkStored, storedOf } from '../stored.ts';
+import { checkFinite, checkLive } from '../guard.ts';
 import { preprocessImageNet } from './preprocess.ts';
 
 /**
@@ -30,9 +33,11 @@ export interface Prediction {
 
 export class ImageClassifier {
   readonly params: Params;
+  private disposed = false;
 
   constructor(readonly gpu: Gpu, readonly config: ImageNetConfig, weights: ReadonlyMap<string, Tensor>) {
     if (!config.preset.startsWith('imagenet-')) throw new Error(`ImageClassifier needs an imagenet-* preset, got ${config.preset}`);
+    checkStored(config.preset, storedOf((b) => imagenetCheckpoint(b, config)), weights);
     this.params = new Params(weights);
   }
 
@@ -46,6 +51,8 @@ export class ImageClassifier {
    * fixtures' layout). Returns [B * numClasses].
    */
   async logits(images: Float32Array, shape: readonly [number, number, number, number]): Promise<Float32Array> {
+    checkLive(this.disposed, 'ImageClassifier');
+    checkFinite(images, 'ImageClassifier.logits: images');
     const x = upload(this.gpu, images, shape);
     const out = imagenetLogits(this.gpu, x, this.params, this.config);
     x.dispose();
@@ -57,6 +64,8 @@ export class ImageClassifier {
 
   /** Top-k labels with probabilities for each image (browser images or RGBA bytes). */
   async classify(images: ImageInput | ImageInput[], k = 5): Promise<Prediction[][]> {
+    checkLive(this.disposed, 'ImageClassifier');
+    if (!(Number.isInteger(k) && k >= 1)) throw new Error(`classify: k (labels per image) must be a positive integer, got ${k}`);
     const list = Array.isArray(images) ? images : [images];
     if (list.length === 0) throw new Error('classify: no images');
     const size = this.inputSize;
@@ -67,5 +76,10 @@ export class ImageClassifier {
     const n = this.config.numClasses;
     const labels = await imagenetClasses();
     return list.map((_, i) => topK(softmax(logits.subarray(i * n, (i + 1) * n)), k, labels));
+  }
+
+  /** Marks the classifier unusable: a later call throws (the weights stay with their owner). */
+  dispose(): void {
+    this.disposed = true;
   }
 }
