@@ -37,7 +37,10 @@ export async function loadPreset<P extends string, C extends ModelConfig>(
     keepF16: !!opts.keepF16 && gpu.features.f16 && keptF16(widened),
     expectMeta(meta) {
       const preset = meta.preset as P;
-      if (!presets.includes(preset)) throw new Error(`this weight file is for preset '${String(preset)}', not ${presets.join(' or ')}`);
+      if (!presets.includes(preset)) {
+        const want = presets.length > 1 ? `${presets.slice(0, -1).join(', ')} or ${presets[presets.length - 1]}` : presets[0];
+        throw new Error(typeof preset === 'string' ? `this weight file is for preset '${preset}', not ${want}` : `this weight file names no preset; it must be one of ${presets.join(', ')}`);
+      }
       config = withOverrides(released(preset), meta.overrides as Overrides);
       opts.expectMeta?.(meta);
     },

@@ -23,6 +23,9 @@ import { FlowWorkspace } from './model.ts';
 import { estimateFlow, normalizeFrame, type FlowOptions } from './pipeline.ts';
 import { flowPicture, type FlowColorOptions } from './colorwheel.ts';
 import type { AttentionMap, AttentionRequest } from '../attention_maps.ts';
+import { flowCheckpoint } from './params.ts';
+import { checkStored, storedOf } from '../stored.ts';
+import { checkFinite, checkLive } from '../guard.ts';
 
 export { flowPicture };
 
@@ -83,6 +86,7 @@ export class OpticalFlow {
 
   constructor(readonly gpu: Gpu, readonly config: FlowConfig, weights: ReadonlyMap<string, Tensor>) {
     if (config.preset !== 'optical-flow') throw new Error(`OpticalFlow needs the optical-flow preset, got ${(config as { preset: string }).preset}`);
+    checkStored(config.preset, storedOf((b) => flowCheckpoint(b, config)), weights);
     this.params = new Params(weights);
     this.workspace = new FlowWorkspace(gpu);
   }
@@ -100,6 +104,8 @@ export class OpticalFlow {
 
   /** Flow for an already normalised pair [2, height, width, 3] in [-1, 1] (the fixtures' layout). */
   async flowNormalized(frames: Float32Array, height: number, width: number, opts: EstimateOptions = {}): Promise<FlowResult> {
+    checkLive(this.disposed, 'OpticalFlow');
+    checkFinite(frames, 'OpticalFlow.flowNormalized: frames');
     const maps = opts.attention ? await import('../attention_maps.ts') : null; // loaded on first use
     const recorder = maps?.mapsRecorder(this.gpu, opts.attention!, this.config.encoder.numLatents, 'optical-flow');
     const tiles: { x: number; y: number }[] = [];
@@ -130,6 +136,7 @@ export class OpticalFlow {
 
   /** The colour-wheel picture of any flow [height, width, 2]. */
   picture(flow: Float32Array, width: number, height: number, opts: FlowColorOptions = {}): Promise<{ picture: RgbaImage; scale: number }> {
+    checkLive(this.disposed, 'OpticalFlow');
     return flowPicture(this.gpu, flow, width, height, opts);
   }
 
@@ -163,8 +170,11 @@ export class OpticalFlow {
     }
   }
 
-  /** Frees the kept GPU buffers (the weights stay with their owner). */
+  private disposed = false;
+
+  /** Frees the kept GPU buffers (the weights stay with their owner); a later call throws. */
   dispose(): void {
+    this.disposed = true;
     this.workspace.dispose();
   }
 }

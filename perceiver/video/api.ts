@@ -38,6 +38,9 @@ import { preprocessFrame } from './preprocess.ts';
 import { psnr } from './psnr.ts';
 import type { AttentionRequest, VideoAttentionMap } from '../attention_maps.ts';
 import type { AttentionTap } from '../layers.ts';
+import { multimodalCheckpoint } from './params.ts';
+import { checkStored, storedOf } from '../stored.ts';
+import { checkFinite, checkLive } from '../guard.ts';
 
 /**
  * The 700 Kinetics class names (./labels.ts), loaded on first use: a dynamic
@@ -147,7 +150,10 @@ export class VideoAutoencoder {
   readonly model: MultimodalAutoencoderModel;
   readonly geometry: WindowGeometry;
 
+  private disposed = false;
+
   constructor(readonly gpu: Gpu, readonly config: MultimodalConfig, weights: ReadonlyMap<string, Tensor>) {
+    checkStored(config.preset, storedOf((b) => multimodalCheckpoint(b, config)), weights);
     this.model = new MultimodalAutoencoderModel(gpu, config, weights);
     this.geometry = releasedGeometry(config);
   }
@@ -162,6 +168,9 @@ export class VideoAutoencoder {
    * (autoencode's `attention` option uses it).
    */
   encode(frames: Float32Array, audio: Float32Array, opts: { attentionTap?: AttentionTap } = {}): EncodedWindow {
+    checkLive(this.disposed, 'VideoAutoencoder');
+    checkFinite(frames, 'VideoAutoencoder.encode: frames');
+    checkFinite(audio, 'VideoAutoencoder.encode: audio');
     const g = this.geometry;
     const z = this.model.encode(frames, audio, g, opts); // (checks the sizes)
     return { z, geometry: g, dispose: () => z.dispose() };
@@ -169,6 +178,7 @@ export class VideoAutoencoder {
 
   /** Decodes part of an encoded window: the label alone, chosen frames, a rectangle of pixels, the audio, or everything. */
   async decode(w: EncodedWindow, req: WindowRequest, opts: { chunkSize?: number; projection?: ProjectionMode; onProgress?(done: number, total: number): void } = {}): Promise<WindowOutputs> {
+    checkLive(this.disposed, 'VideoAutoencoder');
     const g = w.geometry;
     let image: Uint32Array | null = null;
     const r = req.image;
@@ -203,6 +213,8 @@ export class VideoAutoencoder {
    * encoded once and decoded as requested.
    */
   async autoencode(clip: VideoClip, opts: AutoencodeOptions = {}): Promise<ClipResult> {
+    checkLive(this.disposed, 'VideoAutoencoder');
+    if (clip.audio) checkFinite(clip.audio, 'autoencode: audio');
     if (clip.sampleRate !== undefined && clip.sampleRate !== SAMPLE_RATE) {
       throw new Error(`the model takes ${SAMPLE_RATE} Hz audio (1,920 samples per frame); resample the clip's ${clip.sampleRate} Hz audio first`);
     }
@@ -296,7 +308,9 @@ export class VideoAutoencoder {
     return { rect: { ...r, frameStart: f0 - plan.firstFrame, frameEnd: f1 - plan.firstFrame } };
   }
 
+  /** Frees the model's own GPU buffers (the weights stay with their owner); a later call throws. */
   dispose(): void {
+    this.disposed = true;
     this.model.dispose();
   }
 }
