@@ -14,6 +14,7 @@
 // tiled as the colab tiles them, smaller ones are edge-padded to 368x496 and
 // the flow cropped back (perceiver/flow/tiling.ts).
 
+import type { ModelWeights } from '../load.ts';
 import type { Gpu, Tensor } from '../../engine/index.ts';
 import { tunePending } from '../../engine/tune.ts';
 import type { FlowConfig } from '../config.ts';
@@ -62,6 +63,8 @@ export function drawFlow(canvas: HTMLCanvasElement | OffscreenCanvas, picture: R
 
 export class OpticalFlow {
   readonly params: Params;
+  /** The loader's weights, owned by this model (null when built from weights the caller owns). */
+  loaded: ModelWeights | null = null;
   /** GPU buffers kept between tiles and between the pairs of a sequence */
   private workspace: FlowWorkspace;
 
@@ -84,6 +87,7 @@ export class OpticalFlow {
 
   /** Flow for an already normalised pair [2, height, width, 3] in [-1, 1] (the fixtures' layout). */
   async flowNormalized(frames: Float32Array, height: number, width: number, opts: EstimateOptions = {}): Promise<FlowResult> {
+    await this.ready();
     const flow = await estimateFlow(this.gpu, this.params, this.config, frames, height, width, opts, this.workspace);
     await tunePending(this.gpu); // kernels for the shapes this pair used (engine/tune.ts)
     const result: FlowResult = { width, height, flow };
@@ -130,9 +134,15 @@ export class OpticalFlow {
     }
   }
 
-  /** Frees the kept GPU buffers (the weights stay with their owner). */
+  /** Resolves when the model can run: after a device loss, once it has a new device and its weights again (docs/reliability.md). */
+  ready(): Promise<void> {
+    return this.loaded ? this.loaded.ready(() => (this.workspace = new FlowWorkspace(this.gpu))) : this.gpu.recover();
+  }
+
+  /** Frees the kept GPU buffers and the weights the loader uploaded (weights the caller passed stay theirs). */
   dispose(): void {
     this.workspace.dispose();
+    this.loaded?.dispose();
   }
 }
 

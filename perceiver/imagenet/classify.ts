@@ -4,6 +4,7 @@
 import { type Gpu, type Tensor, upload, readF32 } from '../../engine/index.ts';
 import { tunePending } from '../../engine/tune.ts';
 import type { ImageNetConfig } from '../config.ts';
+import type { ModelWeights } from '../load.ts';
 import { Params } from '../layers.ts';
 import { toRgba, type ImageInput } from '../image.ts';
 import { softmax, topK } from '../topk.ts';
@@ -30,6 +31,8 @@ export interface Prediction {
 
 export class ImageClassifier {
   readonly params: Params;
+  /** The loader's weights, owned by this model (null when built from weights the caller owns). */
+  loaded: ModelWeights | null = null;
 
   constructor(readonly gpu: Gpu, readonly config: ImageNetConfig, weights: ReadonlyMap<string, Tensor>) {
     if (!config.preset.startsWith('imagenet-')) throw new Error(`ImageClassifier needs an imagenet-* preset, got ${config.preset}`);
@@ -46,6 +49,7 @@ export class ImageClassifier {
    * fixtures' layout). Returns [B * numClasses].
    */
   async logits(images: Float32Array, shape: readonly [number, number, number, number]): Promise<Float32Array> {
+    await this.ready();
     const x = upload(this.gpu, images, shape);
     const out = imagenetLogits(this.gpu, x, this.params, this.config);
     x.dispose();
@@ -67,5 +71,15 @@ export class ImageClassifier {
     const n = this.config.numClasses;
     const labels = await imagenetClasses();
     return list.map((_, i) => topK(softmax(logits.subarray(i * n, (i + 1) * n)), k, labels));
+  }
+
+  /** Resolves when the model can run: after a device loss, once it has a new device and its weights again (docs/reliability.md). */
+  ready(): Promise<void> {
+    return this.loaded ? this.loaded.ready(() => {}) : this.gpu.recover();
+  }
+
+  /** Frees the weights the loader uploaded (weights the caller passed stay theirs). */
+  dispose(): void {
+    this.loaded?.dispose();
   }
 }
