@@ -198,9 +198,9 @@ export class Gpu {
   }
 
   /** After a failed wait on the GPU: the loss with its reason when the device is gone (its promise may settle a moment later), else `e`. */
-  private async failed(e: unknown): Promise<never> {
+  private async failed(e: unknown, kernels = this.recorded): Promise<never> {
     await Promise.race([this.device.lost, new Promise((r) => setTimeout(r, 50))]);
-    throw this.lost ? new GpuError(this.lost.message, this.recorded) : e;
+    throw this.lost ? new GpuError(this.lost.message, kernels) : e;
   }
 
   /**
@@ -430,7 +430,7 @@ export class Gpu {
       oom = await device.popErrorScope();
       await device.queue.onSubmittedWorkDone();
     } catch (e) {
-      return this.failed(e);
+      return this.failed(e, kernels);
     }
     if (this.lost || device !== this.device) throw new GpuError((this.lost ?? { message: 'the GPU device was lost' }).message, kernels);
     if (oom) throw new GpuError(`GPU out of memory: ${oom.message}`, kernels);
@@ -447,12 +447,12 @@ export class Gpu {
     if (this.dry) return new ArrayBuffer(length);
     this.checkAlive();
     const size = Math.max(4, Math.ceil(length / 4) * 4);
-    const pool = this.pool;
+    const pool = this.pool, kernels = this.recorded;
     const staging = pool.create(size, MAP_READ);
     try {
       this.copyEncoder().copyBufferToBuffer(buffer, offset, staging, 0, size);
       await this.sync();
-      await staging.mapAsync(0x0001 /* GPUMapMode.READ */).catch((e) => this.failed(e));
+      await staging.mapAsync(0x0001 /* GPUMapMode.READ */).catch((e) => this.failed(e, kernels));
       return staging.getMappedRange().slice(0, length);
     } finally {
       pool.destroy(staging);

@@ -23,7 +23,7 @@ export const TINY = { num_latents: 8, latent_channels: 16, num_blocks: 1, num_se
 
 /** A loaded tiny model and its one call (returning plain data, to compare calls). */
 export interface TinyModel {
-  model: { dispose(): void; loaded: ModelWeights | null };
+  model: { dispose(): void; ready(): Promise<void>; loaded: ModelWeights | null };
   call(): Promise<unknown>;
 }
 
