@@ -1,4 +1,5 @@
 // npm run bench:reference -- [--fixtures DIR] [STEM ...] [--json] [--save DIR] [--full] [--warm] [--f16]
+//                            [--limits default] [--no-features] [--attention portable|subgroups]
 //
 // Runs golden fixtures (STEM.json, STEM.npz, STEM.pystate made by DeepMind's
 // own code): converts the pickled parameters through the project's weight
@@ -9,10 +10,16 @@
 // --f16: weights converted to f16 and, where the adapter has shader-f16,
 // kept f16 on the GPU for the matmuls (f32 accumulation); the reference is
 // still DeepMind's f32 output, so the bound is F16_TOLERANCE.
+// --limits default: the device keeps WebGPU's guaranteed default limits (as
+// the weakest conformant adapter; engine/gpu.ts GpuOptions.limits);
+// --no-features: no optional feature (no shader-f16, no subgroups);
+// --attention K: force that attention kernel (bench/widths.sh runs the
+// subgroup one at each lavapipe subgroup width).
 
 import { readdirSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { nodeGpu } from '../engine/node.ts';
+import { attentionTesting } from '../kernels/attention.ts';
 import { encodeNpy } from '../tools/npy.ts';
 import { RUNNERS } from './runners.ts';
 import { BUILTIN_FIXTURES, fixtureSpec, loadFixture, disposeFixture, maxRelError } from './fixture.ts';
@@ -33,7 +40,10 @@ interface Row {
 }
 
 function parseArgs(argv: string[]) {
-  const o = { fixtures: BUILTIN_FIXTURES, stems: [] as string[], json: false, save: null as string | null, full: false, warm: false, f16: false };
+  const o = {
+    fixtures: BUILTIN_FIXTURES, stems: [] as string[], json: false, save: null as string | null, full: false, warm: false, f16: false,
+    limits: 'adapter' as 'adapter' | 'default', features: 'adapter' as 'adapter' | 'none', attention: '' as '' | 'portable' | 'subgroups',
+  };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--fixtures') o.fixtures = resolve(argv[++i] ?? '');
@@ -42,8 +52,18 @@ function parseArgs(argv: string[]) {
     else if (a === '--full') o.full = true;
     else if (a === '--warm') o.warm = true;
     else if (a === '--f16') o.f16 = true;
+    else if (a === '--limits') {
+      const v = argv[++i];
+      if (v !== 'default' && v !== 'adapter') throw new Error(`--limits takes 'default' or 'adapter', not ${v}`);
+      o.limits = v;
+    } else if (a === '--no-features') o.features = 'none';
+    else if (a === '--attention') {
+      const v = argv[++i];
+      if (v !== 'portable' && v !== 'subgroups') throw new Error(`--attention takes 'portable' or 'subgroups', not ${v}`);
+      o.attention = v;
+    }
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench:reference -- [--fixtures DIR] [STEM ...] [--json] [--save DIR] [--full] [--warm] [--f16]');
+      console.log('usage: npm run bench:reference -- [--fixtures DIR] [STEM ...] [--json] [--save DIR] [--full] [--warm] [--f16] [--limits default] [--no-features] [--attention portable|subgroups]');
       process.exit(0);
     } else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
     else o.stems.push(a);
@@ -61,10 +81,15 @@ async function main() {
         .map((f) => f.replace(/\.(pystate|pickle)$/, ''))
         .sort();
   if (stems.length === 0) throw new Error(`no fixtures (STEM.pystate) in ${opts.fixtures}`);
-  const gpu = await nodeGpu();
+  const gpu = await nodeGpu({ limits: opts.limits, features: opts.features });
+  attentionTesting.kernel = opts.attention;
   const TOLERANCE = opts.f16 ? F16_TOLERANCE : F32_TOLERANCE;
   const weights = !opts.f16 ? 'f32' : gpu.features.f16 ? 'f16 (Linear weights f16 on the GPU)' : 'f16 (widened to f32: no shader-f16)';
-  if (!opts.json) console.log(`adapter: ${gpu.adapterName}\nfixtures: ${opts.fixtures}\nweights: ${weights}, tolerance ${TOLERANCE}\n`);
+  if (!opts.json) {
+    const l = gpu.limits, features = Object.entries(gpu.features).filter(([k, v]) => v && k !== 'emulated').map(([k]) => k);
+    console.log(`adapter: ${gpu.adapterName}\nfixtures: ${opts.fixtures}\nweights: ${weights}, tolerance ${TOLERANCE}`);
+    console.log(`limits: ${opts.limits} (binding ${l.maxStorageBufferBindingSize / 2 ** 20} MiB, buffer ${l.maxBufferSize / 2 ** 20} MiB, workgroup memory ${l.maxComputeWorkgroupStorageSize / 1024} KiB, ${l.maxComputeInvocationsPerWorkgroup} invocations, ${l.maxStorageBuffersPerShaderStage} storage buffers); features: ${features.join(', ') || 'none'}${opts.attention ? `; attention kernel: ${opts.attention}` : ''}\n`);
+  }
   const rows: Row[] = [];
   for (const stem of stems) {
     const t0 = performance.now();
