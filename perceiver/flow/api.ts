@@ -14,6 +14,7 @@
 // tiled as the colab tiles them, smaller ones are edge-padded to 368x496 and
 // the flow cropped back (perceiver/flow/tiling.ts).
 
+import type { ModelWeights } from '../load.ts';
 import type { Gpu, Tensor } from '../../engine/index.ts';
 import { tunePending } from '../../engine/tune.ts';
 import type { FlowConfig } from '../config.ts';
@@ -81,6 +82,8 @@ export function drawFlow(canvas: HTMLCanvasElement | OffscreenCanvas, picture: R
 
 export class OpticalFlow {
   readonly params: Params;
+  /** The loader's weights, owned by this model (null when built from weights the caller owns). */
+  loaded: ModelWeights | null = null;
   /** GPU buffers kept between tiles and between the pairs of a sequence */
   private workspace: FlowWorkspace;
 
@@ -106,6 +109,7 @@ export class OpticalFlow {
   async flowNormalized(frames: Float32Array, height: number, width: number, opts: EstimateOptions = {}): Promise<FlowResult> {
     checkLive(this.disposed, 'OpticalFlow');
     checkFinite(frames, 'OpticalFlow.flowNormalized: frames');
+    await this.ready();
     const maps = opts.attention ? await import('../attention_maps.ts') : null; // loaded on first use
     const recorder = maps?.mapsRecorder(this.gpu, opts.attention!, this.config.encoder.numLatents, 'optical-flow');
     const tiles: { x: number; y: number }[] = [];
@@ -172,10 +176,16 @@ export class OpticalFlow {
 
   private disposed = false;
 
-  /** Frees the kept GPU buffers (the weights stay with their owner); a later call throws. */
+  /** Resolves when the model can run: after a device loss, once it has a new device and its weights again (docs/reliability.md). */
+  ready(): Promise<void> {
+    return this.loaded ? this.loaded.ready(() => (this.workspace = new FlowWorkspace(this.gpu))) : this.gpu.recover();
+  }
+
+  /** Frees the kept GPU buffers and the weights the loader uploaded (weights the caller passed stay theirs). */
   dispose(): void {
     this.disposed = true;
     this.workspace.dispose();
+    this.loaded?.dispose();
   }
 }
 

@@ -4,6 +4,7 @@
 import { type Gpu, type Tensor, upload, readF32 } from '../../engine/index.ts';
 import { tunePending } from '../../engine/tune.ts';
 import type { ImageNetConfig } from '../config.ts';
+import type { ModelWeights } from '../load.ts';
 import { Params } from '../layers.ts';
 import { toRgba, type ImageInput } from '../image.ts';
 import { softmax, topK } from '../topk.ts';
@@ -55,6 +56,8 @@ export interface ClassifyResult {
 export class ImageClassifier {
   readonly params: Params;
   private disposed = false;
+  /** The loader's weights, owned by this model (null when built from weights the caller owns). */
+  loaded: ModelWeights | null = null;
 
   constructor(readonly gpu: Gpu, readonly config: ImageNetConfig, weights: ReadonlyMap<string, Tensor>) {
     if (!config.preset.startsWith('imagenet-')) throw new Error(`ImageClassifier needs an imagenet-* preset, got ${config.preset}`);
@@ -82,6 +85,7 @@ export class ImageClassifier {
   async forward(images: Float32Array, shape: readonly [number, number, number, number], attention?: AttentionRequest): Promise<{ logits: Float32Array; attention?: AttentionMap[][] }> {
     checkLive(this.disposed, 'ImageClassifier');
     checkFinite(images, 'ImageClassifier.logits: images');
+    await this.ready();
     const maps = attention ? await import('../attention_maps.ts') : null; // loaded on first use
     const recorder = maps?.mapsRecorder(this.gpu, attention!, this.config.encoder.numLatents, this.config.preset);
     try {
@@ -125,8 +129,15 @@ export class ImageClassifier {
     return { predictions, attention, crops: list.map((img) => centerCropBox(img.width, img.height, size)) };
   }
 
-  /** Marks the classifier unusable: a later call throws (the weights stay with their owner). */
+
+  /** Resolves when the model can run: after a device loss, once it has a new device and its weights again (docs/reliability.md). */
+  ready(): Promise<void> {
+    return this.loaded ? this.loaded.ready(() => {}) : this.gpu.recover();
+  }
+
+  /** Frees the weights the loader uploaded (weights the caller passed stay theirs); a later call throws. */
   dispose(): void {
     this.disposed = true;
+    this.loaded?.dispose();
   }
 }
