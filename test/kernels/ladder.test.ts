@@ -112,7 +112,7 @@ for (const [width, lanes] of [[1024, 32], [2048, 64]] as const) {
     if (!out.subgroups) return skip(`lavapipe at width ${width} offers no subgroups (${out.adapter})`);
     console.log(`  lavapipe at LP_NATIVE_VECTOR_WIDTH=${width}: ${out.lanes} lanes; subgroup rung errors ${out.errors.map((e) => (typeof e === 'number' ? e.toExponential(1) : e)).join(', ')}`);
     assert.is(out.lanes, lanes);
-    assert.is(out.errors.length, LADDER_TEST_CASES.length);
+    assert.is(out.errors.length, LADDER_TEST_CASES.filter((x) => x.shape.Tk < 1024).length);
     for (const e of out.errors) assert.ok(typeof e === 'number' && e < TOL, String(e));
   });
 }
