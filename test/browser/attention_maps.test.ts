@@ -1,0 +1,91 @@
+// Attention maps in the demo page, in headless Chromium (WebGPU on
+// SwiftShader; test/browser/browser.ts): the classify panel with "attention
+// maps" ticked draws a heat map per requested latent, the thumbnails pick
+// the large one, and the page's maps sum to 1 and equal those Node computes
+// (lavapipe) for the same weights and photo. Skipped when Chromium is absent.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { browserMissing, launch, SCREENSHOTS, type Browser } from './browser.ts';
+import { buildDemo } from '../../demo/build.ts';
+import { serveDir, type DemoServer } from '../../demo/serve.ts';
+import { loadImageClassifier } from '../../perceiver/imagenet/index.ts';
+import { readPng } from '../../tools/png.ts';
+import { testGpu, relError } from '../gpu.ts';
+import { skip } from '../skip.ts';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
+const LATENTS = [3, 0, 15];
+
+const missing = browserMissing();
+let browser: Browser;
+let server: DemoServer;
+let OUT = '';
+
+if (missing) {
+  test('attention maps in the browser', () => skip(missing));
+} else {
+  test.before(async () => {
+    OUT = mkdtempSync(join(tmpdir(), 'perceiver-maps-test-'));
+    await buildDemo({ outDir: OUT, golden: null });
+    server = await serveDir(OUT);
+    browser = await launch();
+  });
+
+  test.after(async () => {
+    await browser?.close();
+    await server?.close();
+    if (OUT) rmSync(OUT, { recursive: true, force: true });
+  });
+
+  test('classify: heat maps of the chosen latents over the photo, a picker, maps equal to Node', async () => {
+    const p = browser.page;
+    await p.goto(server.url);
+    await p.click('#tab-classify');
+    const listed = await p.evaluate(() => (window.__perceiver.tasks as Record<string, { weights: { selectBuiltin(f: string): boolean } }>).classify.weights.selectBuiltin('weights/imagenet_learned.weights'));
+    assert.ok(listed, 'imagenet_learned is listed');
+    await p.click('#classify-load');
+    await p.waitForSelector('#classify-weights-status .msg', { timeout: 120_000 });
+    await p.check('#classify-attention');
+    await p.fill('#classify-latents', LATENTS.join(','));
+    await p.click('#classify-sample');
+    await p.waitForSelector('#classify-map', { timeout: 120_000 });
+
+    assert.equal(await p.$$eval('#classify-result .map-thumb', (els) => els.map((e) => Number(e.getAttribute('data-latent')))), LATENTS);
+    assert.is(await p.getAttribute('#classify-map', 'data-latent'), '3');
+    await p.click('#classify-result .map-thumb[data-latent="15"]');
+    assert.is(await p.getAttribute('#classify-map', 'data-latent'), '15');
+    // a heat map, not a flat picture
+    const spread = await p.$eval('#classify-map', (c) => {
+      const d = (c as HTMLCanvasElement).getContext('2d')!.getImageData(0, 0, (c as HTMLCanvasElement).width, (c as HTMLCanvasElement).height).data;
+      let lo = 255, hi = 0;
+      for (let i = 0; i < d.length; i += 4) (lo = Math.min(lo, d[i])), (hi = Math.max(hi, d[i]));
+      return hi - lo;
+    });
+    assert.ok(spread > 50, `red channel spread ${spread}`);
+    await browser.page.screenshot({ path: join(SCREENSHOTS, 'attention-maps.png'), fullPage: true });
+
+    type PageMap = { latent: number; width: number; height: number; data: Record<string, number> };
+    const maps = (await p.evaluate(() => (window.__perceiver.tasks as Record<string, { last(): { maps: unknown } | null }>).classify.last()!.maps)) as PageMap[];
+    const pageData = maps.map((m) => Float32Array.from(Object.values(m.data)));
+    for (const [i, d] of pageData.entries()) {
+      const sum = d.reduce((a, v) => a + v, 0);
+      assert.ok(Math.abs(sum - 1) < 1e-5, `latent ${maps[i].latent} sums to ${sum}`);
+    }
+    const gpu = await testGpu();
+    const model = await loadImageClassifier(gpu, readFileSync(join(OUT, 'weights/imagenet_learned.weights')));
+    const node = await model.classify(readPng(join(ROOT, 'test/media/chelsea-224.png')), { attention: { latents: LATENTS } });
+    for (const [i, m] of node.attention![0].entries()) {
+      assert.equal([maps[i].latent, maps[i].width, maps[i].height], [m.latent, m.width, m.height]);
+      const err = relError(pageData[i], m.data);
+      assert.ok(err < 1e-4, `latent ${m.latent}: page (SwiftShader) vs Node (${gpu.adapterName}): ${err}`);
+    }
+    for (const t of model.params.tensors.values()) t.dispose();
+  });
+}
+
+test.run();
