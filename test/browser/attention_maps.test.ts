@@ -3,6 +3,9 @@
 // maps" ticked draws a heat map per requested latent, the thumbnails pick
 // the large one, and the page's maps sum to 1 and equal those Node computes
 // (lavapipe) for the same weights and photo. Skipped when Chromium is absent.
+// PERCEIVER_BROWSER_SLOW=1 (with the golden fixtures) adds the video panel's
+// maps on the reference clip (minutes on SwiftShader: the encoder sees the
+// whole 16-frame window).
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -15,11 +18,14 @@ import { buildDemo } from '../../demo/build.ts';
 import { serveDir, type DemoServer } from '../../demo/serve.ts';
 import { loadImageClassifier } from '../../perceiver/imagenet/index.ts';
 import { readPng } from '../../tools/png.ts';
+import { existsSync } from 'node:fs';
 import { testGpu, relError } from '../gpu.ts';
 import { skip } from '../skip.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const LATENTS = [3, 0, 15];
+const GOLDEN = process.env.PERCEIVER_GOLDEN ?? join(ROOT, '../shared/golden');
+const SLOW = process.env.PERCEIVER_BROWSER_SLOW === '1';
 
 const missing = browserMissing();
 let browser: Browser;
@@ -31,7 +37,7 @@ if (missing) {
 } else {
   test.before(async () => {
     OUT = mkdtempSync(join(tmpdir(), 'perceiver-maps-test-'));
-    await buildDemo({ outDir: OUT, golden: null });
+    await buildDemo({ outDir: OUT, golden: SLOW && existsSync(join(GOLDEN, 'multimodal_autoencoder.json')) ? GOLDEN : null });
     server = await serveDir(OUT);
     browser = await launch();
   });
@@ -85,6 +91,30 @@ if (missing) {
       assert.ok(err < 1e-4, `latent ${m.latent}: page (SwiftShader) vs Node (${gpu.adapterName}): ${err}`);
     }
     for (const t of model.params.tensors.values()) t.dispose();
+  });
+
+  test('video (PERCEIVER_BROWSER_SLOW=1): heat maps over the reference clip\'s frames, with the audio and label shares', async () => {
+    if (!SLOW) return skip('the video maps need the whole window encoded on SwiftShader (minutes): set PERCEIVER_BROWSER_SLOW=1');
+    if (!existsSync(join(GOLDEN, 'multimodal_autoencoder.json'))) return skip(`${GOLDEN}/multimodal_autoencoder.* is absent`);
+    const p = browser.page;
+    await p.click('#tab-video');
+    const listed = await p.evaluate(() => (window.__perceiver.tasks as Record<string, { weights: { selectBuiltin(f: string): boolean } }>).video.weights.selectBuiltin('weights/multimodal_autoencoder.weights'));
+    assert.ok(listed, 'multimodal_autoencoder is listed');
+    await p.click('#video-load');
+    await p.waitForSelector('#video-weights-status .msg', { timeout: 120_000 });
+    await p.click('#video-reference');
+    await p.waitForFunction(() => (document.querySelector('#video-clip .strip-caption')?.textContent ?? '').includes('multimodal_autoencoder'));
+    await p.selectOption('#video-frames', 'none');
+    await p.check('#video-attention');
+    await p.fill('#video-latents', '5');
+    await p.click('#video-run');
+    await p.waitForSelector('#video-map', { timeout: 900_000 });
+    assert.equal(await p.$$eval('#video-result .map-thumb', (els) => els.map((e) => e.getAttribute('data-latent'))), ['5', '5', '5'], 'frames 0, 7 and 15');
+    const caption = (await p.textContent('#video-result .map-large figcaption')) ?? '';
+    assert.match(caption, /^latent 5, frame 0: [\d.]+% of its attention here, [\d.]+% on all frames, [\d.]+% on the audio, [\d.]+% on the label$/);
+    const shares = caption.match(/[\d.]+(?=%)/g)!.map(Number);
+    assert.ok(Math.abs(shares[1] + shares[2] + shares[3] - 100) < 0.2, `frames + audio + label = ${shares.slice(1)}`);
+    await browser.page.screenshot({ path: join(SCREENSHOTS, 'attention-maps-video.png'), fullPage: true });
   });
 }
 
