@@ -50,7 +50,7 @@ export function attentionMaps(gpu: Gpu, q: Tensor, k: Tensor, rows: readonly num
   if (keyMask && (keyMask.dtype !== 'i32' || keyMask.shape.join() !== `${B},${Tk}`)) fail(`keyMask must be i32 [${B}, ${Tk}], got ${keyMask}`);
   const Dqk = C / H;
 
-  const WG = shaderConst(shader, 'WG'), SK = shaderConst(shader, 'SK');
+  const WG = shaderConst(shader, 'WG'), SK = shaderConst(shader, 'SK'), SR = shaderConst(shader, 'SR');
   const align = gpu.limits.minStorageBufferOffsetAlignment;
   const room = Math.floor((bindingLimit(gpu) - align) / 4); // elements a window may hold
   const slots = Math.ceil(Tk / SK);
@@ -81,7 +81,8 @@ export function attentionMaps(gpu: Gpu, q: Tensor, k: Tensor, rows: readonly num
           scale: 1 / Math.sqrt(Dqk), mode, flags: keyMask ? FLAG_KEY_MASK : 0,
         },
       };
-      const grid: [number, number, number] = mode === MODE_MERGE ? [Math.ceil((H * R) / WG), 1, 1] : [Math.ceil((k1 - k0) / (WG * SK)), R, H];
+      const keyBlocks = Math.ceil((k1 - k0) / (WG * SK));
+      const grid: [number, number, number] = mode === MODE_MERGE ? [Math.ceil((H * R) / WG), 1, 1] : [keyBlocks, mode === MODE_SCORES ? Math.ceil(R / SR) : R, H];
       gpu.dispatch(shader, args, grid);
     };
     for (const s of slices) pass(MODE_SCORES, s);
