@@ -41,6 +41,8 @@ export interface MapItem {
   /** where the grid lies on the picture (default all of it) */
   region?: { x: number; y: number; width: number; height: number };
   caption: string;
+  /** the thumbnail's label (default the latent) */
+  label?: string;
 }
 
 /**
@@ -62,7 +64,7 @@ export function mapsView(prefix: string, items: MapItem[], title: string): HTMLE
   const thumbs = h(
     'div.map-thumbs',
     {},
-    ...items.map((it, i) => h('button.map-thumb', { type: 'button', title: it.caption, 'data-latent': it.latent, onclick: () => choose(i) }, canvasOf(draw(it), undefined, undefined, 64), h('span', {}, String(it.latent)))),
+    ...items.map((it, i) => h('button.map-thumb', { type: 'button', title: it.caption, 'data-latent': it.latent, onclick: () => choose(i) }, canvasOf(draw(it), undefined, undefined, 64), h('span', {}, it.label ?? String(it.latent)))),
   );
   const el = h('div.maps', {}, h('h4', {}, title), big, thumbs);
   if (items.length) choose(0);

@@ -209,7 +209,7 @@ export function flowPanel(ctx: PanelContext): Panel {
       flowFigure = figure(c, `flow${win ? ` in the ${what}` : ''} · colour = direction, saturation = speed (full at ${scale.toFixed(2)} px)`);
       // attention maps: per tile and latent, over frame 1 where the tile lies
       const mapsEl = r.attention
-        ? mapsView('flow', r.attention.flatMap(({ tile, maps }, i) => maps.map((g) => ({ latent: g.latent, picture: a, grid: g, region: tile, caption: `latent ${g.latent}${r.attention!.length > 1 ? `, tile ${i + 1} at (${tile.x}, ${tile.y})` : ''}: where it looks in the tile (${g.width}×${g.height})` }))), 'Attention maps (the encoder cross-attention, over frame 1)')
+        ? mapsView('flow', r.attention.flatMap(({ tile, maps }, i) => maps.map((g) => ({ latent: g.latent, label: r.attention!.length > 1 ? `${g.latent} · tile ${i + 1}` : undefined, picture: a, grid: g, region: tile, caption: `latent ${g.latent}${r.attention!.length > 1 ? `, tile ${i + 1} at (${tile.x}, ${tile.y})` : ''}: where it looks in the tile (${g.width}×${g.height})` }))), 'Attention maps (the encoder cross-attention, over frame 1)')
         : null;
       clear(
         result,

@@ -155,6 +155,7 @@ export function videoPanel(ctx: PanelContext): Panel {
           latent: m.latent,
           picture: toPixels(values(r.inputFrames, (w.plan.firstFrame + f) * per, size), size),
           grid: { width: gw, height: gh, data: cells },
+          label: `${m.latent} · frame ${w.plan.firstFrame + f}`,
           caption: `latent ${m.latent}, frame ${w.plan.firstFrame + f}: ${pct(sum(cells))} of its attention here, ${pct(sum(data))} on all frames, ${pct(sum(m.audio))} on the audio, ${pct(m.label)} on the label`,
         };
       });
