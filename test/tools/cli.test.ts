@@ -13,6 +13,7 @@ import { main, COMMANDS } from '../../tools/cli.ts';
 import { parseWeightHeader } from '../../engine/weights.ts';
 import { BUILTIN_FIXTURES } from '../../bench/fixture.ts';
 import { testGpu } from '../gpu.ts';
+import { GOLDEN_DIR, skipNote } from './helpers.ts';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const PHOTO = join(REPO, 'test/media/chelsea-224.png');
@@ -118,6 +119,30 @@ test('convert then classify: the built-in imagenet-conv fixture and a photograph
     assert.is(table.code, 0, table.err);
     assert.is(table.out.trim().split('\n').length, 1 + 5);
     assert.ok(table.out.includes(result.predictions[0].label), table.out);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test("convert then fill-mask: the golden language-mlm fixture (DeepMind's code at reduced widths)", async () => {
+  if (skipNote('fill-mask on the golden language-mlm fixture', GOLDEN_DIR, 'PERCEIVER_GOLDEN_DIR')) return;
+  await testGpu();
+  const dir = mkdtempSync(join(tmpdir(), 'cli-test-'));
+  try {
+    const weights = join(dir, 'mlm.weights');
+    const c = await cli('convert', join(GOLDEN_DIR!, 'language_mlm.pystate'), weights, '--preset', 'language-mlm', '--overrides', join(GOLDEN_DIR!, 'language_mlm.json'), '--dtype', 'f16');
+    assert.is(c.code, 0, c.err);
+    const text = 'This is an incomplete sentence where some words are[MASK:9]';
+    const r = await cli('fill-mask', text, '--weights', weights, '--json');
+    assert.is(r.code, 0, r.err);
+    const out = JSON.parse(r.out) as { text: string; gaps: { start: number; end: number; text: string; perByte: { topK: unknown[] }[] }[] };
+    assert.is(out.gaps.length, 1);
+    assert.is(out.gaps[0].end - out.gaps[0].start, 9);
+    assert.is(out.gaps[0].perByte.length, 9);
+    assert.ok(out.text.startsWith('This is an incomplete sentence where some words are'), out.text);
+    assert.not.ok(out.text.includes('[MASK'), out.text);
+    const plain = await cli('fill-mask', text, '--weights', weights);
+    assert.is(plain.out.trim(), out.text.trim());
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
