@@ -106,7 +106,7 @@ export async function loadPreset<P extends string, C extends ModelConfig>(
   presets: readonly P[],
   released: (preset: P) => C,
   widened: readonly string[] = [],
-): Promise<{ config: C; tensors: Map<string, Tensor>; weights: ModelWeights }> {
+): Promise<{ config: C; tensors: Map<string, Tensor>; weights: ModelWeights; meta: Record<string, unknown> }> {
   let config!: C;
   let first = typeof source === 'function' ? await source() : source;
   let kept: Promise<ArrayBuffer> | null = null;
@@ -141,10 +141,10 @@ export async function loadPreset<P extends string, C extends ModelConfig>(
       o.expectMeta?.(meta);
     },
   });
-  const { tensors } = await load(first, opts);
+  const { tensors, meta } = await load(first, opts);
   if (kept) await kept;
   const weights = new ModelWeights(gpu, tensors, again && (async () => (await load(await again(), {})).tensors));
-  return { config, tensors, weights };
+  return { config, tensors, weights, meta };
 }
 
 /**

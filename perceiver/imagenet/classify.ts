@@ -59,7 +59,11 @@ export class ImageClassifier {
   /** The loader's weights, owned by this model (null when built from weights the caller owns). */
   loaded: ModelWeights | null = null;
 
-  constructor(readonly gpu: Gpu, readonly config: ImageNetConfig, weights: ReadonlyMap<string, Tensor>) {
+  /**
+   * `labels`: numClasses names from the weight file (a HuggingFace config's
+   * id2label), used instead of the built-in ImageNet names.
+   */
+  constructor(readonly gpu: Gpu, readonly config: ImageNetConfig, weights: ReadonlyMap<string, Tensor>, readonly labels: readonly string[] | null = null) {
     if (!config.preset.startsWith('imagenet-')) throw new Error(`ImageClassifier needs an imagenet-* preset, got ${config.preset}`);
     checkStored(config.preset, storedOf((b) => imagenetCheckpoint(b, config)), weights);
     this.params = new Params(weights);
@@ -123,7 +127,7 @@ export class ImageClassifier {
     list.forEach((img, i) => batch.set(preprocessImageNet(img, size), i * per));
     const { logits, attention } = await this.forward(batch, [list.length, size, size, 3], opts.attention);
     const n = this.config.numClasses;
-    const labels = await imagenetClasses();
+    const labels = this.labels ?? (await imagenetClasses());
     const predictions = list.map((_, i) => topK(softmax(logits.subarray(i * n, (i + 1) * n)), k, labels));
     if (typeof kOrOpts === 'number') return predictions;
     return { predictions, attention, crops: list.map((img) => centerCropBox(img.width, img.height, size)) };
