@@ -58,6 +58,9 @@ const TASKS = [
   { subpath: 'video', label: 'video (autoencoder)', folder: 'perceiver/video/' },
 ];
 
+/** perceiver/heatmap.ts alone: plain drawing code, about 1 KB gzip */
+const HEATMAP_BUDGET = 2 * KB;
+
 /**
  * Optional subpaths: measured on their own rows, and the modules they own
  * (folders or files, relative to the root) must never be in a task's bundle.
@@ -65,6 +68,8 @@ const TASKS = [
  */
 const OPTIONAL: { subpath: string; label: string; owns: string[]; budgetGzip: number }[] = [
   { subpath: 'convert', label: 'convert (checkpoint converter)', owns: ['tools/'], budgetGzip: TASK_BUDGET },
+  /** attention maps drawn as heat maps (the maps themselves come with each task's `attention` option) */
+  { subpath: 'heatmap', label: 'heatmap (attention maps drawn)', owns: ['perceiver/heatmap.ts'], budgetGzip: HEATMAP_BUDGET },
   { subpath: 'hub', label: 'hub (HuggingFace hub loading)', owns: ['perceiver/hub/', 'perceiver/hf.ts', 'tools/'], budgetGzip: TASK_BUDGET },
 ];
 

@@ -415,7 +415,10 @@ export function widenF16(bits: Uint16Array): Float32Array {
     for (let i = 0; i < 65536; i++) halfTable[i] = fromHalfBits(i);
   }
   const t = halfTable;
-  return Float32Array.from(bits, (b) => t[b]);
+  // a plain loop: Float32Array.from(bits, fn) goes through the iterator protocol, ~100x slower
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) out[i] = t[bits[i]];
+  return out;
 }
 
 /** A typed view of `raw` (copied when its bytes are not aligned for the type). */

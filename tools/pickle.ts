@@ -663,7 +663,13 @@ class Unpickler {
   private setItems(d: Map<PyKey, PyValue>, items: Item[], what: string): Map<PyKey, PyValue> {
     if (items.length % 2) this.fail(`${what} with an odd number of items (${items.length})`);
     this.countItems(items.length / 2);
-    for (let i = 0; i < items.length; i += 2) d.set(this.key(items[i], what), this.value(items[i + 1], what));
+    for (let i = 0; i < items.length; i += 2) {
+      const k = this.key(items[i], what);
+      // Python keeps the last of two equal keys; a pickled dict never repeats one, so a
+      // repeat is a crafted file hiding a tensor behind another: refused
+      if (d.has(k)) this.fail(`${what}: duplicate key ${JSON.stringify(typeof k === 'bigint' ? String(k) : k)} in a mapping`);
+      d.set(k, this.value(items[i + 1], what));
+    }
     return d;
   }
 
