@@ -33,6 +33,7 @@ const missing = browserMissing() ?? (!HF_DIR || !GOLDEN_DIR ? '../shared/golden 
 type Api = {
   weights(repo: string, endpoint: string): Promise<{ digest: string; bytes: number; cached: boolean; last: [number, number, string] }>;
   cachedKeys(): Promise<string[]>;
+  quota(repo: string, endpoint: string): Promise<{ same: boolean; memory: boolean; keys: number }>;
   logits(repo: string, endpoint: string, images: number[], shape: number[]): Promise<number[]>;
 };
 
@@ -105,6 +106,13 @@ if (missing) {
     assert.equal(server.log, [], 'the second load needs no network');
     assert.ok(again.cached, 'served by the Cache API');
     assert.is(again.digest, flow.digest);
+  });
+
+  test('a Cache API out of quota: the file is kept in memory, the next load needs no network', async () => {
+    server.log.length = 0;
+    const r = await call('quota', 'test/redirect', server.endpoint);
+    assert.equal(r, { same: true, memory: true, keys: 0 });
+    assert.is(server.log.filter((p) => p.endsWith('model.safetensors')).length, 2, 'one download (the redirect and its target)');
   });
 
   test('a classifier from a hub id on the page adapter gives DeepMind logits', async () => {
