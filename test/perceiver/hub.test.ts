@@ -9,6 +9,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { decodePng } from '../../tools/png.ts';
+import { readSafetensors } from '../../tools/safetensors.ts';
+import { encodeSafetensors } from '../../tools/hf-write.ts';
+import type { NdArray } from '../../tools/ndarray.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hub, hubMemoryCache, hubUrl, type HubCache } from '../../perceiver/hub/index.ts';
@@ -28,7 +31,24 @@ let tmp = '';
 
 test.before(async () => {
   if (!HF_DIR) return;
-  server = await startHub(HF_DIR);
+  // a sharded checkpoint: imagenet_learned's tensors split over two files and an index
+  const all = readSafetensors(readFileSync(join(HF_DIR, 'imagenet_learned', 'model.safetensors')));
+  const shards = [new Map(), new Map()] as Map<string, NdArray>[];
+  const weightMap: Record<string, string> = {};
+  [...all].forEach(([k, a], i) => {
+    shards[i % 2].set(k, a);
+    weightMap[k] = `model-0000${(i % 2) + 1}-of-00002.safetensors`;
+  });
+  server = await startHub(HF_DIR, {
+    virtual: {
+      'test/sharded': {
+        'config.json': readFileSync(join(HF_DIR, 'imagenet_learned', 'config.json')),
+        'model.safetensors.index.json': new TextEncoder().encode(JSON.stringify({ metadata: {}, weight_map: weightMap })),
+        'model-00001-of-00002.safetensors': encodeSafetensors(shards[0]),
+        'model-00002-of-00002.safetensors': encodeSafetensors(shards[1]),
+      },
+    },
+  });
   tmp = mkdtempSync(join(tmpdir(), 'perceiver-hub-'));
 });
 test.after(async () => {
@@ -87,6 +107,22 @@ test('model.safetensors missing: the .bin fallback gives the pickle bits; redire
   const red = await asBytes(await hub('test/redirect', { endpoint: server.endpoint, cache: false }).weightFile({}));
   assert.ok(server.log.includes('/cdn/imagenet_fourier/model.safetensors'), server.log.join(' '));
   sameTensors(red, pystateFile('imagenet_fourier'), 'fourier through a redirect');
+});
+
+test('a sharded checkpoint: the index and each shard, joined, give the pickle bits', async () => {
+  if (!HF_DIR || !GOLDEN_DIR) return skip('../shared/golden or golden-hf is absent');
+  server.log.length = 0;
+  const seen: [number, number][] = [];
+  const f = await asBytes(await hub('test/sharded', { endpoint: server.endpoint, cache: false }).weightFile({ onProgress: (l, t) => seen.push([l, t]) }));
+  assert.equal(server.log.slice(1), [
+    '/test/sharded/resolve/main/model.safetensors',
+    '/test/sharded/resolve/main/model.safetensors.index.json',
+    '/test/sharded/resolve/main/model-00001-of-00002.safetensors',
+    '/test/sharded/resolve/main/model-00002-of-00002.safetensors',
+  ]);
+  sameTensors(f, pystateFile('imagenet_learned'), 'learned from two shards');
+  const [l, t] = seen[seen.length - 1];
+  assert.is(l, t, 'progress ends at its total');
 });
 
 test('a connection cut half way fails cleanly and caches nothing; the next try downloads, the one after is served from the cache', async () => {

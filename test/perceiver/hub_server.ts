@@ -6,6 +6,7 @@
 //   test/redirect                       imagenet_fourier, every file through a 302 to /cdn/...
 //   test/cut                            optical_flow; while `cut` is set, model.safetensors stops half way
 //                                       (the connection is destroyed after half its content-length)
+// plus `virtual` repositories: file name -> bytes (e.g. a sharded checkpoint made by the test).
 // Every request path is logged.
 
 import { createServer, type Server } from 'node:http';
@@ -30,7 +31,10 @@ export const REPOS: Record<string, { folder: string; hide?: string[]; redirect?:
 
 const FILES = /^(config\.json|model\.safetensors|model\.safetensors\.index\.json|pytorch_model\.bin)$/;
 
-export async function startHub(hfDir: string, opts: { cors?: boolean; extra?: (path: string) => { type: string; body: Uint8Array | string } | null } = {}): Promise<HubServer> {
+export async function startHub(
+  hfDir: string,
+  opts: { cors?: boolean; extra?: (path: string) => { type: string; body: Uint8Array | string } | null; virtual?: Record<string, Record<string, Uint8Array>> } = {},
+): Promise<HubServer> {
   const state = { cut: false };
   const log: string[] = [];
   const server: Server = createServer((req, res) => {
@@ -56,6 +60,16 @@ export async function startHub(hfDir: string, opts: { cors?: boolean; extra?: (p
     const cdn = /^\/cdn\/([a-z_]+)\/([^/]+)$/.exec(path);
     if (cdn) return send(cdn[1], cdn[2], false);
     const m = /^\/([^/]+\/[^/]+)\/resolve\/([^/]+)\/([^/]+)$/.exec(path);
+    const v = m && opts.virtual?.[m[1]];
+    if (v) {
+      const body = m[2] === 'main' ? v[m[3]] : undefined;
+      if (!body) {
+        res.writeHead(404, { 'content-type': 'text/plain' });
+        return res.end('Entry not found');
+      }
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': String(body.length) });
+      return res.end(body);
+    }
     const repo = m && REPOS[m[1]];
     if (!m || !repo || m[2] !== 'main' || repo.hide?.includes(m[3])) {
       res.writeHead(404, { 'content-type': 'text/plain' });
