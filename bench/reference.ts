@@ -12,7 +12,7 @@
 
 import { readdirSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { nodeGpu } from '../engine/node.ts';
+import { setupNodeGpu } from '../tools/setup-driver.ts';
 import { encodeNpy } from '../tools/npy.ts';
 import { RUNNERS } from './runners.ts';
 import { BUILTIN_FIXTURES, fixtureSpec, loadFixture, disposeFixture, maxRelError } from './fixture.ts';
@@ -61,7 +61,7 @@ async function main() {
         .map((f) => f.replace(/\.(pystate|pickle)$/, ''))
         .sort();
   if (stems.length === 0) throw new Error(`no fixtures (STEM.pystate) in ${opts.fixtures}`);
-  const gpu = await nodeGpu();
+  const gpu = await setupNodeGpu(); // installs a software driver first where none is (tools/setup-driver.ts)
   const TOLERANCE = opts.f16 ? F16_TOLERANCE : F32_TOLERANCE;
   const weights = !opts.f16 ? 'f32' : gpu.features.f16 ? 'f16 (Linear weights f16 on the GPU)' : 'f16 (widened to f32: no shader-f16)';
   if (!opts.json) console.log(`adapter: ${gpu.adapterName}\nfixtures: ${opts.fixtures}\nweights: ${weights}, tolerance ${TOLERANCE}\n`);
