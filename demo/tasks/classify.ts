@@ -3,7 +3,9 @@
 // chart, with the time of each stage.
 
 import { upload, readF32 } from '../../engine/index.ts';
-import { loadImageClassifier, imagenetClasses, imagenetLogits, preprocessImageNet, type ImageClassifier } from '../../perceiver/imagenet/index.ts';
+import { loadImageClassifier, imagenetClasses, imagenetLogits, imagenetInputGrid, preprocessImageNet, type ImageClassifier, type AttentionMap } from '../../perceiver/imagenet/index.ts';
+import { centerCropBox } from '../../perceiver/imagenet/preprocess.ts';
+import { mapsControls, mapsView, cropPicture } from '../maps.ts';
 import { toRgba } from '../../perceiver/image.ts';
 import { softmax, topK, type TopKEntry } from '../../perceiver/topk.ts';
 import { WeightsCard, type LoadedInfo } from '../weights.ts';
@@ -15,7 +17,8 @@ export function classifyPanel(ctx: PanelContext): Panel {
   let model: ImageClassifier | null = null;
   let info: LoadedInfo | null = null;
   let image: { bitmap: ImageBitmap; name: string; decodeMs?: number } | null = null;
-  let last: { top5: TopKEntry[]; stages: Record<string, number> } | null = null;
+  let last: { top5: TopKEntry[]; stages: Record<string, number>; maps: AttentionMap[] | null } | null = null;
+  const mapsCtl = mapsControls('classify');
 
   const result = h('div.result#classify-result');
   const checkResult = h('div#classify-check-result');
@@ -70,22 +73,37 @@ export function classifyPanel(ctx: PanelContext): Panel {
       const rgba = await s.run('read pixels', () => toRgba(image!.bitmap));
       const size = m.inputSize;
       const input = await s.run(`preprocess (centre crop, bicubic ${size}×${size}, normalise)`, () => preprocessImageNet(rgba, size));
+      const latents = mapsCtl.read(m.config.encoder.numLatents);
+      // the maps' code is a chunk of its own, loaded the first time maps are asked for
+      const mapsLib = latents ? await s.run('attention maps code (first use: lazy chunk)', () => import('../../perceiver/attention_maps.ts')) : null;
+      const recorder = mapsLib?.mapsRecorder(gpu, { latents: latents! }, m.config.encoder.numLatents, m.config.preset);
       const x = await s.run('upload', () => upload(gpu, input, [1, size, size, 3]));
-      const out = await s.run('forward (GPU)', async () => {
-        const o = imagenetLogits(gpu, x, m.params, m.config);
+      const out = await s.run(`forward (GPU)${recorder ? ' + attention maps' : ''}`, async () => {
+        const o = imagenetLogits(gpu, x, m.params, m.config, { attentionTap: recorder?.tap });
         await gpu.sync();
         return o;
       });
       x.dispose();
       const logits = await s.run('read back', () => readF32(out));
       out.dispose();
+      let maps: AttentionMap[] | null = null;
+      if (recorder) maps = mapsLib!.gridMaps((await s.run('read back the maps', () => recorder.read()))[0], ...imagenetInputGrid(m.config, size, size))[0];
       const labels = await s.run('class names (first use: lazy chunk)', () => imagenetClasses());
       const top5 = await s.run('softmax + top-5', () => topK(softmax(logits), 5, labels));
-      last = { top5, stages: s.toJSON() };
+      let mapsEl: HTMLElement | null = null;
+      if (maps) {
+        const crop = centerCropBox(rgba.width, rgba.height, size);
+        const picture = cropPicture(image.bitmap, { x: crop.x, y: crop.y, width: crop.size, height: crop.size }, size, size);
+        mapsEl = await s.run('draw the heat maps', () =>
+          mapsView('classify', maps!.map((g) => ({ latent: g.latent, picture, grid: g, caption: `latent ${g.latent}: where it looks in the ${size}×${size} input (${g.width}×${g.height} grid)` })), 'Attention maps (the encoder cross-attention)'),
+        );
+      }
+      last = { top5, stages: s.toJSON(), maps };
       clear(
         result,
         h('h4', {}, `Top 5 · ${info?.preset ?? ''}`),
         barChart(top5.map((t) => ({ label: `${t.label}`, value: t.probability }))),
+        mapsEl,
         h('h4', {}, 'Timings'),
         s.table(),
       );
@@ -139,6 +157,7 @@ export function classifyPanel(ctx: PanelContext): Panel {
           {},
           imageInput('classify-image', 'Image to classify', (bmp, name) => setImage(bmp, name), (e) => clear(result, errorBox('Could not read the image', e))),
           h('div.row', {}, sampleButton, runButton),
+          mapsCtl.el,
           preview,
         ),
         h('div.outputs', {}, result),

@@ -14,6 +14,7 @@
 // tiled as the colab tiles them, smaller ones are edge-padded to 368x496 and
 // the flow cropped back (perceiver/flow/tiling.ts).
 
+import type { ModelWeights } from '../load.ts';
 import type { Gpu, Tensor } from '../../engine/index.ts';
 import { tunePending } from '../../engine/tune.ts';
 import type { FlowConfig } from '../config.ts';
@@ -22,6 +23,7 @@ import { toRgba, type ImageInput, type RgbaImage } from '../image.ts';
 import { FlowWorkspace } from './model.ts';
 import { estimateFlow, normalizeFrame, type FlowOptions } from './pipeline.ts';
 import { flowPicture, type FlowColorOptions } from './colorwheel.ts';
+import type { AttentionMap, AttentionRequest } from '../attention_maps.ts';
 import { flowCheckpoint } from './params.ts';
 import { checkStored, storedOf } from '../stored.ts';
 import { checkFinite, checkLive } from '../guard.ts';
@@ -31,6 +33,19 @@ export { flowPicture };
 export interface EstimateOptions extends FlowOptions {
   /** also draw the colour-wheel picture (true: automatic scale, no legend) */
   picture?: boolean | FlowColorOptions;
+  /** also each tile's encoder cross-attention maps of these latents (docs/attention-maps.md) */
+  attention?: AttentionRequest;
+}
+
+/** One tile's attention maps: per requested latent, over the tile's pixel grid. */
+export interface TileAttention {
+  /**
+   * The tile in frame pixels (368x496 for the released model). Frames
+   * smaller than a tile are edge-padded at the right and bottom, so there
+   * the tile extends past the frame.
+   */
+  tile: { x: number; y: number; width: number; height: number };
+  maps: AttentionMap[];
 }
 
 export interface FlowResult {
@@ -42,6 +57,8 @@ export interface FlowResult {
   picture?: RgbaImage;
   /** the picture's magnitude scale in pixels (|flow| drawn fully saturated) */
   scale?: number;
+  /** when asked for: the attention maps of each tile that ran */
+  attention?: TileAttention[];
 }
 
 export interface SequenceResult extends FlowResult {
@@ -65,6 +82,8 @@ export function drawFlow(canvas: HTMLCanvasElement | OffscreenCanvas, picture: R
 
 export class OpticalFlow {
   readonly params: Params;
+  /** The loader's weights, owned by this model (null when built from weights the caller owns). */
+  loaded: ModelWeights | null = null;
   /** GPU buffers kept between tiles and between the pairs of a sequence */
   private workspace: FlowWorkspace;
 
@@ -90,9 +109,27 @@ export class OpticalFlow {
   async flowNormalized(frames: Float32Array, height: number, width: number, opts: EstimateOptions = {}): Promise<FlowResult> {
     checkLive(this.disposed, 'OpticalFlow');
     checkFinite(frames, 'OpticalFlow.flowNormalized: frames');
-    const flow = await estimateFlow(this.gpu, this.params, this.config, frames, height, width, opts, this.workspace);
+    await this.ready();
+    const maps = opts.attention ? await import('../attention_maps.ts') : null; // loaded on first use
+    const recorder = maps?.mapsRecorder(this.gpu, opts.attention!, this.config.encoder.numLatents, 'optical-flow');
+    const tiles: { x: number; y: number }[] = [];
+    let flow: Float32Array;
+    let attention: TileAttention[] | undefined;
+    try {
+      const onTile: EstimateOptions['onTile'] = (i, n, t) => {
+        tiles.push({ x: t.x, y: t.y });
+        opts.onTile?.(i, n, t);
+      };
+      flow = await estimateFlow(this.gpu, this.params, this.config, frames, height, width, recorder ? { ...opts, onTile, attentionTap: recorder.tap } : opts, this.workspace);
+      if (recorder) {
+        const [th, tw] = this.config.trainSize;
+        attention = (await recorder.read()).map((rec, i) => ({ tile: { ...tiles[i], width: tw, height: th }, maps: maps!.gridMaps(rec, th, tw)[0] }));
+      }
+    } finally {
+      recorder?.dispose();
+    }
     await tunePending(this.gpu); // kernels for the shapes this pair used (engine/tune.ts)
-    const result: FlowResult = { width, height, flow };
+    const result: FlowResult = { width, height, flow, ...(attention ? { attention } : {}) };
     if (opts.picture) {
       const { picture, scale } = await flowPicture(this.gpu, flow, width, height, opts.picture === true ? {} : opts.picture);
       result.picture = picture;
@@ -139,10 +176,16 @@ export class OpticalFlow {
 
   private disposed = false;
 
-  /** Frees the kept GPU buffers (the weights stay with their owner); a later call throws. */
+  /** Resolves when the model can run: after a device loss, once it has a new device and its weights again (docs/reliability.md). */
+  ready(): Promise<void> {
+    return this.loaded ? this.loaded.ready(() => (this.workspace = new FlowWorkspace(this.gpu))) : this.gpu.recover();
+  }
+
+  /** Frees the kept GPU buffers and the weights the loader uploaded (weights the caller passed stay theirs). */
   dispose(): void {
     this.disposed = true;
     this.workspace.dispose();
+    this.loaded?.dispose();
   }
 }
 

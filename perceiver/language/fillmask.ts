@@ -39,6 +39,7 @@
 import { type Gpu, type Tensor, upload, readF32 } from '../../engine/index.ts';
 import { tunePending } from '../../engine/tune.ts';
 import type { LanguageConfig } from '../config.ts';
+import type { ModelWeights } from '../load.ts';
 import { Params } from '../layers.ts';
 import { languageLogits, type LanguageQueries } from './model.ts';
 import { MASK_ID, PAD_ID, NUM_RESERVED_TOKENS, VOCAB_SIZE, utf8, fromUtf8, idToken } from './tokenizer.ts';
@@ -358,6 +359,8 @@ export async function fillGaps(bytes: Uint8Array, gaps: readonly Gap[], run: Log
 /** The language-mlm preset with its weights on a GPU, and fill-mask on top. */
 export class MaskedLanguageModel {
   readonly params: Params;
+  /** The loader's weights, owned by this model (null when built from weights the caller owns). */
+  loaded: ModelWeights | null = null;
 
   constructor(
     readonly gpu: Gpu,
@@ -371,11 +374,6 @@ export class MaskedLanguageModel {
 
   private disposed = false;
 
-  /** Marks the model unusable: a later call throws (the weights stay with their owner). */
-  dispose(): void {
-    this.disposed = true;
-  }
-
   /** The fixed model length (2048 bytes for the released model). */
   get windowSize(): number {
     return this.config.maxSeqLen;
@@ -388,6 +386,7 @@ export class MaskedLanguageModel {
    */
   async logits(ids: Int32Array, mask: Int32Array, batch: number, positions?: Int32Array): Promise<Float32Array> {
     checkLive(this.disposed, 'MaskedLanguageModel');
+    await this.ready();
     const T = this.windowSize;
     const L = ids.length / batch;
     const n = positions ? positions.length / batch : L;
@@ -424,5 +423,16 @@ export class MaskedLanguageModel {
     const bytes = utf8(text);
     const gaps = rangesToGaps(bytes.length, ranges);
     return fillGaps(bytes, gaps, (i, m, b, p) => this.logits(i, m, b, p), this.windowSize, opts);
+  }
+
+  /** Resolves when the model can run: after a device loss, once it has a new device and its weights again (docs/reliability.md). */
+  ready(): Promise<void> {
+    return this.loaded ? this.loaded.ready(() => {}) : this.gpu.recover();
+  }
+
+  /** Frees the weights the loader uploaded (weights the caller passed stay theirs); a later call throws. */
+  dispose(): void {
+    this.disposed = true;
+    this.loaded?.dispose();
   }
 }

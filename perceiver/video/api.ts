@@ -13,9 +13,8 @@
 import type { Gpu, Tensor } from '../../engine/index.ts';
 import { upload } from '../../engine/index.ts';
 import { tunePending } from '../../engine/tune.ts';
-import type { WeightSource, LoadOptions } from '../../engine/weights.ts';
 import { multimodalConfig, type MultimodalConfig } from '../config.ts';
-import { loadPreset } from '../load.ts';
+import { loadPreset, finishLoad, type ModelSource, type ModelLoadOptions, type ModelWeights } from '../load.ts';
 import type { ImageInput } from '../image.ts';
 import { softmax, topK, type TopKEntry } from '../topk.ts';
 import {
@@ -36,6 +35,8 @@ import {
 import { planWindows, windowFrames, windowAudio, type WindowPlan } from './windows.ts';
 import { preprocessFrame } from './preprocess.ts';
 import { psnr } from './psnr.ts';
+import type { AttentionRequest, VideoAttentionMap } from '../attention_maps.ts';
+import type { AttentionTap } from '../layers.ts';
 import { multimodalCheckpoint } from './params.ts';
 import { checkStored, storedOf } from '../stored.ts';
 import { checkFinite, checkLive } from '../guard.ts';
@@ -81,6 +82,8 @@ export interface AutoencodeOptions {
   chunkSize?: number;
   projection?: ProjectionMode;
   onProgress?(p: { window: number; windows: number; done: number; total: number }): void;
+  /** also each window's encoder cross-attention maps of these latents (docs/attention-maps.md) */
+  attention?: AttentionRequest;
 }
 
 export interface WindowResult {
@@ -96,6 +99,8 @@ export interface WindowResult {
    */
   psnr: { video: number; audio: number };
   seconds: { encode: number; decode: number };
+  /** when asked for: per requested latent, its attention over this window's inputs */
+  attention?: VideoAttentionMap[];
 }
 
 export interface ClipResult {
@@ -142,6 +147,8 @@ export interface WindowOutputs extends DecodedOutputs {
 
 export class VideoAutoencoder {
   readonly model: MultimodalAutoencoderModel;
+  /** The loader's weights, owned by this model (null when built from weights the caller owns). */
+  loaded: ModelWeights | null = null;
   readonly geometry: WindowGeometry;
 
   private disposed = false;
@@ -150,25 +157,40 @@ export class VideoAutoencoder {
     checkStored(config.preset, storedOf((b) => multimodalCheckpoint(b, config)), weights);
     this.model = new MultimodalAutoencoderModel(gpu, config, weights);
     this.geometry = releasedGeometry(config);
+    this.fuse();
+  }
+
+  /**
+   * The fused projections, made now rather than on first use: made in the
+   * middle of a call, they would keep pooled buffers the next call needs,
+   * and the pool would grow once more after the first call.
+   */
+  private fuse(): void {
+    for (const m of ['image', 'audio', 'label'] as const) this.model.fusedProjection(m);
   }
 
   get size(): number {
     return this.config.imageSize;
   }
 
-  /** Encodes one window: frames float32 [16, 224, 224, 3] in [0, 1], audio float32 [30720] in [-1, 1]. */
-  encode(frames: Float32Array, audio: Float32Array): EncodedWindow {
+  /**
+   * Encodes one window: frames float32 [16, 224, 224, 3] in [0, 1], audio
+   * float32 [30720] in [-1, 1]. `attentionTap`: see perceiver/attention_maps.ts
+   * (autoencode's `attention` option uses it).
+   */
+  encode(frames: Float32Array, audio: Float32Array, opts: { attentionTap?: AttentionTap } = {}): EncodedWindow {
     checkLive(this.disposed, 'VideoAutoencoder');
     checkFinite(frames, 'VideoAutoencoder.encode: frames');
     checkFinite(audio, 'VideoAutoencoder.encode: audio');
     const g = this.geometry;
-    const z = this.model.encode(frames, audio, g); // (checks the sizes)
+    const z = this.model.encode(frames, audio, g, opts); // (checks the sizes)
     return { z, geometry: g, dispose: () => z.dispose() };
   }
 
   /** Decodes part of an encoded window: the label alone, chosen frames, a rectangle of pixels, the audio, or everything. */
   async decode(w: EncodedWindow, req: WindowRequest, opts: { chunkSize?: number; projection?: ProjectionMode; onProgress?(done: number, total: number): void } = {}): Promise<WindowOutputs> {
     checkLive(this.disposed, 'VideoAutoencoder');
+    await this.ready();
     const g = w.geometry;
     let image: Uint32Array | null = null;
     const r = req.image;
@@ -213,6 +235,7 @@ export class VideoAutoencoder {
     const spf = this.config.audioSamplesPerFrame;
     const { data: input, count } = this.preprocess(clip.frames);
     if (count < 1) throw new Error('autoencode: the clip has no frames');
+    await this.ready();
     const samples = clip.audio ?? null;
     const classNames = await kineticsClasses();
     const plans = planWindows(count, samples?.length ?? 0, { framesPerWindow: g.frames, samplesPerFrame: spf });
@@ -223,41 +246,50 @@ export class VideoAutoencoder {
     const sel = opts.video ?? 'all';
     const windows: WindowResult[] = [];
     const meanProbs = new Float64Array(this.config.numClasses);
-    for (const plan of plans) {
-      const t0 = performance.now();
-      const enc = this.encode(windowFrames(input, frameSize, plan, g.frames), windowAudio(samples, plan, g.audioSamples));
-      const t1 = performance.now();
-      const image = this.windowImageRequest(sel, plan);
-      const real = plan.frames * spf;
-      let out: WindowOutputs;
-      try {
-        out = await this.decode(enc, { label: true, image, audio: wantAudio ? { start: 0, end: real } : null }, {
-          chunkSize: opts.chunkSize,
-          projection: opts.projection,
-          onProgress: opts.onProgress && ((done, total) => opts.onProgress!({ window: plan.index, windows: plans.length, done, total })),
+    const maps = opts.attention ? await import('../attention_maps.ts') : null; // loaded on first use
+    const recorder = maps?.mapsRecorder(this.gpu, opts.attention!, this.config.encoder.numLatents, 'multimodal-autoencoder');
+    const s2d = this.config.spaceToDepth;
+    const patchGrid = [g.frames, g.height / s2d, g.width / s2d] as const;
+    try {
+      for (const plan of plans) {
+        const t0 = performance.now();
+        const enc = this.encode(windowFrames(input, frameSize, plan, g.frames), windowAudio(samples, plan, g.audioSamples), { attentionTap: recorder?.tap });
+        const t1 = performance.now();
+        const image = this.windowImageRequest(sel, plan);
+        const real = plan.frames * spf;
+        let out: WindowOutputs;
+        try {
+          out = await this.decode(enc, { label: true, image, audio: wantAudio ? { start: 0, end: real } : null }, {
+            chunkSize: opts.chunkSize,
+            projection: opts.projection,
+            onProgress: opts.onProgress && ((done, total) => opts.onProgress!({ window: plan.index, windows: plans.length, done, total })),
+          });
+        } finally {
+          enc.dispose();
+        }
+        const t2 = performance.now();
+        // Scatter into the clip, dropping the padded frames.
+        const win = out.image ? scatterImage(g, out.imageIndices!, out.image) : null;
+        if (win) frames.set(win.subarray(0, plan.frames * frameSize), plan.firstFrame * frameSize);
+        const aud = out.audio ? scatterAudio(this.config, g, out.audioPatches!, out.audio) : null;
+        if (aud && audioOut) audioOut.set(aud.subarray(0, real), plan.firstFrame * spf);
+        const logits = out.label!;
+        const probs = softmax(logits);
+        probs.forEach((p, i) => (meanProbs[i] += p / plans.length));
+        const inFrames = input.subarray(plan.firstFrame * frameSize, (plan.firstFrame + plan.frames) * frameSize);
+        const video = win ? psnr(win.subarray(0, plan.frames * frameSize), inFrames, { clip: [0, 1] }).psnr : NaN;
+        const audio = aud && samples && plan.samples > 0 ? psnr(aud.subarray(0, plan.samples), samples.subarray(plan.firstSample, plan.firstSample + plan.samples)).psnr : NaN;
+        windows.push({
+          plan,
+          logits,
+          labels: topK(probs, opts.topK ?? 5, classNames),
+          psnr: { video, audio },
+          seconds: { encode: (t1 - t0) / 1000, decode: (t2 - t1) / 1000 },
+          ...(recorder ? { attention: maps!.videoMaps((await recorder.read())[0], g.audioSamples / this.config.samplesPerPatch, patchGrid) } : {}),
         });
-      } finally {
-        enc.dispose();
       }
-      const t2 = performance.now();
-      // Scatter into the clip, dropping the padded frames.
-      const win = out.image ? scatterImage(g, out.imageIndices!, out.image) : null;
-      if (win) frames.set(win.subarray(0, plan.frames * frameSize), plan.firstFrame * frameSize);
-      const aud = out.audio ? scatterAudio(this.config, g, out.audioPatches!, out.audio) : null;
-      if (aud && audioOut) audioOut.set(aud.subarray(0, real), plan.firstFrame * spf);
-      const logits = out.label!;
-      const probs = softmax(logits);
-      probs.forEach((p, i) => (meanProbs[i] += p / plans.length));
-      const inFrames = input.subarray(plan.firstFrame * frameSize, (plan.firstFrame + plan.frames) * frameSize);
-      const video = win ? psnr(win.subarray(0, plan.frames * frameSize), inFrames, { clip: [0, 1] }).psnr : NaN;
-      const audio = aud && samples && plan.samples > 0 ? psnr(aud.subarray(0, plan.samples), samples.subarray(plan.firstSample, plan.firstSample + plan.samples)).psnr : NaN;
-      windows.push({
-        plan,
-        logits,
-        labels: topK(probs, opts.topK ?? 5, classNames),
-        psnr: { video, audio },
-        seconds: { encode: (t1 - t0) / 1000, decode: (t2 - t1) / 1000 },
-      });
+    } finally {
+      recorder?.dispose();
     }
     return {
       frameCount: count,
@@ -289,18 +321,38 @@ export class VideoAutoencoder {
     return { rect: { ...r, frameStart: f0 - plan.firstFrame, frameEnd: f1 - plan.firstFrame } };
   }
 
-  /** Frees the model's own GPU buffers (the weights stay with their owner); a later call throws. */
+  /**
+   * Resolves when the model can run: after a device loss, once it has a new
+   * device and its weights again (docs/reliability.md). decode and
+   * autoencode wait for it; call it before encode after a loss.
+   */
+  ready(): Promise<void> {
+    return this.loaded ? this.loaded.ready(() => (this.model.dispose(), this.fuse())) : this.gpu.recover();
+  }
+
+  /** Frees the fused projections and the weights the loader uploaded (weights the caller passed stay theirs). */
   dispose(): void {
     this.disposed = true;
     this.model.dispose();
+    this.loaded?.dispose();
   }
 }
 
 /**
  * Loads a converted multimodal-autoencoder weight file (tools/convert.ts
- * output: bytes, a fetch Response or a stream) onto the GPU.
+ * output: bytes, a fetch Response or a stream, or a function giving one)
+ * onto the GPU, then compiles the pipelines of a first call
+ * (perceiver/load.ts ModelLoadOptions).
  */
-export async function loadVideoAutoencoder(gpu: Gpu, source: WeightSource, opts: LoadOptions = {}): Promise<VideoAutoencoder> {
-  const { config, tensors } = await loadPreset(gpu, source, opts, ['multimodal-autoencoder'], multimodalConfig, LEFT_OPERAND_WEIGHTS);
-  return new VideoAutoencoder(gpu, config, tensors);
+export async function loadVideoAutoencoder(gpu: Gpu, source: ModelSource, opts: ModelLoadOptions = {}): Promise<VideoAutoencoder> {
+  const { config, tensors, weights } = await loadPreset(gpu, source, opts, ['multimodal-autoencoder'], multimodalConfig, LEFT_OPERAND_WEIGHTS);
+  return finishLoad((g) => new VideoAutoencoder(g, config, tensors), weights, opts, videoFirstCall);
+}
+
+/** The calls whose pipelines loading compiles: encode a blank window, decode the label, a frame and the audio. */
+export async function videoFirstCall(ae: VideoAutoencoder): Promise<void> {
+  const g = ae.geometry;
+  const w = ae.encode(new Float32Array(g.frames * g.height * g.width * 3), new Float32Array(g.audioSamples));
+  await ae.decode(w, { label: true, image: { frames: [0] }, audio: 'all' });
+  w.dispose();
 }
