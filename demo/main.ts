@@ -14,13 +14,17 @@ import { classifyPanel } from './tasks/classify.ts';
 import { fillMaskPanel } from './tasks/fillmask.ts';
 import { flowPanel } from './tasks/flow.ts';
 import { videoPanel } from './tasks/video.ts';
+import { kernelsPanel } from './tasks/kernels.ts';
+
+/** The tabs: the four tasks, and the kernel ladders (no weights). */
+type TabName = TaskName | 'kernels';
 
 interface TaskDef {
-  task: TaskName;
+  task: TabName;
   title: string;
   blurb: string;
   /** null: the model is not available in this build */
-  panel: ((ctx: PanelContext) => Panel) | null;
+  panel: ((ctx: PanelContext) => Pick<Panel, 'el' | 'hook'>) | null;
 }
 
 const TASKS: TaskDef[] = [
@@ -28,13 +32,14 @@ const TASKS: TaskDef[] = [
   { task: 'fillmask', title: 'Fill-mask', blurb: 'masked bytes language model (language-mlm)', panel: fillMaskPanel },
   { task: 'flow', title: 'Optical flow', blurb: 'flow between two frames (optical-flow)', panel: flowPanel },
   { task: 'video', title: 'Video autoencoding', blurb: 'Kinetics-700 video + audio + label (multimodal-autoencoder)', panel: videoPanel },
+  { task: 'kernels', title: 'Kernels', blurb: 'attention and matmul, naive to shipped, on this GPU', panel: kernelsPanel },
 ];
 
 export interface Hook {
   ready: Promise<{ webgpu: boolean; adapter?: string; f16?: boolean; error?: string }>;
-  tasks: Partial<Record<TaskName, Record<string, unknown>>>;
-  available: Record<TaskName, boolean>;
-  select(task: TaskName): void;
+  tasks: Partial<Record<TabName, Record<string, unknown>>>;
+  available: Record<TabName, boolean>;
+  select(task: TabName): void;
 }
 
 declare global {
@@ -48,14 +53,14 @@ const adapterEl = document.getElementById('adapter')!;
 const hook: Hook = {
   ready: null as unknown as Hook['ready'],
   tasks: {},
-  available: Object.fromEntries(TASKS.map((t) => [t.task, t.panel !== null])) as Record<TaskName, boolean>,
+  available: Object.fromEntries(TASKS.map((t) => [t.task, t.panel !== null])) as Record<TabName, boolean>,
   select: () => {},
 };
 window.__perceiver = hook;
 
-function tabs(panels: Map<TaskName, HTMLElement>): HTMLElement {
+function tabs(panels: Map<TabName, HTMLElement>): HTMLElement {
   const bar = h('nav.tabs', { role: 'tablist' });
-  const select = (task: TaskName) => {
+  const select = (task: TabName) => {
     for (const b of Array.from(bar.querySelectorAll('button'))) b.setAttribute('aria-selected', String(b.dataset.task === task));
     for (const [t, el] of panels) el.hidden = t !== task;
     if (location.hash !== `#${task}`) history.replaceState(null, '', `#${task}`);
@@ -71,7 +76,7 @@ function tabs(panels: Map<TaskName, HTMLElement>): HTMLElement {
     );
   }
   hook.select = select;
-  const wanted = location.hash.slice(1) as TaskName;
+  const wanted = location.hash.slice(1) as TabName;
   select(panels.has(wanted) ? wanted : 'classify');
   return bar;
 }
@@ -112,7 +117,7 @@ async function start(): Promise<{ webgpu: boolean; adapter?: string; f16?: boole
     app.append(message('error', 'No manifest.json: the built-in weights are missing', (e as Error).message));
   }
   const ctx: PanelContext = { gpu, manifest };
-  const panels = new Map<TaskName, HTMLElement>();
+  const panels = new Map<TabName, HTMLElement>();
   for (const t of TASKS) {
     let el: HTMLElement;
     if (t.panel) {

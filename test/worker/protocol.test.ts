@@ -1,0 +1,280 @@
+// The worker protocol without a browser: PerceiverWorker (worker/index.ts)
+// on one end of a node:worker_threads MessageChannel, serve()
+// (worker/serve.ts) on the other, with stand-in models whose calls are
+// counted and can be held; then one real round trip (the built-in
+// golden-compact imagenet_learned fixture on this process's GPU, DeepMind's
+// logits within 5e-4). test/browser/worker.test.ts runs the real worker in
+// Chromium.
+
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { MessageChannel } from 'node:worker_threads';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PerceiverWorker, type Port } from '../../worker/index.ts';
+import { serve, type TaskLoader } from '../../worker/serve.ts';
+import { GpuError, type Gpu } from '../../engine/gpu.ts';
+import { WeightFormatError } from '../../engine/weights.ts';
+import { BUILTIN_FIXTURES, fixtureSpec, maxRelError } from '../../bench/fixture.ts';
+import { convertToWeightFile } from '../../tools/convert.ts';
+import { readNpz } from '../../tools/npy.ts';
+import { testGpu } from '../gpu.ts';
+
+/** A device stand-in: what serve() reads of a Gpu. */
+function fakeGpu(): Gpu & { destroyed: boolean } {
+  const g = {
+    adapterName: 'fake adapter',
+    features: { f16: false, subgroups: false, timestamps: false, emulated: true },
+    device: { lost: new Promise(() => {}) },
+    destroyed: false,
+    destroy() {
+      g.destroyed = true;
+    },
+  };
+  return g as unknown as Gpu & { destroyed: boolean };
+}
+
+/** A gate a stand-in call waits at until the test opens it. */
+function gate() {
+  let open!: () => void;
+  const p = new Promise<void>((r) => (open = r));
+  return { p, open };
+}
+
+interface Fake {
+  calls: string[];
+  freed: number;
+  /** classify waits here when set */
+  hold: ReturnType<typeof gate> | null;
+}
+
+/** A stand-in task loader: reads nothing, reports three tensors, returns a model whose methods record their calls. */
+function fakeLoaders(f: Fake): Partial<Record<'imagenet' | 'language', () => Promise<TaskLoader>>> {
+  const load = (preset: string, model: Record<string, unknown>): TaskLoader => async (_gpu, source, opts) => {
+    opts.expectMeta?.({ preset, overrides: {}, dtype: 'f32' });
+    const n = source instanceof Uint8Array ? source.byteLength : 0;
+    for (let i = 1; i <= 3; i++) opts.onProgress?.((n * i) / 3, n, `tensor${i}`);
+    return { config: { preset }, params: { tensors: new Map([['w', { dispose: () => f.freed++ }]]) }, ...model };
+  };
+  return {
+    imagenet: async () =>
+      load('imagenet-learned', {
+        inputSize: 64,
+        async classify(img: { width: number; height: number; data: Uint8Array }, k: number) {
+          f.calls.push(`classify ${img.width}x${img.height} k=${k}`);
+          if (f.hold) await f.hold.p;
+          return [[{ index: 7, label: 'seven', probability: img.data[0] / 255 }]];
+        },
+        async logits(x: Float32Array) {
+          f.calls.push('logits');
+          return x.map((v) => 2 * v);
+        },
+      }),
+    language: async () =>
+      load('language-mlm', {
+        windowSize: 2048,
+        async fillMask(template: string, opts: { onProgress?(d: number, t: number): void }) {
+          f.calls.push(`fillMask ${template}`);
+          if (template === 'bad') throw Object.assign(new Error('fill-mask: unclosed [MASK at 3'), { name: 'FillMaskSyntaxError', index: 3, line: 1, column: 4 });
+          if (template === 'gpu') throw new GpuError('GPU out of memory: test', ['matmul(1x2)']);
+          if (template === 'weights') throw new WeightFormatError('truncated weight file: test');
+          for (let w = 0; w < 4; w++) {
+            await new Promise((r) => setTimeout(r, 5));
+            opts.onProgress?.(w + 1, 4);
+          }
+          return { text: template.toUpperCase(), bytes: new TextEncoder().encode(template) };
+        },
+      }),
+  };
+}
+
+/** Every channel a test opened, closed at the end even when a test failed midway (an open port keeps the process alive). */
+const channels: MessageChannel[] = [];
+test.after(() => channels.forEach((c) => c.port1.close()));
+
+function channel(): MessageChannel {
+  const c = new MessageChannel();
+  channels.push(c);
+  return c;
+}
+
+function pair(f: Fake, opts: { transfer?: boolean } = {}) {
+  const { port1, port2 } = channel();
+  const gpu = fakeGpu();
+  const served = serve(port2 as unknown as Port, { gpu: async () => gpu, loaders: fakeLoaders(f) });
+  const client = new PerceiverWorker({ worker: port1 as unknown as Port, transfer: opts.transfer });
+  const end = async () => {
+    await client.dispose();
+    await served;
+    port1.close();
+  };
+  return { client, gpu, served, end };
+}
+
+const fresh = (): Fake => ({ calls: [], freed: 0, hold: null });
+
+test('load: progress per tensor, the model info, and the weight bytes transferred (the sender\'s copy detached)', async () => {
+  const f = fresh();
+  const { client, end } = pair(f);
+  const bytes = new Uint8Array(300).fill(1);
+  const progress: [number, number, string][] = [];
+  const m = await client.loadImageClassifier(bytes, { onProgress: (l, t, n) => progress.push([l, t, n]) });
+  assert.equal(progress, [[100, 300, 'tensor1'], [200, 300, 'tensor2'], [300, 300, 'tensor3']]);
+  assert.is(bytes.byteLength, 0, 'transferred, not copied');
+  assert.is(m.preset, 'imagenet-learned');
+  assert.is(m.inputSize, 64);
+  assert.is(m.info.tensors, 3);
+  assert.equal(m.info.meta, { preset: 'imagenet-learned', overrides: {}, dtype: 'f32' });
+  await end();
+});
+
+test('a call: inputs transferred there, the result transferred back; transfer: false copies', async () => {
+  const f = fresh();
+  const { client, end } = pair(f);
+  const m = await client.loadImageClassifier(new Uint8Array(3));
+  const data = new Uint8Array(4 * 4 * 4).fill(51);
+  const [top] = await m.classify({ width: 4, height: 4, data }, 3);
+  assert.equal(top, [{ index: 7, label: 'seven', probability: 0.2 }]);
+  assert.is(data.byteLength, 0, 'the RGBA bytes went to the worker');
+  const x = Float32Array.of(1, 2, 3);
+  const y = await m.logits(x, [1, 1, 1, 3]);
+  assert.instance(y, Float32Array);
+  assert.equal(Array.from(y), [2, 4, 6]);
+  assert.equal(f.calls, ['classify 4x4 k=3', 'logits']);
+  await end();
+
+  const g = fresh();
+  const copying = pair(g, { transfer: false });
+  const m2 = await copying.client.loadImageClassifier(new Uint8Array(3));
+  const kept = Float32Array.of(1, 2);
+  await m2.logits(kept, [1, 1, 1, 2]);
+  assert.equal(Array.from(kept), [1, 2], 'transfer: false leaves the caller\'s array');
+  await copying.end();
+});
+
+test('progress of a call: fillMask\'s onProgress(windowsDone, windowsTotal) arrives on this side', async () => {
+  const f = fresh();
+  const { client, end } = pair(f);
+  const m = await client.loadMaskedLanguageModel(new Uint8Array(3));
+  assert.is(m.windowSize, 2048);
+  const steps: number[][] = [];
+  const r = await m.fillMask('abc', { topK: 2, onProgress: (d, t) => steps.push([d, t]) });
+  assert.equal(steps, [[1, 4], [2, 4], [3, 4], [4, 4]]);
+  assert.is(r.text, 'ABC');
+  assert.instance(r.bytes, Uint8Array);
+  await end();
+});
+
+test('cancel: a queued call is rejected with an AbortError and never runs; the calls around it do', async () => {
+  const f = fresh();
+  const { client, end } = pair(f);
+  const m = await client.loadImageClassifier(new Uint8Array(3));
+  const img = () => ({ width: 1, height: 1, data: new Uint8Array([255, 0, 0, 255]) });
+  f.hold = gate();
+  const first = m.classify(img(), 1);
+  const ac = new AbortController();
+  const second = m.classify(img(), 2, { signal: ac.signal });
+  const third = m.classify(img(), 3);
+  await new Promise((r) => setTimeout(r, 20)); // the first has started and waits at the gate
+  ac.abort();
+  const err = await second.then(() => null, (e: Error) => e);
+  assert.ok(err, 'the aborted call rejects');
+  assert.is(err!.name, 'AbortError');
+  await new Promise((r) => setTimeout(r, 20)); // (the cancel message crosses the channel)
+  f.hold.open();
+  await first;
+  await third;
+  assert.equal(f.calls, ['classify 1x1 k=1', 'classify 1x1 k=3'], 'the cancelled call never ran');
+  const s = await client.status();
+  assert.is(s.cancelled, 1);
+  assert.is(s.adapter, 'fake adapter');
+  // an already-aborted signal: refused before anything is sent
+  const already = await m.classify(img(), 1, { signal: AbortSignal.abort() }).then(() => null, (e: Error) => e);
+  assert.is(already?.name, 'AbortError');
+  await end();
+});
+
+test('cancel: a running call stops at its next progress step', async () => {
+  const f = fresh();
+  const { client, end } = pair(f);
+  const m = await client.loadMaskedLanguageModel(new Uint8Array(3));
+  const ac = new AbortController();
+  const steps: number[] = [];
+  const run = m.fillMask('long', { signal: ac.signal, onProgress: (d) => (steps.push(d), d === 1 && ac.abort()) });
+  const err = await run.then(() => null, (e: Error) => e);
+  assert.is(err?.name, 'AbortError');
+  const after = await m.fillMask('next');
+  assert.is(after.text, 'NEXT', 'the worker goes on with the next call');
+  assert.ok((await client.status()).finished >= 3);
+  await end();
+});
+
+test('errors are re-thrown here with their name, message and fields; GpuError and WeightFormatError keep their class', async () => {
+  const f = fresh();
+  const { client, end } = pair(f);
+  const m = await client.loadMaskedLanguageModel(new Uint8Array(3));
+  const syntax = (await m.fillMask('bad').catch((e) => e)) as Error & { index: number; line: number };
+  assert.is(syntax.name, 'FillMaskSyntaxError');
+  assert.is(syntax.message, 'fill-mask: unclosed [MASK at 3');
+  assert.is(syntax.index, 3);
+  assert.match(syntax.stack ?? '', /in the Perceiver worker/);
+  const gpu = (await m.fillMask('gpu').catch((e) => e)) as GpuError;
+  assert.instance(gpu, GpuError);
+  assert.is(gpu.name, 'GpuError');
+  assert.match(gpu.message, /^GPU out of memory: test\n {2}while running: matmul\(1x2\)/);
+  assert.equal(gpu.kernels, ['matmul(1x2)']);
+  const weights = (await m.fillMask('weights').catch((e) => e)) as Error;
+  assert.instance(weights, WeightFormatError);
+  assert.is(weights.message, 'truncated weight file: test');
+  // what the worker refuses itself
+  const nope = (await (m as unknown as { call(method: string, args: unknown[]): Promise<unknown> }).call('dispose', []).catch((e) => e)) as Error;
+  assert.match(nope.message, /a language model has no method 'dispose' \(it has fillMask, fillRanges, logits\)/);
+  const wrongSource = (await client.loadImageClassifier(42 as unknown as Uint8Array).catch((e) => e)) as Error;
+  assert.instance(wrongSource, TypeError);
+  assert.match(wrongSource.message, /a weight source must be a URL, a Uint8Array/);
+  await end();
+});
+
+test('dispose: a model frees its weights there and refuses later calls; the worker frees the rest and the device', async () => {
+  const f = fresh();
+  const { client, gpu, end } = pair(f);
+  const a = await client.loadImageClassifier(new Uint8Array(3));
+  await client.loadImageClassifier(new Uint8Array(3));
+  await a.dispose();
+  assert.is(f.freed, 1);
+  const late = (await a.logits(new Float32Array(1), [1, 1, 1, 1]).catch((e) => e)) as Error;
+  assert.match(late.message, /this imagenet model was disposed/);
+  assert.is((await client.status()).models, 1);
+  await end();
+  assert.is(f.freed, 2, 'the other model freed on close');
+  assert.ok(gpu.destroyed, 'the device destroyed');
+  const after = (await client.status().catch((e) => e)) as Error;
+  assert.match(after.message, /disposed/);
+});
+
+test('the real thing over the channel: imagenet_learned (built-in golden-compact) on this GPU, DeepMind\'s logits within 5e-4', async () => {
+  const gpu = await testGpu();
+  const { port1, port2 } = channel();
+  // the device is shared with the other tests of this process: the worker side must not destroy it
+  const served = serve(port2 as unknown as Port, { gpu: async () => gpu, keepDevice: true });
+  const client = new PerceiverWorker({ worker: port1 as unknown as Port });
+  const stem = 'imagenet_learned';
+  const { preset, overrides } = fixtureSpec(BUILTIN_FIXTURES, stem);
+  const weights = convertToWeightFile(readFileSync(join(BUILTIN_FIXTURES, `${stem}.pystate`)), preset, overrides);
+  let last = 0;
+  const m = await client.loadImageClassifier(weights, { onProgress: (l) => (last = l) });
+  assert.is(weights.byteLength, 0, 'the bytes were transferred');
+  assert.ok(last > 0, 'load progress');
+  const arrays = readNpz(readFileSync(join(BUILTIN_FIXTURES, `${stem}.npz`)));
+  const images = arrays.get('images')!;
+  const logits = await m.logits(images.data as Float32Array, images.shape as [number, number, number, number]);
+  const err = maxRelError(logits, arrays.get('logits')!.data as Float32Array);
+  console.log(`  ${stem} through the worker protocol: max relative error ${err.toExponential(2)}`);
+  assert.ok(err < 5e-4, String(err));
+  await m.dispose();
+  await client.dispose();
+  await served;
+  port1.close();
+});
+
+test.run();
