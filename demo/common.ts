@@ -2,7 +2,7 @@
 // the reference-fixture check, image inputs (drop zone / file picker),
 // reading video frames, and the error formatting.
 
-import type { Gpu } from '../engine/index.ts';
+import type { PerceiverWorker } from '../worker/index.ts';
 import { readNpz, type NdArray } from '../tools/npy.ts';
 import type { DemoManifest, TaskName } from './build.ts';
 import { h, clear, message } from './ui.ts';
@@ -10,7 +10,8 @@ import { fetchOk } from './weights.ts';
 import { maxRelError } from '../engine/compare.ts';
 
 export interface PanelContext {
-  gpu: Gpu;
+  /** runs the models: every load and forward happens in this dedicated worker (perceiver-io-webgpu/worker) */
+  worker: PerceiverWorker;
   manifest: DemoManifest;
 }
 

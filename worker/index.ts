@@ -268,12 +268,16 @@ export class PerceiverWorker {
     if (source instanceof ArrayBuffer) source = new Uint8Array(source);
     if (source instanceof Uint8Array) return { source: { kind: 'bytes', bytes: source }, transfer: this.transfer ? transferables(source) : [] };
     if (typeof Blob !== 'undefined' && source instanceof Blob) return { source: { kind: 'blob', blob: source }, transfer: [] };
+    let length: number | undefined;
     if (typeof Response !== 'undefined' && source instanceof Response) {
       if (!source.ok) throw new WeightFormatError(`weight file request failed: HTTP ${source.status} ${source.statusText}`);
       if (!source.body) throw new WeightFormatError('weight file response has no body');
+      // (as loadWeights: a compressed transfer's content-length is not the file's)
+      const cl = source.headers.get('content-length');
+      if (!source.headers.get('content-encoding') && cl && /^\d+$/.test(cl)) length = Number(cl);
       source = source.body;
     }
-    if (typeof ReadableStream !== 'undefined' && source instanceof ReadableStream) return { source: { kind: 'stream', stream: source }, transfer: [source as unknown as Transferable] };
+    if (typeof ReadableStream !== 'undefined' && source instanceof ReadableStream) return { source: { kind: 'stream', stream: source, length }, transfer: [source as unknown as Transferable] };
     throw new TypeError('PerceiverWorker: a weight source must be a URL, a Uint8Array, an ArrayBuffer, a Blob, a Response or a ReadableStream');
   }
 

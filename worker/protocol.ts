@@ -37,7 +37,8 @@ export type WireSource =
   | { kind: 'url'; url: string; cache?: boolean | string }
   | { kind: 'bytes'; bytes: Uint8Array }
   | { kind: 'blob'; blob: Blob }
-  | { kind: 'stream'; stream: ReadableStream<Uint8Array> };
+  /** `length`: the file's length when known (a Response's content-length), for the loader's checks and messages */
+  | { kind: 'stream'; stream: ReadableStream<Uint8Array>; length?: number };
 
 export interface WireLoadOptions {
   /** see LoadOptions.keepF16 (true: keep the Linear weights f16 where the adapter has shader-f16) */

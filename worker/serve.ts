@@ -50,6 +50,12 @@ function abortError(what: string): Error {
   return new DOMException(`${what} was cancelled`, 'AbortError');
 }
 
+/** A stream with its length known: as a Response with that content-length (what loadWeights reads the length from). */
+function sized(stream: ReadableStream<Uint8Array>, length: number | undefined): WeightSource {
+  if (typeof Response === 'undefined' || !(Number.isSafeInteger(length) && length! >= 0)) return stream;
+  return new Response(stream, { headers: { 'content-length': String(length) } });
+}
+
 /** Frees a task model: its own buffers (dispose()) and its weights. */
 function free(model: Record<string, unknown>): void {
   (model.dispose as (() => void) | undefined)?.call(model);
@@ -111,9 +117,9 @@ export function serve(port: Port, opts: ServeOptions = {}): Promise<void> {
       case 'bytes':
         return { source: s.bytes, fromCache: false };
       case 'blob':
-        return { source: s.blob.stream() as ReadableStream<Uint8Array>, fromCache: false };
+        return { source: sized(s.blob.stream() as ReadableStream<Uint8Array>, s.blob.size), fromCache: false };
       case 'stream':
-        return { source: s.stream, fromCache: false };
+        return { source: sized(s.stream, s.length), fromCache: false };
       default:
         throw new TypeError(`perceiver worker: unknown weight source ${JSON.stringify((s as { kind?: unknown })?.kind)}`);
     }

@@ -1,9 +1,9 @@
 // Image classification: an image (drop zone, file picker or the sample
 // photo) -> the colab's preprocessing -> the ImageNet model -> a top-5 bar
-// chart, with the time of each stage.
+// chart, with the time of each stage. The forward runs in the model worker.
 
-import { upload, readF32 } from '../../engine/index.ts';
-import { loadImageClassifier, imagenetClasses, imagenetLogits, preprocessImageNet, type ImageClassifier } from '../../perceiver/imagenet/index.ts';
+import { imagenetClasses, preprocessImageNet } from '../../perceiver/imagenet/index.ts';
+import type { RemoteImageClassifier } from '../../worker/index.ts';
 import { toRgba } from '../../perceiver/image.ts';
 import { softmax, topK, type TopKEntry } from '../../perceiver/topk.ts';
 import { WeightsCard, type LoadedInfo } from '../weights.ts';
@@ -11,8 +11,8 @@ import { h, clear, barChart, canvasOf, figure, message, Stages } from '../ui.ts'
 import { type PanelContext, type Panel, type CheckResult, imageInput, sampleImage, errorBox, runCheck } from '../common.ts';
 
 export function classifyPanel(ctx: PanelContext): Panel {
-  const { gpu, manifest } = ctx;
-  let model: ImageClassifier | null = null;
+  const { worker, manifest } = ctx;
+  let model: RemoteImageClassifier | null = null;
   let info: LoadedInfo | null = null;
   let image: { bitmap: ImageBitmap; name: string; decodeMs?: number } | null = null;
   let last: { top5: TopKEntry[]; stages: Record<string, number> } | null = null;
@@ -27,7 +27,7 @@ export function classifyPanel(ctx: PanelContext): Panel {
   const weights = new WeightsCard(
     'classify',
     manifest,
-    (src, opts) => loadImageClassifier(gpu, src, opts),
+    (src, opts) => worker.loadImageClassifier(src, opts),
     (m, i) => {
       model = m;
       info = i;
@@ -40,7 +40,7 @@ export function classifyPanel(ctx: PanelContext): Panel {
     () => {
       clear(checkResult);
       clear(result);
-      if (model) for (const t of model.params.tensors.values()) t.dispose();
+      model?.dispose().catch(() => {}); // (a worker that failed has nothing left to free)
       model = null;
       info = null;
       checkButton.disabled = true;
@@ -70,15 +70,8 @@ export function classifyPanel(ctx: PanelContext): Panel {
       const rgba = await s.run('read pixels', () => toRgba(image!.bitmap));
       const size = m.inputSize;
       const input = await s.run(`preprocess (centre crop, bicubic ${size}×${size}, normalise)`, () => preprocessImageNet(rgba, size));
-      const x = await s.run('upload', () => upload(gpu, input, [1, size, size, 3]));
-      const out = await s.run('forward (GPU)', async () => {
-        const o = imagenetLogits(gpu, x, m.params, m.config);
-        await gpu.sync();
-        return o;
-      });
-      x.dispose();
-      const logits = await s.run('read back', () => readF32(out));
-      out.dispose();
+      // in the worker: upload, forward, read back
+      const logits = await s.run('forward (GPU)', () => m.logits(input, [1, size, size, 3]));
       const labels = await s.run('class names (first use: lazy chunk)', () => imagenetClasses());
       const top5 = await s.run('softmax + top-5', () => topK(softmax(logits), 5, labels));
       last = { top5, stages: s.toJSON() };
