@@ -27,6 +27,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const KB = 1024;
 const TASK_BUDGET = 25 * KB;
 const ALL_BUDGET = 40 * KB;
+/** The main-thread side of perceiver-io-webgpu/worker: messages only, no engine or task code. */
+const WORKER_CLIENT_BUDGET = 6 * KB;
+const WORKER_CLIENT = 'worker/index.ts';
 
 interface Entry {
   name: string;
@@ -75,6 +78,7 @@ function entries(): Entry[] {
     { name: 'engine only', modules: [ENGINE], budgetGzip: TASK_BUDGET },
     ...TASKS.map((t) => ({ name: t.name, modules: [t.index], withCreateGpu: true, task: dirname(t.index), budgetGzip: TASK_BUDGET })),
     { name: 'everything', modules: [ENGINE, ...present.map((t) => t.index)], budgetGzip: ALL_BUDGET },
+    { name: 'worker client (/worker, main thread)', modules: [WORKER_CLIENT], task: 'worker', budgetGzip: WORKER_CLIENT_BUDGET },
   ];
 }
 
@@ -128,6 +132,7 @@ export async function measure(e: Entry): Promise<SizeRow> {
       if (input.includes('node_modules') || input.startsWith('node:')) throw new Error(`${e.name}: the bundle pulls in ${input} (browser entry points must depend on the platform only)`);
       const other = TASKS.map((t) => dirname(t.index)).find((d) => d !== e.task && input.includes(`${d}/`));
       if (e.task && other) throw new Error(`${e.name}: the bundle pulls in ${input}, another task's module (one task must carry only its own code)`);
+      if (e.task !== 'worker' && input.includes('worker/')) throw new Error(`${e.name}: the bundle pulls in ${input} (the worker API is optional: only apps that import it carry it)`);
       modules.set(input, (modules.get(input) ?? 0) + info.bytesInOutput);
     }
   }
