@@ -6,7 +6,7 @@
 // served on 127.0.0.1.
 //
 // Checked: DeepMind's logits through the worker within 5e-4; load progress;
-// the input transferred; a queued call cancelled (AbortError, never run) while
+// the inputs transferred (a Float32Array, an ImageBitmap); a queued call cancelled (AbortError, never run) while
 // the calls around it finish; errors re-thrown with their message (and class);
 // and the main thread responsive throughout: no long task over 100 ms
 // (PerformanceObserver 'longtask') while the worker starts, loads and runs.
@@ -93,6 +93,7 @@ if (missing) {
       firstMs: number;
       err: number;
       detached: boolean;
+      bitmapClosed: boolean;
       outcomes: { ok: boolean; top?: number; name?: string }[];
       counts: { started: number; cancelled: number };
       wrongTask: { name: string; message: string } | null;
@@ -111,6 +112,7 @@ if (missing) {
     assert.ok(r.err < TOLERANCE, String(r.err));
     assert.ok(r.progress > 0 && r.lastProgress[0] === r.lastProgress[1], `load progress: ${r.progress} events, last ${r.lastProgress}`);
     assert.ok(r.detached, 'the input array was transferred to the worker');
+    assert.ok(r.bitmapClosed, 'the ImageBitmap was transferred to the worker');
     assert.equal(r.outcomes, [{ ok: true, top: 3 }, { ok: false, name: 'AbortError' }, { ok: true, top: 3 }]);
     assert.is(r.counts.cancelled, 1, 'the aborted call was dropped from the queue');
     assert.is(r.counts.started, 4, 'the load, logits and two classify calls started (status is answered outside the queue); the cancelled one never did');

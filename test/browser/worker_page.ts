@@ -105,7 +105,9 @@ const hook = {
       const size = 48;
       const picture = () => ({ width: size, height: size, data: new Uint8ClampedArray(size * size * 4).fill(128) });
       const ac = new AbortController();
-      const a = model.classify(picture(), 3);
+      const bitmap = await createImageBitmap(new ImageData(picture().data, size, size));
+      const a = model.classify(bitmap, 3); // an ImageBitmap: transferred (closed here)
+      const bitmapClosed = bitmap.width === 0;
       const b = model.classify(picture(), 3, { signal: ac.signal });
       const c = model.classify(picture(), 3);
       ac.abort();
@@ -127,6 +129,7 @@ const hook = {
         firstMs,
         err: maxRelError(logits, ref.logits),
         detached,
+        bitmapClosed,
         outcomes: outcomes.map((o) => (o.status === 'fulfilled' ? { ok: true, top: o.value[0].length } : { ok: false, name: (o.reason as Error).name })),
         counts: { started: after.started, cancelled: after.cancelled },
         wrongTask,
