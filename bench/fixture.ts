@@ -14,8 +14,26 @@ import { loadPreset } from '../perceiver/load.ts';
 import { LEFT_OPERAND_WEIGHTS } from '../perceiver/video/model.ts';
 import type { HostArray } from './runners.ts';
 
-/** The built-in fixtures (a copy of golden-compact). */
-export const BUILTIN_FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
+const here = dirname(fileURLToPath(import.meta.url));
+
+/** The built-in fixtures (a copy of golden-compact) in a clone: bench/fixtures. */
+export const BUILTIN_FIXTURES = join(here, 'fixtures');
+
+/**
+ * The built-in fixtures' folder, or null where it is absent: found from the
+ * sources (bench/fixture.ts) and from the compiled CLI in a clone
+ * (dist/bench/fixture.js, two levels down). The npm package does not carry
+ * the set (5.8 MB of weights, over the package's 1 MB), so an installed CLI
+ * needs --fixtures.
+ */
+export function builtinFixtures(): string | null {
+  for (const dir of [BUILTIN_FIXTURES, join(here, '..', '..', 'bench', 'fixtures')]) if (existsSync(join(dir, 'README.md'))) return dir;
+  return null;
+}
+
+export const BUILTIN_FIXTURES_ABSENT =
+  'the built-in golden-compact set is in a clone of the repository, bench/fixtures, not in the npm package; ' +
+  "DeepMind's reduced-size fixtures are STEM.json + STEM.pystate + STEM.npz files";
 
 export interface Fixture {
   stem: string;

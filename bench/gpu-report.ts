@@ -5,7 +5,7 @@
 //
 //   tsx bench/gpu-report.ts --parts DIR --out DIR [--peak-gflops N] [--gpu NAME] [--note TEXT]
 //
-// DIR (parts) holds what gpu.sh wrote: kernels.json, model-PRESET.json,
+// DIR (parts) holds what gpu.sh wrote: kernels.json, ladder-attention.json, ladder-matmul.json, model-PRESET.json,
 // reference.json, system.txt; a missing or unreadable part is reported as
 // such (its step failed: see the log).
 
@@ -87,6 +87,29 @@ function main() {
     }
   }
 
+  const ladders = (['attention', 'matmul'] as const).map((k) => ({ kernel: k, r: part(args.parts, `ladder-${k}.json`) }));
+  md.push('', '## Kernel ladders (`npm run bench:ladder -- attention|matmul`)', '');
+  for (const { kernel, r } of ladders) {
+    if (!r.ok) {
+      md.push(`${kernel}: ${r.why}`, '');
+      continue;
+    }
+    for (const s of r.value.results as any[]) {
+      md.push(`${kernel} ${s.shape}${r.value.quick ? ' (--quick)' : ''}: ${s.size}`, '');
+      md.push('| rung | ms | GFLOP/s | of fp32 peak | bytes read / written per output | vs previous | vs naive | max rel error |', '|---|---:|---:|---:|---:|---:|---:|---:|');
+      for (const x of s.rungs as any[]) {
+        if (x.status !== 'ok') {
+          md.push(`| ${x.id}: ${x.title} | ${x.status === 'cannot' ? 'cannot run' : 'FAILED'}: ${x.reason} | | | | | | |`);
+          continue;
+        }
+        const frac = args.peak ? `${((100 * x.gflops) / args.peak).toFixed(2)}%` : '-';
+        const sp = (v?: number) => (v === undefined ? '-' : `${v.toFixed(2)}x`);
+        md.push(`| ${x.id}: ${x.title} | ${fmt(x.ms, 3)} | ${fmt(x.gflops, 1)} | ${frac} | ${fmt(x.readPerOutput, 0)} / ${fmt(x.writtenPerOutput, 0)} | ${sp(x.speedupPrevious)} | ${sp(x.speedupNaive)} | ${Number(x.maxRelError).toExponential(1)} |`);
+      }
+      md.push('');
+    }
+  }
+
   md.push('', '## Models (`npm run bench -- --model P`, full released size, random weights)', '');
   if (models.length === 0) md.push('no model results');
   else {
@@ -127,6 +150,7 @@ function main() {
     note: args.note || null,
     system,
     kernels: kernels.ok ? kernels.value : { error: kernels.why },
+    ladders: Object.fromEntries(ladders.map(({ kernel, r }) => [kernel, r.ok ? r.value : { error: r.why }])),
     models: Object.fromEntries(models.map((m) => [m.preset, m.r.ok ? m.r.value : { error: m.r.why }])),
     reference: reference.ok ? reference.value : { error: reference.why },
   };

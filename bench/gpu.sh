@@ -2,7 +2,9 @@
 # The kernel and model benchmarks on a real GPU, through Dawn's Node binding
 # (the `webgpu` package) on the Vulkan driver, written to one folder:
 #   results.md    summary: adapter, kernel GFLOP/s and fraction of the fp32
-#                 peak, TF.js ratio, seconds per forward per preset (the
+#                 peak, TF.js ratio, the kernel ladders (every rung from the
+#                 naive kernel to the shipped one, bench:ladder), seconds per
+#                 forward per preset (the
 #                 multimodal-autoencoder row is the full 16-frame
 #                 reconstruction), bench:reference errors
 #   results.json  everything, including each step's raw JSON
@@ -31,7 +33,7 @@
 #   --no-install       never run `npm ci` (node_modules must be there)
 #   --no-profile       leave out the profiled pass of each model
 #   --tiny             a dry run of every step at toy sizes (kernels: --quick
-#                      --only latent; models: reduced by --overrides and
+#                      --only latent; ladders: --quick; models: reduced by --overrides and
 #                      --subset; reference: the built-in set without --full).
 #                      Its numbers mean nothing; it proves the pipeline works.
 #   --pack DIR         (on a machine with Node, node_modules, xz and apt) write a
@@ -54,7 +56,8 @@
 # loader), `npm ci` if node_modules is missing, the WGSL build step, bench/adapter.ts
 # on the adapter Dawn picks (a software adapter on a machine with an NVIDIA
 # GPU is an error: the ICD is wrong), then bench:kernels --json
-# --native-gflops PEAK, bench --model P --json --profile for each preset,
+# --native-gflops PEAK, bench:ladder --json for attention and matmul (every
+# rung at the models' full shapes), bench --model P --json --profile for each preset,
 # bench:reference --full --json, and bench/gpu-report.ts. A failed step is
 # logged and reported; the others still run. Exit status: 0 when every step
 # ran, 1 otherwise.
@@ -101,7 +104,7 @@ if [ -n "$PACK" ]; then
   mkdir -p "$PACK"
   APPTMP="$(mktemp -d)"
   npx tsx kernels/build.ts
-  npx esbuild bench/adapter.ts bench/kernels.ts bench/model.ts bench/reference.ts bench/gpu-report.ts --bundle --platform=node \
+  npx esbuild bench/adapter.ts bench/kernels.ts bench/ladder.ts bench/model.ts bench/reference.ts bench/gpu-report.ts --bundle --platform=node \
     --format=esm --target=node20 --outdir="$APPTMP" --out-extension:.js=.mjs --external:webgpu --log-level=warning \
     --banner:js="import { createRequire as __createRequire } from 'node:module'; const require = __createRequire(import.meta.url);"
   cp -r bench/fixtures "$APPTMP/fixtures"
@@ -227,10 +230,12 @@ fi
 # --- benchmarks ---------------------------------------------------------
 if [ $TINY = 1 ]; then
   KERNEL_ARGS=(--quick --only latent)
+  LADDER_ARGS=(--quick)
   MODEL_ARGS=(--subset --overrides '{"num_latents":16,"latent_channels":32,"num_blocks":1,"num_self_attends_per_block":1,"num_self_attention_heads":2}')
   REF_ARGS=()
 else
   KERNEL_ARGS=()
+  LADDER_ARGS=()
   MODEL_ARGS=()
   REF_ARGS=(--full)
 fi
@@ -238,6 +243,9 @@ fi
 [ $PROFILE = 1 ] && MODEL_ARGS+=(--profile)
 
 step "bench:kernels" "$PARTS/kernels.json" run_bench kernels --json "${KERNEL_ARGS[@]}"
+for k in attention matmul; do
+  step "bench:ladder $k" "$PARTS/ladder-$k.json" run_bench ladder "$k" --json "${LADDER_ARGS[@]}"
+done
 if [ "$MODELS" = all ]; then
   MODELS="$(run_bench model --help | sed -n 's/^presets: //p' | tr -d ' ')"
 fi

@@ -5,17 +5,20 @@
 // format, builds the preset with the fixture's overrides, runs the inputs and
 // prints, per output, the maximum relative error max|ours - ref| / max|ref|,
 // the time and the adapter. Exits non-zero when any error exceeds 5e-4.
-// Without --fixtures it runs the built-in set in bench/fixtures.
+// Without --fixtures it runs the built-in set in bench/fixtures (in a clone;
+// the npm package does not carry it: `perceiver-io bench-reference` then
+// needs --fixtures). runReference is also the CLI's bench-reference command.
 // --f16: weights converted to f16 and, where the adapter has shader-f16,
 // kept f16 on the GPU for the matmuls (f32 accumulation); the reference is
 // still DeepMind's f32 output, so the bound is F16_TOLERANCE.
 
 import { readdirSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { nodeGpu } from '../engine/node.ts';
 import { encodeNpy } from '../tools/npy.ts';
 import { RUNNERS } from './runners.ts';
-import { BUILTIN_FIXTURES, fixtureSpec, loadFixture, disposeFixture, maxRelError } from './fixture.ts';
+import { builtinFixtures, BUILTIN_FIXTURES_ABSENT, fixtureSpec, loadFixture, disposeFixture, maxRelError } from './fixture.ts';
 
 const F32_TOLERANCE = 5e-4;
 /** f16 weights: rounding every weight to 11 significant bits (relative 2^-12) moves the outputs by up to ~1e-3 here. */
@@ -32,8 +35,30 @@ interface Row {
   message?: string;
 }
 
-function parseArgs(argv: string[]) {
-  const o = { fixtures: BUILTIN_FIXTURES, stems: [] as string[], json: false, save: null as string | null, full: false, warm: false, f16: false };
+export interface ReferenceOptions {
+  /** the folder of STEM.json / STEM.pystate / STEM.npz fixtures */
+  fixtures: string;
+  /** which stems (default: every STEM.pystate / .pickle in the folder) */
+  stems: string[];
+  json: boolean;
+  /** write each computed output as STEM.OUTPUT.npy here */
+  save: string | null;
+  full: boolean;
+  warm: boolean;
+  f16: boolean;
+}
+
+/** Where results and progress go: results to `out`, progress to `err`. */
+export interface ReferenceIo {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+const USAGE = 'usage: npm run bench:reference -- [--fixtures DIR] [STEM ...] [--json] [--save DIR] [--full] [--warm] [--f16]';
+
+function parseArgs(argv: string[]): ReferenceOptions | 'help' {
+  const builtin = builtinFixtures();
+  const o: ReferenceOptions = { fixtures: builtin ?? '', stems: [], json: false, save: null, full: false, warm: false, f16: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--fixtures') o.fixtures = resolve(argv[++i] ?? '');
@@ -42,17 +67,19 @@ function parseArgs(argv: string[]) {
     else if (a === '--full') o.full = true;
     else if (a === '--warm') o.warm = true;
     else if (a === '--f16') o.f16 = true;
-    else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench:reference -- [--fixtures DIR] [STEM ...] [--json] [--save DIR] [--full] [--warm] [--f16]');
-      process.exit(0);
-    } else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
+    else if (a === '--help' || a === '-h') return 'help';
+    else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
     else o.stems.push(a);
   }
   return o;
 }
 
-async function main() {
-  const opts = parseArgs(process.argv.slice(2));
+/**
+ * Runs the fixtures and prints the table (or JSON). Resolves to the exit
+ * code: 0 when every output is within the tolerance, 1 otherwise.
+ */
+export async function runReference(opts: ReferenceOptions, io: ReferenceIo): Promise<number> {
+  if (!opts.fixtures) throw new Error(`no fixtures folder: pass --fixtures DIR (${BUILTIN_FIXTURES_ABSENT})`);
   if (!existsSync(opts.fixtures)) throw new Error(`fixtures folder ${opts.fixtures} does not exist`);
   const stems = opts.stems.length
     ? opts.stems
@@ -64,10 +91,11 @@ async function main() {
   const gpu = await nodeGpu();
   const TOLERANCE = opts.f16 ? F16_TOLERANCE : F32_TOLERANCE;
   const weights = !opts.f16 ? 'f32' : gpu.features.f16 ? 'f16 (Linear weights f16 on the GPU)' : 'f16 (widened to f32: no shader-f16)';
-  if (!opts.json) console.log(`adapter: ${gpu.adapterName}\nfixtures: ${opts.fixtures}\nweights: ${weights}, tolerance ${TOLERANCE}\n`);
+  if (!opts.json) io.out(`adapter: ${gpu.adapterName}\nfixtures: ${opts.fixtures}\nweights: ${weights}, tolerance ${TOLERANCE}\n`);
   const rows: Row[] = [];
   for (const stem of stems) {
     const t0 = performance.now();
+    io.err(`running ${stem}`);
     try {
       const { preset } = fixtureSpec(opts.fixtures, stem);
       const runner = RUNNERS[preset];
@@ -96,20 +124,33 @@ async function main() {
     }
   }
   if (opts.json) {
-    console.log(JSON.stringify({ adapter: gpu.adapterName, weights, tolerance: TOLERANCE, rows }, null, 2));
+    io.out(JSON.stringify({ adapter: gpu.adapterName, weights, tolerance: TOLERANCE, rows }, null, 2));
   } else {
     const table = [['fixture', 'output', 'shape', 'compared', 'max rel error', 'seconds', 'result']];
     for (const r of rows) {
       table.push([r.stem, r.output, `[${r.shape.join(',')}]`, r.coverage, r.error === null ? '-' : r.error.toExponential(2), r.seconds.toFixed(2), r.status === 'pass' ? 'pass' : r.status === 'FAIL' ? `FAIL (> ${TOLERANCE})` : `error: ${r.message}`]);
     }
     const widths = table[0].map((_, c) => Math.max(...table.map((row) => row[c].length)));
-    for (const row of table) console.log(row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]))).join('  '));
+    for (const row of table) io.out(row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]))).join('  '));
   }
   gpu.destroy();
-  if (rows.some((r) => r.status !== 'pass')) process.exitCode = 1;
+  return rows.some((r) => r.status !== 'pass') ? 1 : 0;
 }
 
-main().catch((e) => {
-  console.error(`bench:reference: ${(e as Error).message}`);
-  process.exitCode = 1;
-});
+export { parseArgs as parseReferenceArgs, USAGE as REFERENCE_USAGE };
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  if (opts === 'help') {
+    console.log(USAGE);
+    return;
+  }
+  process.exitCode = await runReference(opts, { out: (l) => console.log(l), err: (l) => console.error(l) });
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().catch((e) => {
+    console.error(`bench:reference: ${(e as Error).message}`);
+    process.exitCode = 1;
+  });
+}

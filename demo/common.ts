@@ -2,6 +2,7 @@
 // the reference-fixture check, image inputs (drop zone / file picker),
 // reading video frames, and the error formatting.
 
+import type { Gpu } from '../engine/index.ts';
 import type { PerceiverWorker } from '../worker/index.ts';
 import { readNpz, type NdArray } from '../tools/npy.ts';
 import type { DemoManifest, TaskName } from './build.ts';
@@ -12,6 +13,8 @@ import { maxRelError } from '../engine/compare.ts';
 export interface PanelContext {
   /** runs the models: every load and forward happens in this dedicated worker (perceiver-io-webgpu/worker) */
   worker: PerceiverWorker;
+  /** the page's own device: only the kernel ladders (Kernels tab) run here, no model */
+  gpu: Gpu;
   manifest: DemoManifest;
 }
 

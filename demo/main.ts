@@ -5,10 +5,12 @@
 //
 // The models run in a dedicated worker (perceiver-io-webgpu/worker, bundled
 // next to main.js as worker.js): the page only prepares inputs and draws.
+// The Kernels tab's ladders run on the page's own device.
 //
 // Test hook: window.__perceiver (see the Hook type) lets the browser tests
 // read results and run the reference checks.
 
+import { createGpu, type Gpu } from '../engine/index.ts';
 import { PerceiverWorker, type WorkerStatus } from '../worker/index.ts';
 import type { DemoManifest, TaskName } from './build.ts';
 import { h, clear, message } from './ui.ts';
@@ -17,13 +19,17 @@ import { classifyPanel } from './tasks/classify.ts';
 import { fillMaskPanel } from './tasks/fillmask.ts';
 import { flowPanel } from './tasks/flow.ts';
 import { videoPanel } from './tasks/video.ts';
+import { kernelsPanel } from './tasks/kernels.ts';
+
+/** The tabs: the four tasks, and the kernel ladders (no weights). */
+type TabName = TaskName | 'kernels';
 
 interface TaskDef {
-  task: TaskName;
+  task: TabName;
   title: string;
   blurb: string;
   /** null: the model is not available in this build */
-  panel: ((ctx: PanelContext) => Panel) | null;
+  panel: ((ctx: PanelContext) => Pick<Panel, 'el' | 'hook'>) | null;
 }
 
 const TASKS: TaskDef[] = [
@@ -31,13 +37,14 @@ const TASKS: TaskDef[] = [
   { task: 'fillmask', title: 'Fill-mask', blurb: 'masked bytes language model (language-mlm)', panel: fillMaskPanel },
   { task: 'flow', title: 'Optical flow', blurb: 'flow between two frames (optical-flow)', panel: flowPanel },
   { task: 'video', title: 'Video autoencoding', blurb: 'Kinetics-700 video + audio + label (multimodal-autoencoder)', panel: videoPanel },
+  { task: 'kernels', title: 'Kernels', blurb: 'attention and matmul, naive to shipped, on this GPU', panel: kernelsPanel },
 ];
 
 export interface Hook {
   ready: Promise<{ webgpu: boolean; adapter?: string; f16?: boolean; error?: string }>;
-  tasks: Partial<Record<TaskName, Record<string, unknown>>>;
-  available: Record<TaskName, boolean>;
-  select(task: TaskName): void;
+  tasks: Partial<Record<TabName, Record<string, unknown>>>;
+  available: Record<TabName, boolean>;
+  select(task: TabName): void;
 }
 
 declare global {
@@ -51,14 +58,14 @@ const adapterEl = document.getElementById('adapter')!;
 const hook: Hook = {
   ready: null as unknown as Hook['ready'],
   tasks: {},
-  available: Object.fromEntries(TASKS.map((t) => [t.task, t.panel !== null])) as Record<TaskName, boolean>,
+  available: Object.fromEntries(TASKS.map((t) => [t.task, t.panel !== null])) as Record<TabName, boolean>,
   select: () => {},
 };
 window.__perceiver = hook;
 
-function tabs(panels: Map<TaskName, HTMLElement>): HTMLElement {
+function tabs(panels: Map<TabName, HTMLElement>): HTMLElement {
   const bar = h('nav.tabs', { role: 'tablist' });
-  const select = (task: TaskName) => {
+  const select = (task: TabName) => {
     for (const b of Array.from(bar.querySelectorAll('button'))) b.setAttribute('aria-selected', String(b.dataset.task === task));
     for (const [t, el] of panels) el.hidden = t !== task;
     if (location.hash !== `#${task}`) history.replaceState(null, '', `#${task}`);
@@ -74,12 +81,13 @@ function tabs(panels: Map<TaskName, HTMLElement>): HTMLElement {
     );
   }
   hook.select = select;
-  const wanted = location.hash.slice(1) as TaskName;
+  const wanted = location.hash.slice(1) as TabName;
   select(panels.has(wanted) ? wanted : 'classify');
   return bar;
 }
 
 async function start(): Promise<{ webgpu: boolean; adapter?: string; f16?: boolean; error?: string }> {
+  let gpu: Gpu;
   let worker: PerceiverWorker;
   let status: WorkerStatus;
   try {
@@ -87,9 +95,10 @@ async function start(): Promise<{ webgpu: boolean; adapter?: string; f16?: boole
     // The inputs stay with the page (shown, reused for re-runs, cached fixtures): copied to the worker, not transferred.
     worker = new PerceiverWorker({
       transfer: false,
-      onLost: (reason) => app.prepend(message('error', 'The GPU device was lost', `${reason}. Reload the page.`)),
+      onLost: (reason) => app.prepend(message('error', 'The GPU device of the model worker was lost', `${reason}. Reload the page.`)),
     });
     status = await worker.status(); // makes the worker's device: its adapter is the one shown
+    gpu = await createGpu(navigator.gpu);
   } catch (e) {
     const why = (e as Error).message;
     adapterEl.textContent = 'no WebGPU';
@@ -121,8 +130,8 @@ async function start(): Promise<{ webgpu: boolean; adapter?: string; f16?: boole
     manifest = { weights: [], fixtures: {}, media: [] };
     app.append(message('error', 'No manifest.json: the built-in weights are missing', (e as Error).message));
   }
-  const ctx: PanelContext = { worker, manifest };
-  const panels = new Map<TaskName, HTMLElement>();
+  const ctx: PanelContext = { worker, gpu, manifest };
+  const panels = new Map<TabName, HTMLElement>();
   for (const t of TASKS) {
     let el: HTMLElement;
     if (t.panel) {
@@ -141,6 +150,7 @@ async function start(): Promise<{ webgpu: boolean; adapter?: string; f16?: boole
     panels.set(t.task, el);
   }
   clear(app, tabs(panels), ...panels.values());
+  gpu.device.lost.then((info) => app.prepend(message('error', 'The GPU device was lost', `${info.reason}: ${info.message}. Reload the page.`)));
   return { webgpu: true, adapter, f16: features.f16 };
 }
 

@@ -15,7 +15,18 @@ export interface NodeGpuOptions extends GpuOptions {
  * is garbage collected. Benchmarks hand the same one to other runtimes.
  */
 export async function nodeWebGpu(dawnFlags: string[] = []): Promise<GPU> {
-  const { create, globals } = await import('webgpu');
+  let dawn: typeof import('webgpu');
+  try {
+    dawn = await import('webgpu');
+  } catch (e) {
+    // an optional peer dependency of the npm package: say how to get it
+    const err = e as NodeJS.ErrnoException;
+    if (err.code === 'ERR_MODULE_NOT_FOUND' && /'webgpu'/.test(err.message)) {
+      throw new Error("nodeGpu needs the 'webgpu' package (Dawn's WebGPU for Node), which is not installed: npm i webgpu", { cause: e });
+    }
+    throw e;
+  }
+  const { create, globals } = dawn;
   for (const [k, v] of Object.entries(globals)) if (!(k in globalThis)) (globalThis as any)[k] = v;
   return create(dawnFlags) as unknown as GPU;
 }

@@ -4,7 +4,7 @@
 import type { Gpu, Tensor } from '../engine/index.ts';
 import { concat } from '../kernels/concat.ts';
 import type { EncoderConfig } from './config.ts';
-import { crossAttention, selfAttention, type Params } from './layers.ts';
+import { crossAttention, selfAttention, type AttentionTap, type Params } from './layers.ts';
 
 export interface EncodeOptions {
   /** i32 [B, N], 1 = real input: masks the cross-attention keys */
@@ -14,6 +14,8 @@ export interface EncodeOptions {
    * caller with inputs too large to hold twice builds them normalised, slice by slice).
    */
   inputsNormalized?: boolean;
+  /** shown the cross-attention's softmax operands (attention maps: perceiver/attention_maps.ts) */
+  attentionTap?: AttentionTap;
 }
 
 /** inputs [B, N, C] (C = preprocessor width) -> latents z [B, numLatents, latentChannels]. */
@@ -27,6 +29,7 @@ export function encode(gpu: Gpu, inputs: Tensor, params: Params, cfg: EncoderCon
     keyMask: opts.inputMask,
     kvNormalized: opts.inputsNormalized,
     foldKeyValue: true,
+    tap: opts.attentionTap,
   });
   latents.dispose();
   for (let block = 0; block < cfg.numBlocks; block++) {

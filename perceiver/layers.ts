@@ -52,7 +52,23 @@ export interface AttendOptions {
   residual?: Tensor;
   /** allow the one-head key/value fold below (the encoder's cross-attention) */
   foldKeyValue?: boolean;
+  /** shown this attention's softmax operands (attention maps, see AttentionTap) */
+  tap?: AttentionTap;
 }
+
+/**
+ * Sees the operands of one attention's softmax: the probabilities are
+ * softmax over the keys of q . k / sqrt(channels per head), with the key
+ * mask (queries are never masked where a tap is used: the encoder's
+ * latents). With the key/value fold these are the folded q Wk^T and the
+ * inputs themselves, which give the same probabilities (see `attend`).
+ * Called while the forward is being recorded; perceiver/attention_maps.ts
+ * computes the maps from them.
+ */
+export type AttentionTap = (q: Tensor, k: Tensor, opts: { heads: number; keyMask?: Tensor }) => void;
+
+/** Testing knob: false turns the key/value fold off everywhere (to check that it changes nothing). */
+export const layersTesting = { foldKeyValue: true };
 
 /**
  * `Attention`: q, k, v projections (linear, linear_1, linear_2), multi-head
@@ -72,7 +88,7 @@ export interface AttendOptions {
 export function attend(gpu: Gpu, qIn: Tensor, kvIn: Tensor, p: Params, opts: AttendOptions): Tensor {
   const q = linear(gpu, qIn, p.scope('linear'));
   let heads: Tensor;
-  const fold = opts.foldKeyValue === true && opts.heads === 1 && !opts.keyMask && !opts.queryMask && qIn.shape[1] < kvIn.shape[1];
+  const fold = opts.foldKeyValue === true && layersTesting.foldKeyValue && opts.heads === 1 && !opts.keyMask && !opts.queryMask && qIn.shape[1] < kvIn.shape[1];
   if (fold) {
     const wk = p.get('linear_1/w'); // [Ckv, qk]
     const [ckv, qk] = wk.shape;
@@ -83,6 +99,7 @@ export function attend(gpu: Gpu, qIn: Tensor, kvIn: Tensor, p: Params, opts: Att
       qx.dispose();
       qx = r;
     }
+    opts.tap?.(qx, kvIn, { heads: 1 });
     const attended = attention(gpu, qx, kvIn, kvIn, { heads: 1 }); // [B, Tq, Ckv]
     qx.dispose();
     heads = linear(gpu, attended, p.scope('linear_2'));
@@ -90,6 +107,7 @@ export function attend(gpu: Gpu, qIn: Tensor, kvIn: Tensor, p: Params, opts: Att
   } else {
     const k = linear(gpu, kvIn, p.scope('linear_1'));
     const v = linear(gpu, kvIn, p.scope('linear_2'));
+    opts.tap?.(q, k, { heads: opts.heads, keyMask: opts.keyMask });
     heads = attention(gpu, q, k, v, { heads: opts.heads, keyMask: opts.keyMask, queryMask: opts.queryMask });
     k.dispose();
     v.dispose();
@@ -129,6 +147,8 @@ export interface CrossAttentionOptions {
   kvNormalized?: boolean;
   /** see `attend` */
   foldKeyValue?: boolean;
+  /** see `attend` */
+  tap?: AttentionTap;
 }
 
 /**
@@ -144,6 +164,7 @@ export function crossAttention(gpu: Gpu, q: Tensor, kv: Tensor, p: Params, opts:
     queryMask: opts.queryMask,
     residual: opts.queryResidual ? q : undefined,
     foldKeyValue: opts.foldKeyValue,
+    tap: opts.tap,
   });
   nq.dispose();
   if (nkv !== kv) nkv.dispose();

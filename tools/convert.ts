@@ -1,7 +1,8 @@
 // Converts a released Perceiver IO checkpoint (a Haiku pickle: .pystate /
 // .pickle) into the project's weight format (engine/weights.ts).
 //
-//   npm run convert -- IN OUT --preset P [--overrides JSON|FILE] [--dtype f32|f16] [--force]
+//   perceiver-io convert IN OUT --preset P [--overrides JSON|FILE] [--dtype f32|f16] [--force]
+//   (npm run convert -- ... in a clone; the command is tools/cli/convert.ts)
 //
 // Names: every leaf of the checkpoint is flattened to Haiku's flat name
 // `module/path/param` (for ImageNet files, the `params` and `state` mappings
@@ -24,13 +25,22 @@
 // in flight) to OUT.partial, then renamed; an existing OUT is refused unless
 // --force.
 //
-// The module is browser-safe (node: modules are imported only by the CLI).
+// The module is browser-safe (no node: imports; it is the package's
+// `perceiver-io-webgpu/convert` subpath). Files on disk: convertFile in
+// tools/convert-file.ts (Node, `perceiver-io-webgpu/node`), used by the CLI.
 
 import { parsePickle, flattenArrays, NdArray, type PyValue } from './pickle.ts';
 import { expectedParams, applyLayout, storedShapes, fmtShape as fmt } from '../perceiver/params.ts';
 import { presetConfig, defaultConfig, PRESETS, type ModelConfig, type Overrides, type PresetName } from '../perceiver/config.ts';
 import { WeightWriter, encodeWeights, widenF16, type HostTensor, type WeightDType, type WeightData, type WeightSpec } from '../engine/weights.ts';
 import { f32ToF16 } from '../engine/f16.ts';
+
+// What a browser app needs besides the converter: the presets, the pickle
+// reader and the .npy/.npz readers (all browser-safe).
+export { PRESETS, presetConfig, type PresetName, type Overrides } from '../perceiver/config.ts';
+export { parsePickle, PickleError, type PyValue } from './pickle.ts';
+export { NdArray } from './ndarray.ts';
+export { readNpz, parseNpy, NpyError } from './npy.ts';
 
 export const CONVERTER_VERSION = 'perceiver-io convert 1';
 
@@ -193,151 +203,4 @@ export async function writePlan(
   }
   const header = await writer.finish();
   return { bytes: header.totalBytes, f16Overflow: overflow };
-}
-
-// ---------------- CLI ----------------
-
-const USAGE = `usage: npm run convert -- IN OUT --preset P [--overrides JSON|FILE] [--dtype f32|f16] [--force]
-  IN          a released checkpoint (.pystate / .pickle)
-  OUT         the weight file to write
-  --preset    ${PRESETS.join(' | ')}
-  --overrides size overrides as JSON ('{"num_latents":32}') or a JSON file
-              (an overrides object, or a fixture's STEM.json with "overrides")
-  --dtype     f32 (default) or f16 storage for float tensors
-  --force     overwrite OUT if it exists`;
-
-export interface CliArgs {
-  input: string;
-  output: string;
-  preset: PresetName;
-  overrides: string | null;
-  dtype: StoreDtype;
-  force: boolean;
-}
-
-export function parseArgs(argv: string[]): CliArgs | 'help' {
-  const pos: string[] = [];
-  let preset = '';
-  let overrides: string | null = null;
-  let dtype = 'f32';
-  let force = false;
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const val = () => {
-      const v = argv[++i];
-      if (v === undefined) throw new Error(`${a} needs a value\n${USAGE}`);
-      return v;
-    };
-    if (a === '--help' || a === '-h') return 'help';
-    else if (a === '--preset') preset = val();
-    else if (a.startsWith('--preset=')) preset = a.slice(9);
-    else if (a === '--overrides') overrides = val();
-    else if (a.startsWith('--overrides=')) overrides = a.slice(12);
-    else if (a === '--dtype') dtype = val();
-    else if (a.startsWith('--dtype=')) dtype = a.slice(8);
-    else if (a === '--force') force = true;
-    else if (a.startsWith('--')) throw new Error(`unknown option ${a}\n${USAGE}`);
-    else pos.push(a);
-  }
-  if (pos.length !== 2) throw new Error(`expected IN and OUT, got ${pos.length} paths\n${USAGE}`);
-  if (!PRESETS.includes(preset as PresetName)) throw new Error(`--preset must be one of ${PRESETS.join(', ')}${preset ? `, not '${preset}'` : ''}\n${USAGE}`);
-  if (dtype !== 'f32' && dtype !== 'f16') throw new Error(`--dtype must be f32 or f16, not '${dtype}'`);
-  return { input: pos[0], output: pos[1], preset: preset as PresetName, overrides, dtype, force };
-}
-
-function parseOverrides(text: string, from: string): Overrides {
-  let v: unknown;
-  try {
-    v = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`--overrides ${from}: not valid JSON (${(e as Error).message})`);
-  }
-  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`--overrides ${from}: expected a JSON object`);
-  const o = v as Record<string, unknown>;
-  const inner = 'overrides' in o && typeof o.overrides === 'object' ? (o.overrides as Overrides) : (o as Overrides);
-  return inner ?? {};
-}
-
-export async function main(argv: string[]): Promise<number> {
-  const fs = await import('node:fs');
-  const path = await import('node:path');
-  const log = (s: string) => process.stderr.write(`${s}\n`);
-  let args: CliArgs | 'help';
-  try {
-    args = parseArgs(argv);
-  } catch (e) {
-    log((e as Error).message);
-    return 2;
-  }
-  if (args === 'help') {
-    log(USAGE);
-    return 0;
-  }
-  const { input, output, preset, dtype, force } = args;
-  const partial = `${output}.partial`;
-  let fd: number | null = null;
-  try {
-    let overrides: Overrides = {};
-    if (args.overrides !== null) {
-      const o = args.overrides.trim();
-      overrides = o.startsWith('{') ? parseOverrides(o, 'argument') : parseOverrides(fs.readFileSync(o, 'utf8'), o);
-    }
-    presetConfig(preset, overrides); // validates the overrides early
-    if (!fs.existsSync(input)) throw new Error(`${input}: no such file`);
-    if (fs.existsSync(output) && !force) throw new Error(`${output} exists; pass --force to overwrite it`);
-    if (path.resolve(input) === path.resolve(output)) throw new Error('IN and OUT are the same file');
-    const size = fs.statSync(input).size;
-    const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MB`;
-    log(`reading ${input} (${mb(size)})`);
-    const t0 = performance.now();
-    let bytes: Uint8Array | null = fs.readFileSync(input);
-    const tree = parsePickle(bytes);
-    bytes = null; // the parsed arrays are copies: let the file's bytes go
-    void bytes;
-    const plan = planConversion(flattenCheckpoint(tree), preset, overrides, dtype, path.basename(input));
-    log(`parsed and matched ${plan.entries.length + plan.dropped.length} tensors for ${preset} in ${((performance.now() - t0) / 1000).toFixed(1)} s` +
-      (plan.dropped.length ? ` (dropped on purpose: ${plan.dropped.map((n) => n.split('/').slice(-2).join('/')).join(', ')})` : ''));
-    fd = fs.openSync(partial, 'w');
-    const out = fd;
-    let lastStep = -1;
-    const big = size > 64 * 2 ** 20;
-    const result = await writePlan(
-      plan,
-      (chunk) => {
-        let off = 0;
-        while (off < chunk.byteLength) off += fs.writeSync(out, chunk, off, chunk.byteLength - off);
-      },
-      (written, total) => {
-        const step = Math.floor((written / total) * 10);
-        if (big && step !== lastStep) {
-          lastStep = step;
-          log(`  writing ${output}: ${step * 10}% (${mb(written)} of ${mb(total)})`);
-        }
-      },
-    );
-    fs.closeSync(fd);
-    fd = null;
-    fs.renameSync(partial, output);
-    for (const w of result.f16Overflow) log(`warning: ${w}`);
-    log(`wrote ${output}: ${plan.entries.length} tensors, ${mb(result.bytes)}, ${dtype}, in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-    return 0;
-  } catch (e) {
-    if (fd !== null) fs.closeSync(fd);
-    if (fs.existsSync(partial)) fs.unlinkSync(partial);
-    log(`convert: ${(e as Error).message}`);
-    return 1;
-  }
-}
-
-function invokedDirectly(): boolean {
-  if (typeof process === 'undefined' || !Array.isArray(process.argv) || !process.argv[1]) return false;
-  const self = decodeURIComponent(new URL(import.meta.url).pathname).replace(/^\/([A-Za-z]:)/, '$1');
-  const arg = process.argv[1].replace(/\\/g, '/');
-  return self === arg || self.endsWith(`/${arg.replace(/^\.\//, '')}`);
-}
-
-if (invokedDirectly()) {
-  main(process.argv.slice(2)).then((code) => {
-    process.exitCode = code;
-  });
 }

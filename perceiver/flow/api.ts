@@ -22,12 +22,26 @@ import { toRgba, type ImageInput, type RgbaImage } from '../image.ts';
 import { FlowWorkspace } from './model.ts';
 import { estimateFlow, normalizeFrame, type FlowOptions } from './pipeline.ts';
 import { flowPicture, type FlowColorOptions } from './colorwheel.ts';
+import type { AttentionMap, AttentionRequest } from '../attention_maps.ts';
 
 export { flowPicture };
 
 export interface EstimateOptions extends FlowOptions {
   /** also draw the colour-wheel picture (true: automatic scale, no legend) */
   picture?: boolean | FlowColorOptions;
+  /** also each tile's encoder cross-attention maps of these latents (docs/attention-maps.md) */
+  attention?: AttentionRequest;
+}
+
+/** One tile's attention maps: per requested latent, over the tile's pixel grid. */
+export interface TileAttention {
+  /**
+   * The tile in frame pixels (368x496 for the released model). Frames
+   * smaller than a tile are edge-padded at the right and bottom, so there
+   * the tile extends past the frame.
+   */
+  tile: { x: number; y: number; width: number; height: number };
+  maps: AttentionMap[];
 }
 
 export interface FlowResult {
@@ -39,6 +53,8 @@ export interface FlowResult {
   picture?: RgbaImage;
   /** the picture's magnitude scale in pixels (|flow| drawn fully saturated) */
   scale?: number;
+  /** when asked for: the attention maps of each tile that ran */
+  attention?: TileAttention[];
 }
 
 export interface SequenceResult extends FlowResult {
@@ -84,9 +100,26 @@ export class OpticalFlow {
 
   /** Flow for an already normalised pair [2, height, width, 3] in [-1, 1] (the fixtures' layout). */
   async flowNormalized(frames: Float32Array, height: number, width: number, opts: EstimateOptions = {}): Promise<FlowResult> {
-    const flow = await estimateFlow(this.gpu, this.params, this.config, frames, height, width, opts, this.workspace);
+    const maps = opts.attention ? await import('../attention_maps.ts') : null; // loaded on first use
+    const recorder = maps?.mapsRecorder(this.gpu, opts.attention!, this.config.encoder.numLatents, 'optical-flow');
+    const tiles: { x: number; y: number }[] = [];
+    let flow: Float32Array;
+    let attention: TileAttention[] | undefined;
+    try {
+      const onTile: EstimateOptions['onTile'] = (i, n, t) => {
+        tiles.push({ x: t.x, y: t.y });
+        opts.onTile?.(i, n, t);
+      };
+      flow = await estimateFlow(this.gpu, this.params, this.config, frames, height, width, recorder ? { ...opts, onTile, attentionTap: recorder.tap } : opts, this.workspace);
+      if (recorder) {
+        const [th, tw] = this.config.trainSize;
+        attention = (await recorder.read()).map((rec, i) => ({ tile: { ...tiles[i], width: tw, height: th }, maps: maps!.gridMaps(rec, th, tw)[0] }));
+      }
+    } finally {
+      recorder?.dispose();
+    }
     await tunePending(this.gpu); // kernels for the shapes this pair used (engine/tune.ts)
-    const result: FlowResult = { width, height, flow };
+    const result: FlowResult = { width, height, flow, ...(attention ? { attention } : {}) };
     if (opts.picture) {
       const { picture, scale } = await flowPicture(this.gpu, flow, width, height, opts.picture === true ? {} : opts.picture);
       result.picture = picture;

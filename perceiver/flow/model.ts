@@ -46,7 +46,7 @@ import { bindingLimit } from '../../kernels/slicing.ts';
 import type { FlowConfig } from '../config.ts';
 import { encode } from '../encoder.ts';
 import { decodeQueries, decodeInChunks, type DecoderSpec } from '../decoder.ts';
-import { linear, norm, type Params } from '../layers.ts';
+import { linear, norm, type AttentionTap, type Params } from '../layers.ts';
 import { flowInputChannels } from './params.ts';
 
 export const PATCHES_LINEAR = 'image_preprocessor/patches_linear';
@@ -70,6 +70,8 @@ export interface SliceOptions {
   /** decoder queries per chunk (default 16384, lowered to fit a binding) */
   chunkSize?: number;
   onProgress?(stage: 'encode' | 'decode', done: number, total: number): void;
+  /** shown each tile's encoder cross-attention operands (attention maps: perceiver/attention_maps.ts) */
+  attentionTap?: AttentionTap;
 }
 
 const DEFAULT_SLICE = 32768;
@@ -159,7 +161,7 @@ export function encodeTile(gpu: Gpu, patches: Tensor, params: Params, cfg: FlowC
     ln.dispose();
     opts.onProgress?.('encode', s + n, N);
   }
-  const z = encode(gpu, kv.reshape([1, N, C]), params, e, { inputsNormalized: true });
+  const z = encode(gpu, kv.reshape([1, N, C]), params, e, { inputsNormalized: true, attentionTap: opts.attentionTap });
   if (!ws) kv.dispose();
   return z;
 }

@@ -7,8 +7,9 @@ import type { ImageNetConfig } from '../config.ts';
 import { Params } from '../layers.ts';
 import { toRgba, type ImageInput } from '../image.ts';
 import { softmax, topK } from '../topk.ts';
-import { imagenetLogits } from './model.ts';
-import { preprocessImageNet } from './preprocess.ts';
+import { imagenetInputGrid, imagenetLogits } from './model.ts';
+import { centerCropBox, preprocessImageNet, type CropBox } from './preprocess.ts';
+import type { AttentionMap, AttentionRequest } from '../attention_maps.ts';
 
 /**
  * The 1000 class names (perceiver/imagenet/labels.ts), loaded on first use:
@@ -26,6 +27,26 @@ export interface Prediction {
   index: number;
   label: string;
   probability: number;
+}
+
+export interface ClassifyOptions {
+  /** top-k (default 5) */
+  k?: number;
+  /** also the encoder cross-attention's maps of these latents (docs/attention-maps.md) */
+  attention?: AttentionRequest;
+}
+
+export interface ClassifyResult {
+  /** per image, the top-k labels */
+  predictions: Prediction[][];
+  /**
+   * When asked for: per image, per requested latent, its attention over the
+   * model's input grid (224x224 pixels; the conv stem's 56x56 for
+   * imagenet-conv), which covers the centre crop `crops[i]` of image i.
+   */
+  attention?: AttentionMap[][];
+  /** per image, the square of the original image the model saw (centre crop, then resized) */
+  crops: CropBox[];
 }
 
 export class ImageClassifier {
@@ -46,26 +67,51 @@ export class ImageClassifier {
    * fixtures' layout). Returns [B * numClasses].
    */
   async logits(images: Float32Array, shape: readonly [number, number, number, number]): Promise<Float32Array> {
-    const x = upload(this.gpu, images, shape);
-    const out = imagenetLogits(this.gpu, x, this.params, this.config);
-    x.dispose();
-    const host = await readF32(out);
-    out.dispose();
-    await tunePending(this.gpu); // kernels for the shapes this forward used (engine/tune.ts)
-    return host;
+    return (await this.forward(images, shape)).logits;
   }
 
-  /** Top-k labels with probabilities for each image (browser images or RGBA bytes). */
-  async classify(images: ImageInput | ImageInput[], k = 5): Promise<Prediction[][]> {
-    const list = Array.isArray(images) ? images : [images];
+  /**
+   * logits, and with `attention` the cross-attention maps of its latents
+   * over the input grid (imagenetInputGrid): [B][latent].
+   */
+  async forward(images: Float32Array, shape: readonly [number, number, number, number], attention?: AttentionRequest): Promise<{ logits: Float32Array; attention?: AttentionMap[][] }> {
+    const maps = attention ? await import('../attention_maps.ts') : null; // loaded on first use
+    const recorder = maps?.mapsRecorder(this.gpu, attention!, this.config.encoder.numLatents, this.config.preset);
+    try {
+      const x = upload(this.gpu, images, shape);
+      const out = imagenetLogits(this.gpu, x, this.params, this.config, { attentionTap: recorder?.tap });
+      x.dispose();
+      const host = await readF32(out);
+      out.dispose();
+      let grids: AttentionMap[][] | undefined;
+      if (recorder) grids = maps!.gridMaps((await recorder.read())[0], ...imagenetInputGrid(this.config, shape[1], shape[2]));
+      await tunePending(this.gpu); // kernels for the shapes this forward used (engine/tune.ts)
+      return { logits: host, attention: grids };
+    } finally {
+      recorder?.dispose();
+    }
+  }
+
+  /**
+   * Top-k labels with probabilities for each image (browser images or RGBA
+   * bytes). With an options object: `{ predictions, crops, attention? }`,
+   * the attention maps when `attention: { latents }` asks for them.
+   */
+  classify(images: ImageInput | ImageInput[], k?: number): Promise<Prediction[][]>;
+  classify(images: ImageInput | ImageInput[], opts: ClassifyOptions): Promise<ClassifyResult>;
+  async classify(images: ImageInput | ImageInput[], kOrOpts: number | ClassifyOptions = 5): Promise<Prediction[][] | ClassifyResult> {
+    const opts = typeof kOrOpts === 'number' ? { k: kOrOpts } : kOrOpts;
+    const list = (Array.isArray(images) ? images : [images]).map((img) => toRgba(img));
     if (list.length === 0) throw new Error('classify: no images');
     const size = this.inputSize;
     const per = size * size * 3;
     const batch = new Float32Array(list.length * per);
-    list.forEach((img, i) => batch.set(preprocessImageNet(toRgba(img), size), i * per));
-    const logits = await this.logits(batch, [list.length, size, size, 3]);
+    list.forEach((img, i) => batch.set(preprocessImageNet(img, size), i * per));
+    const { logits, attention } = await this.forward(batch, [list.length, size, size, 3], opts.attention);
     const n = this.config.numClasses;
     const labels = await imagenetClasses();
-    return list.map((_, i) => topK(softmax(logits.subarray(i * n, (i + 1) * n)), k, labels));
+    const predictions = list.map((_, i) => topK(softmax(logits.subarray(i * n, (i + 1) * n)), opts.k ?? 5, labels));
+    if (typeof kOrOpts === 'number') return predictions;
+    return { predictions, attention, crops: list.map((img) => centerCropBox(img.width, img.height, size)) };
   }
 }

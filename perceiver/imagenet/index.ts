@@ -1,7 +1,8 @@
 // ImageNet classification: the browser/Node entry point for the three
 // imagenet-* presets.
-export { ImageClassifier, imagenetClasses, type Prediction } from './classify.ts';
-export { imagenetLogits, imagenetInputs } from './model.ts';
+export { ImageClassifier, imagenetClasses, type Prediction, type ClassifyOptions, type ClassifyResult } from './classify.ts';
+export { imagenetLogits, imagenetInputs, imagenetInputGrid } from './model.ts';
+export type { AttentionMap, AttentionRequest } from '../attention_maps.ts';
 export { preprocessImageNet } from './preprocess.ts';
 // The class names: `await imagenetClasses()` (a lazily loaded chunk), or
 // import { IMAGENET_CLASSES } from './labels.ts' to bundle them eagerly.

@@ -14,7 +14,7 @@ import { fourierFeatures } from '../../kernels/fourier.ts';
 import { concat } from '../../kernels/concat.ts';
 import { matmul } from '../../kernels/matmul.ts';
 import type { ImageNetConfig } from '../config.ts';
-import { encode } from '../encoder.ts';
+import { encode, type EncodeOptions } from '../encoder.ts';
 import { decodeQueries, type DecoderSpec } from '../decoder.ts';
 import { linear, type Params } from '../layers.ts';
 import { BATCHNORM_MEAN, BATCHNORM_VARIANCE } from './params.ts';
@@ -73,10 +73,22 @@ export function classificationDecoder(cfg: { decoderHeads: number; decoderQueryR
   return { scope, heads: cfg.decoderHeads, queryResidual: cfg.decoderQueryResidual, finalProject: true };
 }
 
-/** images [B, H, W, 3] -> logits [B, numClasses]. */
-export function imagenetLogits(gpu: Gpu, images: Tensor, params: Params, cfg: ImageNetConfig): Tensor {
+/**
+ * The grid of the encoder's inputs for H x W images (row-major, as
+ * imagenetInputs orders them): the pooled 1/4 grid of the conv stem
+ * (stride-2 conv, stride-2 pool, SAME padding: 56x56 for 224), the pixels
+ * otherwise.
+ */
+export function imagenetInputGrid(cfg: ImageNetConfig, height: number, width: number): [number, number] {
+  if (cfg.preset !== 'imagenet-conv') return [height, width];
+  const half = (n: number) => Math.ceil(n / 2);
+  return [half(half(height)), half(half(width))];
+}
+
+/** images [B, H, W, 3] -> logits [B, numClasses]. `opts.attentionTap`: see perceiver/attention_maps.ts. */
+export function imagenetLogits(gpu: Gpu, images: Tensor, params: Params, cfg: ImageNetConfig, opts: Pick<EncodeOptions, 'attentionTap'> = {}): Tensor {
   const inputs = imagenetInputs(gpu, images, params, cfg);
-  const z = encode(gpu, inputs, params, cfg.encoder);
+  const z = encode(gpu, inputs, params, cfg.encoder, opts);
   inputs.dispose();
   const spec = classificationDecoder(cfg);
   const batch = images.shape[0];

@@ -36,6 +36,8 @@ import {
 import { planWindows, windowFrames, windowAudio, type WindowPlan } from './windows.ts';
 import { preprocessFrame } from './preprocess.ts';
 import { psnr } from './psnr.ts';
+import type { AttentionRequest, VideoAttentionMap } from '../attention_maps.ts';
+import type { AttentionTap } from '../layers.ts';
 
 /**
  * The 700 Kinetics class names (./labels.ts), loaded on first use: a dynamic
@@ -78,6 +80,8 @@ export interface AutoencodeOptions {
   chunkSize?: number;
   projection?: ProjectionMode;
   onProgress?(p: { window: number; windows: number; done: number; total: number }): void;
+  /** also each window's encoder cross-attention maps of these latents (docs/attention-maps.md) */
+  attention?: AttentionRequest;
 }
 
 export interface WindowResult {
@@ -93,6 +97,8 @@ export interface WindowResult {
    */
   psnr: { video: number; audio: number };
   seconds: { encode: number; decode: number };
+  /** when asked for: per requested latent, its attention over this window's inputs */
+  attention?: VideoAttentionMap[];
 }
 
 export interface ClipResult {
@@ -150,10 +156,14 @@ export class VideoAutoencoder {
     return this.config.imageSize;
   }
 
-  /** Encodes one window: frames float32 [16, 224, 224, 3] in [0, 1], audio float32 [30720] in [-1, 1]. */
-  encode(frames: Float32Array, audio: Float32Array): EncodedWindow {
+  /**
+   * Encodes one window: frames float32 [16, 224, 224, 3] in [0, 1], audio
+   * float32 [30720] in [-1, 1]. `attentionTap`: see perceiver/attention_maps.ts
+   * (autoencode's `attention` option uses it).
+   */
+  encode(frames: Float32Array, audio: Float32Array, opts: { attentionTap?: AttentionTap } = {}): EncodedWindow {
     const g = this.geometry;
-    const z = this.model.encode(frames, audio, g); // (checks the sizes)
+    const z = this.model.encode(frames, audio, g, opts); // (checks the sizes)
     return { z, geometry: g, dispose: () => z.dispose() };
   }
 
@@ -211,41 +221,50 @@ export class VideoAutoencoder {
     const sel = opts.video ?? 'all';
     const windows: WindowResult[] = [];
     const meanProbs = new Float64Array(this.config.numClasses);
-    for (const plan of plans) {
-      const t0 = performance.now();
-      const enc = this.encode(windowFrames(input, frameSize, plan, g.frames), windowAudio(samples, plan, g.audioSamples));
-      const t1 = performance.now();
-      const image = this.windowImageRequest(sel, plan);
-      const real = plan.frames * spf;
-      let out: WindowOutputs;
-      try {
-        out = await this.decode(enc, { label: true, image, audio: wantAudio ? { start: 0, end: real } : null }, {
-          chunkSize: opts.chunkSize,
-          projection: opts.projection,
-          onProgress: opts.onProgress && ((done, total) => opts.onProgress!({ window: plan.index, windows: plans.length, done, total })),
+    const maps = opts.attention ? await import('../attention_maps.ts') : null; // loaded on first use
+    const recorder = maps?.mapsRecorder(this.gpu, opts.attention!, this.config.encoder.numLatents, 'multimodal-autoencoder');
+    const s2d = this.config.spaceToDepth;
+    const patchGrid = [g.frames, g.height / s2d, g.width / s2d] as const;
+    try {
+      for (const plan of plans) {
+        const t0 = performance.now();
+        const enc = this.encode(windowFrames(input, frameSize, plan, g.frames), windowAudio(samples, plan, g.audioSamples), { attentionTap: recorder?.tap });
+        const t1 = performance.now();
+        const image = this.windowImageRequest(sel, plan);
+        const real = plan.frames * spf;
+        let out: WindowOutputs;
+        try {
+          out = await this.decode(enc, { label: true, image, audio: wantAudio ? { start: 0, end: real } : null }, {
+            chunkSize: opts.chunkSize,
+            projection: opts.projection,
+            onProgress: opts.onProgress && ((done, total) => opts.onProgress!({ window: plan.index, windows: plans.length, done, total })),
+          });
+        } finally {
+          enc.dispose();
+        }
+        const t2 = performance.now();
+        // Scatter into the clip, dropping the padded frames.
+        const win = out.image ? scatterImage(g, out.imageIndices!, out.image) : null;
+        if (win) frames.set(win.subarray(0, plan.frames * frameSize), plan.firstFrame * frameSize);
+        const aud = out.audio ? scatterAudio(this.config, g, out.audioPatches!, out.audio) : null;
+        if (aud && audioOut) audioOut.set(aud.subarray(0, real), plan.firstFrame * spf);
+        const logits = out.label!;
+        const probs = softmax(logits);
+        probs.forEach((p, i) => (meanProbs[i] += p / plans.length));
+        const inFrames = input.subarray(plan.firstFrame * frameSize, (plan.firstFrame + plan.frames) * frameSize);
+        const video = win ? psnr(win.subarray(0, plan.frames * frameSize), inFrames, { clip: [0, 1] }).psnr : NaN;
+        const audio = aud && samples && plan.samples > 0 ? psnr(aud.subarray(0, plan.samples), samples.subarray(plan.firstSample, plan.firstSample + plan.samples)).psnr : NaN;
+        windows.push({
+          plan,
+          logits,
+          labels: topK(probs, opts.topK ?? 5, classNames),
+          psnr: { video, audio },
+          seconds: { encode: (t1 - t0) / 1000, decode: (t2 - t1) / 1000 },
+          ...(recorder ? { attention: maps!.videoMaps((await recorder.read())[0], g.audioSamples / this.config.samplesPerPatch, patchGrid) } : {}),
         });
-      } finally {
-        enc.dispose();
       }
-      const t2 = performance.now();
-      // Scatter into the clip, dropping the padded frames.
-      const win = out.image ? scatterImage(g, out.imageIndices!, out.image) : null;
-      if (win) frames.set(win.subarray(0, plan.frames * frameSize), plan.firstFrame * frameSize);
-      const aud = out.audio ? scatterAudio(this.config, g, out.audioPatches!, out.audio) : null;
-      if (aud && audioOut) audioOut.set(aud.subarray(0, real), plan.firstFrame * spf);
-      const logits = out.label!;
-      const probs = softmax(logits);
-      probs.forEach((p, i) => (meanProbs[i] += p / plans.length));
-      const inFrames = input.subarray(plan.firstFrame * frameSize, (plan.firstFrame + plan.frames) * frameSize);
-      const video = win ? psnr(win.subarray(0, plan.frames * frameSize), inFrames, { clip: [0, 1] }).psnr : NaN;
-      const audio = aud && samples && plan.samples > 0 ? psnr(aud.subarray(0, plan.samples), samples.subarray(plan.firstSample, plan.firstSample + plan.samples)).psnr : NaN;
-      windows.push({
-        plan,
-        logits,
-        labels: topK(probs, opts.topK ?? 5, classNames),
-        psnr: { video, audio },
-        seconds: { encode: (t1 - t0) / 1000, decode: (t2 - t1) / 1000 },
-      });
+    } finally {
+      recorder?.dispose();
     }
     return {
       frameCount: count,

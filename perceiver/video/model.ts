@@ -60,7 +60,7 @@ import { matmul } from '../../kernels/matmul.ts';
 import type { MultimodalConfig } from '../config.ts';
 import { multimodalWidths } from './params.ts';
 import { spaceToDepth } from './preprocess.ts';
-import { encode } from '../encoder.ts';
+import { encode, type EncodeOptions } from '../encoder.ts';
 import { decodeInChunks, type DecoderSpec } from '../decoder.ts';
 import { linear, Params } from '../layers.ts';
 
@@ -281,9 +281,9 @@ export class MultimodalAutoencoderModel {
    * 30,720 samples) -> latents z [1, 784, 512] (the encoder runs once; keep
    * z to decode any subset).
    */
-  encode(frames: Float32Array, audio: Float32Array, g: WindowGeometry = releasedGeometry(this.config)): Tensor {
+  encode(frames: Float32Array, audio: Float32Array, g: WindowGeometry = releasedGeometry(this.config), opts: Pick<EncodeOptions, 'attentionTap'> = {}): Tensor {
     const inputs = multimodalInputs(this.gpu, frames, audio, g, this.params, this.config);
-    const z = encode(this.gpu, inputs, this.params, this.config.encoder);
+    const z = encode(this.gpu, inputs, this.params, this.config.encoder, opts);
     inputs.dispose();
     return z;
   }

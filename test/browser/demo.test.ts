@@ -31,6 +31,7 @@ import { buildDemo, type DemoManifest } from '../../demo/build.ts';
 import { serveDir, type DemoServer } from '../../demo/serve.ts';
 import { readNpz } from '../../tools/npy.ts';
 import { relError } from '../gpu.ts';
+import { skip } from '../skip.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(here, '../..');
@@ -102,7 +103,7 @@ async function runCheck(task: string, timeout = 120_000): Promise<PageCheck> {
 
 if (missing) {
   test('browser tests', () => {
-    console.log(`  skipped: ${missing}`);
+    skip(missing);
   });
 } else {
   test.before(async () => {
@@ -279,12 +280,12 @@ if (missing) {
     const p = page();
     await p.click(`#tab-${task}`);
     if (!(await p.evaluate((t) => window.__perceiver.available[t as 'classify'], task))) {
-      console.log(`  ${task}: not available in this build`);
+      skip(`${task}: not available in this build`);
       await shot(task);
       return false;
     }
     if (!manifest.weights.some((w) => w.file === weights)) {
-      console.log(`  skipped: ${task}: no golden weights in this build (${GOLDEN} is absent); the panel says so`);
+      skip(`${task}: no golden weights in this build (${GOLDEN} is absent); the panel says so`);
       assert.match((await p.textContent(`#${task}-builtin`)) ?? '', /none in this build/);
       await shot(task);
       return false;

@@ -5,6 +5,7 @@ import { upload, readF32, type Gpu } from '../../engine/index.ts';
 import { tuning, tunePending, exportTuning, type Measure } from '../../engine/tune.ts';
 import { setBindingLimitForTests } from '../../kernels/slicing.ts';
 import { attention, attentionTesting, attentionKernel, type AttentionKernel } from '../../kernels/attention.ts';
+import { skip } from '../skip.ts';
 
 const TOL = 1e-5;
 
@@ -87,7 +88,7 @@ for (const k of ['portable', 'subgroups'] as const) {
   const kernelTest = (name: string, fn: () => Promise<void>) =>
     test(`${k}: ${name}`, async () => {
       if (k === 'subgroups' && !(await testGpu()).features.subgroups) {
-        console.log(`  skipped '${k}: ${name}': this adapter has no subgroups feature`);
+        skip('this adapter has no subgroups feature');
         return;
       }
       kernel = k;
@@ -195,7 +196,7 @@ for (const k of ['portable', 'subgroups'] as const) {
 }
 
 test('subgroups: any query stride (invocations per query) gives the same result', async () => {
-  if (!(await testGpu()).features.subgroups) return console.log('  skipped: this adapter has no subgroups feature');
+  if (!(await testGpu()).features.subgroups) return skip('this adapter has no subgroups feature');
   kernel = 'subgroups';
   const c: Case = { B: 2, Tq: 70, Tk: 77, H: 3, Dqk: 7, Dv: 5, keyMask: (b, T) => (b === 0 && T < 40 ? 0 : 1) };
   for (const stride of [2, 4, 64]) {
@@ -211,7 +212,7 @@ test('subgroups: any query stride (invocations per query) gives the same result'
 
 test('tuner: where both kernels run, a new shape is queued, timed on both, and runs the faster', async () => {
   const gpu = await testGpu();
-  if (!gpu.features.subgroups) return console.log('  skipped: this adapter has no subgroups feature');
+  if (!gpu.features.subgroups) return skip('this adapter has no subgroups feature');
   const t = tuning(gpu);
   t.enabled = true;
   const emulation = gpu.features.emulated;

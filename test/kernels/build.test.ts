@@ -4,9 +4,13 @@ import * as assert from 'uvu/assert';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { shippedShaders, reflectShader, constsReadByWrappers } from '../../kernels/build.ts';
+import { shippedShaders, reflectShader, constsReadByWrappers, ON_DEMAND } from '../../kernels/build.ts';
 import { minifyWgsl } from '../../kernels/minify.ts';
-import * as generated from '../../kernels/shaders.gen.ts';
+import * as mainGen from '../../kernels/shaders.gen.ts';
+import * as attentionMapsGen from '../../kernels/attention_maps.gen.ts';
+
+/** Every generated ShaderInfo: shaders.gen.ts and the on-demand kernels' own modules. */
+const generated = { ...mainGen, ...attentionMapsGen };
 
 const kernels = join(dirname(fileURLToPath(import.meta.url)), '../../kernels');
 
@@ -14,6 +18,11 @@ test('the generated ShaderInfo of every kernel equals the reflection of its ship
   const shipped = shippedShaders(kernels);
   assert.equal(shipped.size, readdirSync(kernels).filter((x) => x.endsWith('.wgsl')).length, 'one kernel per .wgsl file');
   for (const [ident, { info }] of shipped) assert.equal((generated as Record<string, unknown>)[ident], info, ident);
+});
+
+test('on-demand kernels are generated into their own module only', () => {
+  assert.equal([...ON_DEMAND], Object.keys(attentionMapsGen));
+  for (const k of ON_DEMAND) assert.not.ok(k in mainGen, `${k} also in shaders.gen.ts`);
 });
 
 test('a variant (NAME.VARIANT.wgsl) ships as its directives + the base code + its own part', () => {

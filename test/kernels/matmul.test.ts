@@ -4,6 +4,7 @@ import { testGpu, randn, relError } from '../gpu.ts';
 import { upload, readF32, f32ToF16, f16ToF32 } from '../../engine/index.ts';
 import { matmul, matmulTesting, type MatmulOptions, type MatmulVariant } from '../../kernels/matmul.ts';
 import { setBindingLimitForTests } from '../../kernels/slicing.ts';
+import { skip } from '../skip.ts';
 
 const TOL = 1e-5;
 const VARIANTS: MatmulVariant[] = ['blocked', 'unrolled', 'tiled', 'vec4'];
@@ -124,7 +125,7 @@ test('whole vec4 column groups (N a multiple of 4), odd row counts, sizes past o
 test('f16 b (f32 accumulation) on every kernel, where the adapter has shader-f16', async () => {
   const gpu = await testGpu();
   if (!gpu.features.f16) {
-    console.log(`  skipped: ${gpu.adapterName} has no shader-f16`);
+    skip(`${gpu.adapterName} has no shader-f16`);
     return;
   }
   await check({ M: 37, K: 13, N: 29, f16: true, bias: true, gelu: true, residual: true });

@@ -21,6 +21,7 @@ import { OpticalFlow } from '../../perceiver/flow/api.ts';
 import { flowToColorCpu } from '../../perceiver/flow/colorwheel_cpu.ts';
 import { setBindingLimitForTests } from '../../kernels/slicing.ts';
 import { randomWeights } from '../../bench/random-weights.ts';
+import { skip } from '../skip.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const GOLDEN = join(here, '../../../shared/golden');
@@ -51,7 +52,7 @@ async function tinyModel() {
 test('the released checkpoint: every name and shape of manifest_optical_flow.json, nothing left over, 41,057,134 parameters', () => {
   const file = join(GOLDEN, 'manifest_optical_flow.json');
   if (!existsSync(file)) {
-    console.log(`  skipped: ${file} is absent`);
+    skip(`${file} is absent`);
     return;
   }
   const manifest = (JSON.parse(readFileSync(file, 'utf8')) as { params: Record<string, number[]>; state?: Record<string, number[]> });

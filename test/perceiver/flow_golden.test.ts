@@ -22,6 +22,7 @@ import type { FlowConfig } from '../../perceiver/config.ts';
 import { Params } from '../../perceiver/layers.ts';
 import { estimateFlow } from '../../perceiver/flow/pipeline.ts';
 import { evenSubset, tileOrigins } from '../../perceiver/flow/tiling.ts';
+import { skip } from '../skip.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const GOLDEN = join(here, '../../../shared/golden');
@@ -30,7 +31,7 @@ const TOLERANCE = 5e-4;
 let fixture: Fixture | null = null;
 async function golden(): Promise<Fixture | null> {
   if (!existsSync(join(GOLDEN, 'optical_flow.pystate'))) {
-    console.log(`  skipped: ${GOLDEN} is absent (the golden fixtures are read in place)`);
+    skip(`${GOLDEN} is absent (the golden fixtures are read in place)`);
     return null;
   }
   fixture ??= await loadFixture(await testGpu(), GOLDEN, 'optical_flow');

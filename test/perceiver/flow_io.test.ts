@@ -18,6 +18,7 @@ import { readFloFile, writeFloFile, writeFlowPng } from '../../perceiver/flow/no
 import { toImageData } from '../../perceiver/flow/api.ts';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { skip } from '../skip.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const MEDIA = join(here, '../../../shared/media');
@@ -201,7 +202,7 @@ test('end-point error', () => {
 test('a real photograph shifted by a known translation: the true flow warps frame 2 onto frame 1, is one colour-wheel hue, and scores EPE 0', async () => {
   const file = join(MEDIA, 'coffee.png');
   if (!existsSync(file)) {
-    console.log(`  skipped: ${file} is absent`);
+    skip(`${file} is absent`);
     return;
   }
   const gpu = await testGpu();

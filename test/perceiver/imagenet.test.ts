@@ -21,6 +21,7 @@ import { decodeQueries, decodeInChunks } from '../../perceiver/decoder.ts';
 import { encode } from '../../perceiver/encoder.ts';
 import { ImageClassifier } from '../../perceiver/imagenet/classify.ts';
 import { decodePng } from '../../tools/png.ts';
+import { skip } from '../skip.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const GOLDEN = join(here, '../../../shared/golden');
@@ -51,7 +52,7 @@ for (const stem of ['imagenet_conv', 'imagenet_fourier', 'imagenet_learned']) {
 for (const stem of ['imagenet_conv', 'imagenet_fourier', 'imagenet_learned']) {
   test(`${stem}: golden 224px fixture matches DeepMind's logits`, async () => {
     if (!existsSync(join(GOLDEN, `${stem}.pystate`))) {
-      console.log(`  skipped: ${GOLDEN} is absent (the golden fixtures are read in place)`);
+      skip(`${GOLDEN} is absent (the golden fixtures are read in place)`);
       return;
     }
     const { f, logits, ref } = await logitsFor(stem, GOLDEN);

@@ -32,6 +32,7 @@ import {
   type LogitsFn,
 } from '../../perceiver/language/fillmask.ts';
 import { utf8, MASK_ID, NUM_RESERVED_TOKENS, VOCAB_SIZE } from '../../perceiver/language/tokenizer.ts';
+import { skip } from '../skip.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const GOLDEN = join(here, '../../../shared/golden');
@@ -251,7 +252,7 @@ test('predictByte: softmax over all 262 ids, the best byte skips special ids', (
 test('language-mlm parameters: the full manifest, name for name and shape for shape; 201,108,230 in all', () => {
   const file = join(GOLDEN, 'manifest_language_mlm.json');
   if (!existsSync(file)) {
-    console.log(`  skipped: ${file} is absent`);
+    skip(`${file} is absent`);
     return;
   }
   const manifest = (JSON.parse(readFileSync(file, 'utf8')) as { params: Record<string, number[]> }).params;
@@ -263,7 +264,7 @@ test('language-mlm parameters: the full manifest, name for name and shape for sh
 
 test("golden fixture: DeepMind's logits [2, 2048, 262] through a converted weight file; fill-mask of its colab row", async () => {
   if (!existsSync(join(GOLDEN, 'language_mlm.pystate'))) {
-    console.log(`  skipped: ${GOLDEN} is absent (the golden fixtures are read in place)`);
+    skip(`${GOLDEN} is absent (the golden fixtures are read in place)`);
     return;
   }
   const gpu = await testGpu();
@@ -422,7 +423,7 @@ test('tiny model: each windowed gap equals the single pass over its own window; 
 test("released weights (PERCEIVER_MLM_WEIGHTS): the colab's example", async () => {
   const file = process.env.PERCEIVER_MLM_WEIGHTS;
   if (!file) {
-    console.log('  skipped: set PERCEIVER_MLM_WEIGHTS to a converted language_perceiver_io_bytes.pickle');
+    skip('set PERCEIVER_MLM_WEIGHTS to a converted language_perceiver_io_bytes.pickle');
     return;
   }
   const gpu = await testGpu();

@@ -18,13 +18,14 @@ import { loadFixture, disposeFixture, maxRelError } from '../../bench/fixture.ts
 import type { MultimodalConfig } from '../../perceiver/config.ts';
 import { MultimodalAutoencoderModel, releasedGeometry, rectIndices, allIndices } from '../../perceiver/video/model.ts';
 import { GOLDEN_DIR } from '../tools/helpers.ts';
+import { skip } from '../skip.ts';
 
 const TOLERANCE = 5e-4;
 const STEM = 'multimodal_autoencoder';
 
 test("golden fixture: label, all audio and two pixel rows within 5e-4 of DeepMind's, for two slice sizes", async () => {
   if (!GOLDEN_DIR || !existsSync(join(GOLDEN_DIR, `${STEM}.pystate`))) {
-    console.log('  skipped: the golden fixtures are absent (set PERCEIVER_GOLDEN_DIR)');
+    skip('the golden fixtures are absent (set PERCEIVER_GOLDEN_DIR)');
     return;
   }
   const gpu = await testGpu();

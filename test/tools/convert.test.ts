@@ -12,7 +12,8 @@ import { testGpu } from '../gpu.ts';
 import { readF32 } from '../../engine/index.ts';
 import { encodeWeights, loadWeights, parseWeightHeader, widenF16 } from '../../engine/weights.ts';
 import { f32ToF16 } from '../../engine/f16.ts';
-import { convertPickle, main, CONVERTER_VERSION } from '../../tools/convert.ts';
+import { convertPickle, CONVERTER_VERSION } from '../../tools/convert.ts';
+import { main as cli } from '../../tools/cli.ts';
 import { parsePickle, flattenArrays, NdArray, type PyValue } from '../../tools/pickle.ts';
 import { expectedParams, storedShapes, applyLayout, BATCHNORM_MEAN, BATCHNORM_VARIANCE, CONV_STEM } from '../../perceiver/params.ts';
 import { presetConfig, type PresetName, type Overrides } from '../../perceiver/config.ts';
@@ -174,11 +175,11 @@ test('missing, left-over, mis-shaped and integer tensors are reported together',
   }
 });
 
-test('CLI: writes the file, refuses to overwrite without --force, cleans up on failure', async () => {
+test('CLI (perceiver-io convert): writes the file, refuses to overwrite without --force, cleans up on failure', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'convert-test-'));
-  const quiet = process.stderr.write;
   let log = '';
-  process.stderr.write = ((s: string) => ((log += s), true)) as typeof process.stderr.write;
+  const io = { out: (l: string) => void (log += `${l}\n`), err: (l: string) => void (log += `${l}\n`) };
+  const main = (argv: string[]) => cli(['convert', ...argv], io);
   try {
     const input = join(dir, 'in.pystate');
     writeFileSync(input, synthetic('optical-flow', tiny));
@@ -210,12 +211,11 @@ test('CLI: writes the file, refuses to overwrite without --force, cleans up on f
     assert.match(log, /unknown override 'num_latentz'/);
     assert.is(await main([join(dir, 'missing.pystate'), join(dir, 'e.pwgt'), '--preset', 'optical-flow']), 1);
     assert.match(log, /no such file/);
-    // the npm script entry point really runs
-    const r = spawnSync(process.execPath, ['--import', 'tsx', join(REPO, 'tools', 'convert.ts'), input, join(dir, 'f.pwgt'), '--preset', 'optical-flow', '--overrides', ov], { encoding: 'utf8', cwd: REPO });
+    // the command line really runs
+    const r = spawnSync(process.execPath, ['--import', 'tsx', join(REPO, 'tools', 'cli.ts'), 'convert', input, join(dir, 'f.pwgt'), '--preset', 'optical-flow', '--overrides', ov], { encoding: 'utf8', cwd: REPO });
     assert.is(r.status, 0, r.stderr);
     assert.match(r.stderr, /wrote .*f\.pwgt: \d+ tensors/);
   } finally {
-    process.stderr.write = quiet;
     rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { join, dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { skip } from '../skip.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const REPO = resolve(here, '..', '..');
@@ -37,9 +38,10 @@ export const STEMS: Record<string, string> = {
   'multimodal-autoencoder': 'multimodal_autoencoder',
 };
 
+/** When `dir` is null: records the running test as skipped (test/skip.ts) and returns true. */
 export function skipNote(what: string, dir: string | null, env: string): boolean {
   if (dir) return false;
-  console.log(`  (skipped: ${what}: no fixture directory found; set ${env})`);
+  skip(`${what}: no fixture directory found; set ${env}`);
   return true;
 }
 

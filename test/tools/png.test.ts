@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 import { deflateSync } from 'node:zlib';
 import { decodePng, encodePng, readPng, crc32, PngError } from '../../tools/png.ts';
+import { skip } from '../skip.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const MEDIA = join(here, '../../../shared/media');
@@ -199,7 +200,7 @@ for (const m of MEDIA_FILES) {
   test(`decodes shared/media/${m.file} to the pixels libpng gives, and round trips`, () => {
     const path = join(MEDIA, m.file);
     if (!existsSync(path)) {
-      console.log(`  skipped: ${path} is absent (shared/media is read in place)`);
+      skip(`${path} is absent (shared/media is read in place)`);
       return;
     }
     const img = readPng(path);

@@ -27,6 +27,7 @@ import {
   type PixelsU8,
 } from '../../../perceiver/imagenet/preprocess.ts';
 import { readPng } from '../../../tools/png.ts';
+import { skip } from '../../skip.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const MEDIA = join(here, '../../../../shared/media');
@@ -310,7 +311,7 @@ for (const p of PHOTOS) {
   test(`preprocessImageNet(${p.file}) is bit-identical to the colab's OpenCV pipeline`, () => {
     const path = join(MEDIA, p.file);
     if (!existsSync(path)) {
-      console.log(`  skipped: ${path} is absent (shared/media is read in place)`);
+      skip(`${path} is absent (shared/media is read in place)`);
       return;
     }
     const img = readPng(path);

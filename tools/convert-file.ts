@@ -1,0 +1,76 @@
+// Converting a checkpoint file on disk (Node: node:fs). The conversion itself
+// is tools/convert.ts (browser-safe); this adds the file handling the CLI and
+// Node apps need: the output is written tensor by tensor to OUT.partial and
+// renamed when complete, an existing OUT is refused unless `force`, and a
+// failed conversion leaves nothing behind.
+//
+//   import { convertFile } from 'perceiver-io-webgpu/node';
+//   await convertFile('imagenet_conv_preprocessing.pystate', 'imagenet_conv.weights', { preset: 'imagenet-conv' });
+
+import { closeSync, existsSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
+import { parsePickle } from './pickle.ts';
+import { flattenCheckpoint, planConversion, writePlan, type StoreDtype } from './convert.ts';
+import { presetConfig, type Overrides, type PresetName } from '../perceiver/config.ts';
+
+export interface ConvertFileOptions {
+  preset: PresetName;
+  overrides?: Overrides;
+  dtype?: StoreDtype;
+  /** overwrite an existing output file */
+  force?: boolean;
+  /** progress lines (reading, matching, writing) */
+  onMessage?: (line: string) => void;
+  /** bytes of the output written so far, of the total */
+  onProgress?: (written: number, total: number, name: string) => void;
+}
+
+export interface ConvertFileResult {
+  /** the output's size in bytes */
+  bytes: number;
+  tensors: number;
+  /** checkpoint tensors the layout rules drop on purpose (batch-norm counters, ...) */
+  dropped: string[];
+  /** f16 storage: tensors with values beyond f16's range (they became +-inf) */
+  f16Overflow: string[];
+}
+
+const mb = (n: number) => `${(n / 2 ** 20).toFixed(1)} MB`;
+
+export async function convertFile(input: string, output: string, opts: ConvertFileOptions): Promise<ConvertFileResult> {
+  const { preset, overrides = {}, dtype = 'f32', force = false } = opts;
+  const say = opts.onMessage ?? (() => {});
+  presetConfig(preset, overrides); // checks the overrides before any file is read
+  if (!existsSync(input)) throw new Error(`${input}: no such file`);
+  if (resolve(input) === resolve(output)) throw new Error('the input and the output are the same file');
+  if (existsSync(output) && !force) throw new Error(`${output} exists; pass --force (force: true) to overwrite it`);
+  const t0 = performance.now();
+  say(`reading ${input} (${mb(statSync(input).size)})`);
+  // parsePickle copies every array out of the file's bytes, so they can go once it returns
+  const tree = parsePickle(readFileSync(input));
+  const plan = planConversion(flattenCheckpoint(tree), preset, overrides, dtype, basename(input));
+  say(`parsed and matched ${plan.entries.length + plan.dropped.length} tensors for ${preset} in ${((performance.now() - t0) / 1000).toFixed(1)} s` +
+    (plan.dropped.length ? ` (dropped on purpose: ${plan.dropped.map((n) => n.split('/').slice(-2).join('/')).join(', ')})` : ''));
+  const partial = `${output}.partial`;
+  let fd: number | null = openSync(partial, 'w');
+  try {
+    const out = fd;
+    const result = await writePlan(
+      plan,
+      (chunk) => {
+        let off = 0;
+        while (off < chunk.byteLength) off += writeSync(out, chunk, off, chunk.byteLength - off);
+      },
+      opts.onProgress,
+    );
+    closeSync(fd);
+    fd = null;
+    renameSync(partial, output);
+    say(`wrote ${output}: ${plan.entries.length} tensors, ${mb(result.bytes)}, ${dtype}, in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    return { bytes: result.bytes, tensors: plan.entries.length, dropped: plan.dropped, f16Overflow: result.f16Overflow };
+  } catch (e) {
+    if (fd !== null) closeSync(fd);
+    if (existsSync(partial)) unlinkSync(partial);
+    throw e;
+  }
+}
