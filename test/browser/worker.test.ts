@@ -130,8 +130,13 @@ if (missing) {
     assert.ok(r.err < TOLERANCE);
   });
 
-  test('the page logged no errors', () => {
-    const errors = browser.log.filter((l) => /^(error|pageerror)/.test(l));
+  test('a worker script that does not load: every request rejects saying so', async () => {
+    const messages = await evaluate<string[]>('window.__worker.missingScript()', 60_000);
+    for (const m of messages) assert.match(m, /^the Perceiver worker failed: /);
+  });
+
+  test('the page logged no errors (but the missing script\'s 404)', () => {
+    const errors = browser.log.filter((l) => /^(error|pageerror)/.test(l) && !/Failed to load resource: the server responded with a status of 404/.test(l));
     assert.equal(errors, []);
   });
 }

@@ -151,6 +151,14 @@ const hook = {
     return { ...run.value, marks: marks.map(([n, t]) => [n, Math.round(t - marks[0][1])]), progress: progress.length, lastProgress: progress[progress.length - 1], maxGap: run.maxGap, longTasks: during(run.t0, run.t1) };
   },
 
+  /** A worker script that is not there: every request rejects with a message saying so. */
+  async missingScript(): Promise<string[]> {
+    const w = new PerceiverWorker({ worker: 'no-such-worker.js' });
+    const messages = await Promise.all([w.status(), w.loadImageClassifier(new Uint8Array(16))].map((p) => p.then(() => 'resolved', (e: Error) => e.message)));
+    await w.dispose();
+    return messages;
+  },
+
   /** The same load and forward on the main thread (no worker), for comparison: its long tasks. */
   async onMainThread(stem: string) {
     const { createGpu } = await import('../../engine/gpu.ts');
