@@ -60,6 +60,9 @@ const TASKS = [
   { subpath: 'video', label: 'video (autoencoder)', folder: 'perceiver/video/' },
 ];
 
+/** perceiver/heatmap.ts alone: plain drawing code, about 1 KB gzip */
+const HEATMAP_BUDGET = 2 * KB;
+
 /**
  * Optional subpaths: measured on their own rows, and the modules they own
  * (folders or files, relative to the root) must never be in a task's bundle.
@@ -67,6 +70,9 @@ const TASKS = [
  */
 const OPTIONAL: { subpath: string; label: string; owns: string[]; budgetGzip: number }[] = [
   { subpath: 'convert', label: 'convert (checkpoint converter)', owns: ['tools/'], budgetGzip: TASK_BUDGET },
+  /** attention maps drawn as heat maps (the maps themselves come with each task's `attention` option) */
+  { subpath: 'heatmap', label: 'heatmap (attention maps drawn)', owns: ['perceiver/heatmap.ts'], budgetGzip: HEATMAP_BUDGET },
+  { subpath: 'hub', label: 'hub (HuggingFace hub loading)', owns: ['perceiver/hub/', 'perceiver/hf.ts', 'tools/'], budgetGzip: TASK_BUDGET },
   // the main-thread side of the worker API: messages only, no engine or task code (the worker script is built apart)
   { subpath: 'worker', label: 'worker client, main thread', owns: ['worker/'], budgetGzip: WORKER_CLIENT_BUDGET },
 ];

@@ -65,7 +65,7 @@ function parseOverrides(text: string): Overrides {
   return v as Overrides;
 }
 
-export class WeightsCard<M extends RemoteModel> {
+export class WeightsCard<M extends RemoteModel<object>> {
   readonly el: HTMLElement;
   private builtin: HTMLSelectElement;
   private url: HTMLInputElement;

@@ -122,7 +122,7 @@ export interface VideoAttentionMap {
 /** Recorded maps of one video window (batch 1) cut into the encoder's input order: audio patches, image patches [T, h, w], label. */
 export function videoMaps(rec: RecordedMaps, audioPatches: number, [T, h, w]: readonly [number, number, number]): VideoAttentionMap[] {
   if (rec.batch !== 1 || rec.inputs !== audioPatches + T * h * w + 1) {
-    throw new Error(`multimodal-autoencoder: ${rec.inputs} attention inputs for a window of ${audioPatches} audio patches, ${T}x${h}x${w} image patches and a label`);
+    throw new Error(`attention maps: ${rec.inputs} inputs, not ${audioPatches} audio + ${T}x${h}x${w} image patches + 1 label`);
   }
   return rec.latents.map((latent, i) => {
     const row = rec.data.subarray(i * rec.inputs, (i + 1) * rec.inputs);

@@ -57,7 +57,7 @@ function fakeLoaders(f: Fake): Partial<Record<'imagenet' | 'language', () => Pro
     opts.expectMeta?.({ preset, overrides: {}, dtype: 'f32' });
     const n = source instanceof Uint8Array ? source.byteLength : 0;
     for (let i = 1; i <= 3; i++) opts.onProgress?.((n * i) / 3, n, `tensor${i}`);
-    return { config: { preset }, params: { tensors: new Map([['w', { dispose: () => f.freed++ }]]) }, ...model };
+    return { config: { preset }, dispose: () => f.freed++, ...model };
   };
   return {
     imagenet: async () =>
