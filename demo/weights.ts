@@ -4,7 +4,7 @@
 // (.pystate / .pickle) go through the browser-safe converter first, with the
 // preset (and size overrides) chosen here.
 
-import type { LoadOptions, WeightSource } from '../engine/weights.ts';
+import type { RemoteModel, WorkerLoadOptions, WorkerWeightSource } from '../worker/index.ts';
 import { fetchWeights, forgetWeights } from '../engine/fetch.ts';
 import { convertToWeightFile } from '../tools/convert.ts';
 import type { Overrides, PresetName } from '../perceiver/config.ts';
@@ -36,7 +36,8 @@ export interface LoadedInfo {
   ms: Record<string, number>;
 }
 
-export type Loader<M> = (source: WeightSource, opts: LoadOptions) => Promise<M>;
+/** A task's loader in the model worker (PerceiverWorker.loadImageClassifier, ...). */
+export type Loader<M> = (source: WorkerWeightSource, opts: WorkerLoadOptions) => Promise<M>;
 
 /** A pickle starts with PROTO (0x80) and a protocol number 2..5. */
 const isPickle = (b: Uint8Array) => b.length >= 2 && b[0] === 0x80 && b[1] >= 2 && b[1] <= 5;
@@ -64,7 +65,7 @@ function parseOverrides(text: string): Overrides {
   return v as Overrides;
 }
 
-export class WeightsCard<M> {
+export class WeightsCard<M extends RemoteModel<object>> {
   readonly el: HTMLElement;
   private builtin: HTMLSelectElement;
   private url: HTMLInputElement;
@@ -153,7 +154,7 @@ export class WeightsCard<M> {
     const t0 = performance.now();
     try {
       const kind = this.source();
-      let source: WeightSource;
+      let source: WorkerWeightSource;
       let bytes = 0;
       let fromCache = false;
       let origin = 'from the network';
@@ -200,7 +201,7 @@ export class WeightsCard<M> {
         origin = 'from a local file';
         const head = new Uint8Array(await file.slice(0, 16).arrayBuffer());
         if (isPickle(head)) raw = new Uint8Array(await file.arrayBuffer());
-        else source = new Response(file.stream(), { headers: { 'content-length': String(file.size) } });
+        else source = file;
       }
       ms.fetch = performance.now() - t0;
 
@@ -220,19 +221,16 @@ export class WeightsCard<M> {
       }
 
       this.onUnload();
-      let meta: Record<string, unknown> = {};
       let tensors = 0;
       const t1 = performance.now();
       const model = await this.loader(source!, {
-        expectMeta: (m) => {
-          meta = m;
-        },
         onProgress: (loaded, total, name) => {
           tensors++;
           this.progress.set(total ? loaded / total : null, `${fmtBytes(loaded)} / ${fmtBytes(total)} · ${name}`);
         },
       });
       ms.upload = performance.now() - t1;
+      const meta = model.info.meta;
       const info: LoadedInfo = {
         name: label,
         preset: String(meta.preset),
