@@ -32,11 +32,14 @@
 // e.g. '{"num_latents":16,"latent_channels":32}'), for trying the bench out;
 // such results are marked 'reduced'.
 //
-// Passes: --warmup N untimed passes first (default 1 on a GPU, 0 on a software
-// adapter, where the first timed pass then includes pipeline compilation and
-// says so); after them the kernel tuner measures the shapes they queued
-// (engine/tune.ts tunePending, as the task APIs do after a first forward;
-// --no-tune skips it); then --runs N timed passes (default 1). Each pass also reports the
+// Stages, each timed and printed: load (the random weights uploaded), compile
+// (the pipelines of a forward, compiled with createComputePipelineAsync from
+// a dry run of the runner, engine/gpu.ts prepare, as the task loaders do;
+// --no-compile leaves compilation to the first forward), the first forward,
+// then --warmup N more untimed passes (default 0), the kernel tuner measuring
+// the shapes the passes queued (engine/tune.ts tunePending, as the task APIs
+// do after a first forward; --no-tune skips it), and --runs N warm passes
+// (default 1; the best is the warm forward; --runs 0: the first forward only). Each pass also reports the
 // command buffers it submitted and its dispatches (the scheduling claim: an
 // imagenet or language forward is one command buffer; the chunked decoders of
 // flow and video record every chunk before one read-back per output, and
@@ -77,7 +80,7 @@ const HEARTBEAT_MS = 60_000;
 
 function parseArgs(argv: string[]) {
   const o = {
-    tune: true, models: [...PRESETS] as PresetName[], runs: 1, warmup: null as number | null, subset: false,
+    tune: true, compile: true, models: [...PRESETS] as PresetName[], runs: 1, warmup: 0, subset: false,
     batch: 1, frameSize: null as [number, number] | null, labelOnly: false,
     profile: false, profileCpu: false, top: 10, json: false, overrides: {} as Overrides,
   };
@@ -97,18 +100,19 @@ function parseArgs(argv: string[]) {
       o.frameSize = [+m[1], +m[2]];
     } else if (a === '--label-only') o.labelOnly = true;
     else if (a === '--no-tune') o.tune = false;
+    else if (a === '--no-compile') o.compile = false;
     else if (a === '--profile') o.profile = true;
     else if (a === '--profile-cpu') o.profile = o.profileCpu = true;
     else if (a === '--top') o.top = Number(argv[++i]);
     else if (a === '--overrides') o.overrides = JSON.parse(argv[++i] ?? '{}') as Overrides;
     else if (a === '--json') o.json = true;
     else if (a === '--help' || a === '-h') {
-      console.log('usage: npm run bench -- [--model P[,P...] | all] [--runs N] [--warmup N] [--no-tune] [--subset] [--batch B] [--frame-size HxW] [--label-only] [--profile [--profile-cpu] [--top N]] [--overrides JSON] [--json]');
+      console.log('usage: npm run bench -- [--model P[,P...] | all] [--runs N] [--warmup N] [--no-tune] [--no-compile] [--subset] [--batch B] [--frame-size HxW] [--label-only] [--profile [--profile-cpu] [--top N]] [--overrides JSON] [--json]');
       console.log(`presets: ${PRESETS.join(', ')}`);
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
-  for (const [k, v] of [['--runs', o.runs], ['--warmup', o.warmup ?? 0], ['--top', o.top]] as const) {
+  for (const [k, v] of [['--runs', o.runs], ['--warmup', o.warmup], ['--top', o.top]] as const) {
     if (!(Number.isInteger(v) && v >= 0)) throw new Error(`${k} must be a non-negative integer`);
   }
   if (!(Number.isInteger(o.batch) && o.batch >= 1)) throw new Error('--batch must be a positive integer');
@@ -120,7 +124,6 @@ function parseArgs(argv: string[]) {
   only('--batch', o.batch > 1, ['imagenet-conv', 'imagenet-fourier', 'imagenet-learned', 'language-mlm']);
   only('--frame-size', o.frameSize !== null, ['optical-flow']);
   only('--label-only', o.labelOnly, ['multimodal-autoencoder']);
-  if (o.runs === 0 && !o.profile) throw new Error('--runs 0 needs --profile (nothing to run otherwise)');
   return o;
 }
 
@@ -174,11 +177,17 @@ interface ModelResult {
   reduced: boolean;
   adapter: string;
   coverage: Record<string, string>;
+  /** seconds to upload the weights */
+  loadSeconds: number;
+  /** seconds to compile the forward's pipelines (0 with --no-compile), and how many */
+  compileSeconds: number;
+  pipelines: number;
+  /** the first forward (includes compilation only with --no-compile) */
+  first: Pass;
   warmup: Pass[];
   runs: Pass[];
-  /** the best timed pass (the first pass when warm-up was 0 and runs is 1: includes compilation) */
+  /** the best warm pass */
   secondsPerForward: number | null;
-  firstIncludesCompilation: boolean;
   /** kernel shapes the tuner measured after the warm-up */
   tuned: number;
   peakBytes: number;
@@ -199,15 +208,16 @@ async function benchModel(gpu: Gpu, preset: PresetName, opts: ReturnType<typeof 
   const cfg = presetConfig(preset, opts.overrides);
   const reduced = Object.keys(opts.overrides).length > 0;
   const software = gpu.features.emulated;
-  const warmup = opts.warmup ?? (software ? 0 : 1);
   log(`\n${preset}: ${(countParams(cfg) / 1e6).toFixed(1)}M parameters (random weights, ${reduced ? `REDUCED by ${JSON.stringify(opts.overrides)}` : 'released widths'})`);
   const subsetApplies = preset === 'optical-flow' || preset === 'multimodal-autoencoder';
   if (software && !reduced && SOFTWARE_MINUTES[preset] && !(opts.subset && subsetApplies) && !opts.labelOnly) {
     const scaled = opts.batch > 1 ? `, times ${opts.batch} for the batch` : opts.frameSize ? ', times the tiles of the frame' : '';
     log(`  warning: software adapter: one full-size forward takes ${SOFTWARE_MINUTES[preset]} on a 2-core host${scaled}`);
   }
+  const tLoad = performance.now();
   const weights = randomWeights(gpu, cfg);
   await gpu.sync();
+  const loadSeconds = (performance.now() - tLoad) / 1000;
   const weightBytes = gpu.pool.liveBytes;
   const ctx: RunContext = { gpu, config: cfg, weights, inputs: inputs(cfg, opts.batch, opts.frameSize), full: !opts.subset, labelOnly: opts.labelOnly };
   const shape = [...ctx.inputs.values()][0].shape;
@@ -220,26 +230,36 @@ async function benchModel(gpu: Gpu, preset: PresetName, opts: ReturnType<typeof 
   }, HEARTBEAT_MS);
   heartbeat.unref();
   const result: ModelResult = {
-    preset, parameters: countParams(cfg), reduced, adapter: gpu.adapterName, coverage, warmup: [], runs: [],
-    secondsPerForward: null, firstIncludesCompilation: warmup === 0, tuned: 0, peakBytes: 0, weightBytes,
+    preset, parameters: countParams(cfg), reduced, adapter: gpu.adapterName, coverage, loadSeconds, compileSeconds: 0, pipelines: 0,
+    first: { seconds: 0, submits: 0, dispatches: 0 }, warmup: [], runs: [], secondsPerForward: null, tuned: 0, peakBytes: 0, weightBytes,
   };
   const show = (what: string, p: Pass) => log(`  ${what.padEnd(26)} ${p.seconds.toFixed(3).padStart(10)} s   ${p.submits} command buffer${p.submits === 1 ? '' : 's'}, ${p.dispatches} dispatches`);
+  log(`  ${'load (weights)'.padEnd(26)} ${loadSeconds.toFixed(3).padStart(10)} s   ${(weightBytes / 2 ** 20).toFixed(0)} MiB`);
   try {
+    gpu.pool.resetPeak();
+    if (opts.compile) {
+      const t = performance.now();
+      result.pipelines = await gpu.prepare((dry) => RUNNERS[preset]!({ ...ctx, gpu: dry }));
+      result.compileSeconds = (performance.now() - t) / 1000;
+      log(`  ${'compile'.padEnd(26)} ${result.compileSeconds.toFixed(3).padStart(10)} s   ${result.pipelines} pipelines (createComputePipelineAsync)`);
+    }
+    result.first = await pass(gpu, ctx, coverage);
+    show(`first forward${opts.compile ? '' : ' (incl. compilation)'}`, result.first);
+    const warmup = opts.warmup;
     for (let i = 0; i < warmup; i++) {
       const p = await pass(gpu, ctx, coverage);
       result.warmup.push(p);
       show(`warm-up ${i + 1}/${warmup}`, p);
     }
-    if (warmup > 0 && opts.tune) {
+    if (opts.tune) {
       const t = performance.now();
       result.tuned = (await tunePending(gpu)).length;
       log(`  tuned ${result.tuned} kernel shapes in ${((performance.now() - t) / 1000).toFixed(1)} s`);
     }
-    gpu.pool.resetPeak();
     for (let i = 0; i < opts.runs; i++) {
       const p = await pass(gpu, ctx, coverage);
       result.runs.push(p);
-      show(`pass ${i + 1}/${opts.runs}${i === 0 && warmup === 0 ? ' (incl. compilation)' : ''}`, p);
+      show(`warm forward ${i + 1}/${opts.runs}`, p);
     }
     result.peakBytes = gpu.pool.peakBytes;
     if (result.runs.length) result.secondsPerForward = Math.min(...result.runs.map((r) => r.seconds));
@@ -258,9 +278,7 @@ async function benchModel(gpu: Gpu, preset: PresetName, opts: ReturnType<typeof 
   }
   const partial = Object.entries(coverage).filter(([, c]) => c !== 'all');
   if (partial.length) log(`  decoded: ${partial.map(([k, c]) => `${k} ${c}`).join('; ')} (--subset)`);
-  if (result.secondsPerForward !== null) {
-    log(`  => ${result.secondsPerForward.toFixed(3)} s per forward${result.firstIncludesCompilation && result.runs.length === 1 ? ' (first pass: includes pipeline compilation)' : ''}; peak ${(result.peakBytes / 2 ** 20).toFixed(0)} MiB incl. ${(weightBytes / 2 ** 20).toFixed(0)} MiB weights`);
-  }
+  log(`  => load ${loadSeconds.toFixed(3)} s, compile ${result.compileSeconds.toFixed(3)} s, first forward ${result.first.seconds.toFixed(3)} s, warm forward ${result.secondsPerForward?.toFixed(3) ?? '-'} s; peak ${(result.peakBytes / 2 ** 20).toFixed(0)} MiB GPU memory incl. ${(weightBytes / 2 ** 20).toFixed(0)} MiB weights`);
   return result;
 }
 
@@ -276,8 +294,8 @@ async function main() {
   for (const preset of opts.models) results.push(await benchModel(gpu, preset, opts, log));
   if (opts.json) console.log(JSON.stringify({ adapter: gpu.adapterName, subset: opts.subset, overrides: opts.overrides, results }, null, 2));
   else {
-    console.log('\nseconds per forward');
-    for (const r of results) console.log(`  ${r.preset.padEnd(24)} ${r.secondsPerForward === null ? 'profiled only' : `${r.secondsPerForward.toFixed(3)} s`}${r.reduced ? '  (reduced)' : ''}`);
+    console.log('\nseconds per warm forward');
+    for (const r of results) console.log(`  ${r.preset.padEnd(24)} ${r.secondsPerForward === null ? `${r.first.seconds.toFixed(3)} s (first forward only)` : `${r.secondsPerForward.toFixed(3)} s`}${r.reduced ? '  (reduced)' : ''}`);
   }
   gpu.destroy();
 }

@@ -14,6 +14,7 @@
 import { upload, type Gpu, type Tensor } from '../engine/index.ts';
 import type { ModelConfig } from '../perceiver/config.ts';
 import { storedShapes } from '../perceiver/params.ts';
+import type { HostTensor } from '../engine/weights.ts';
 
 export interface RandomWeightOptions {
   style?: 'released' | 'test';
@@ -51,8 +52,11 @@ function values(name: string, shape: number[], style: 'released' | 'test', seed:
 }
 
 export function randomWeights(gpu: Gpu, config: ModelConfig, opts: RandomWeightOptions = {}): Map<string, Tensor> {
-  const weights = new Map<string, Tensor>();
+  return new Map(randomHostWeights(config, opts).map((t) => [t.name, upload(gpu, t.data, t.shape)]));
+}
+
+/** The same values on the host, as encodeWeights (engine/weights.ts) takes them. */
+export function randomHostWeights(config: ModelConfig, opts: RandomWeightOptions = {}): HostTensor[] {
   let seed = opts.seed ?? 1;
-  for (const [name, shape] of storedShapes(config)) weights.set(name, upload(gpu, values(name, shape, opts.style ?? 'released', seed++), shape));
-  return weights;
+  return [...storedShapes(config)].map(([name, shape]) => ({ name, dtype: 'f32', shape, data: values(name, shape, opts.style ?? 'released', seed++) }));
 }

@@ -70,6 +70,7 @@ const OPTIONAL: { subpath: string; label: string; owns: string[]; budgetGzip: nu
   { subpath: 'convert', label: 'convert (checkpoint converter)', owns: ['tools/'], budgetGzip: TASK_BUDGET },
   /** attention maps drawn as heat maps (the maps themselves come with each task's `attention` option) */
   { subpath: 'heatmap', label: 'heatmap (attention maps drawn)', owns: ['perceiver/heatmap.ts'], budgetGzip: HEATMAP_BUDGET },
+  { subpath: 'hub', label: 'hub (HuggingFace hub loading)', owns: ['perceiver/hub/', 'perceiver/hf.ts', 'tools/'], budgetGzip: TASK_BUDGET },
 ];
 
 interface Row {

@@ -12,6 +12,16 @@ export interface GpuOptions {
   /** ask for subgroups when the adapter has it (default true) */
   subgroups?: boolean;
   powerPreference?: GPUPowerPreference;
+  /**
+   * 'adapter' (default): ask for the adapter's own limits where large models
+   * need more than WebGPU's defaults; 'default': keep WebGPU's guaranteed
+   * defaults (128 MiB bindings, 256 MiB buffers, 16 KiB workgroup memory,
+   * 256 invocations, 8 storage buffers per stage...), as the weakest
+   * conformant adapter has them.
+   */
+  limits?: 'adapter' | 'default';
+  /** 'none': no optional feature at all (no shader-f16, subgroups or timestamps), as on an adapter that has none */
+  features?: 'adapter' | 'none';
 }
 
 export interface GpuFeatures {
@@ -61,20 +71,26 @@ const MAP_READ = 0x0001 | 0x0008; // GPUBufferUsage.MAP_READ | COPY_DST
  */
 export async function createGpu(gpu: GPU | undefined, opts: GpuOptions = {}): Promise<Gpu> {
   if (!gpu) throw new GpuError('WebGPU is not available here (no navigator.gpu). Use a browser with WebGPU, or Node with the `webgpu` package.');
-  const adapter = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
-  if (!adapter) throw new GpuError('No WebGPU adapter found.'); // (nodeGpu adds what Node needs for one)
-  const want: GPUFeatureName[] = [];
-  const has = (f: string) => adapter.features.has(f);
-  if (opts.f16 !== false && has('shader-f16')) want.push('shader-f16');
-  if (opts.subgroups !== false && has('subgroups')) want.push('subgroups' as GPUFeatureName);
-  if (has('timestamp-query')) want.push('timestamp-query');
-  const device = await adapter.requestDevice({
-    requiredFeatures: want,
-    // the adapter's own limits for what large models need (the defaults are far lower)
-    requiredLimits: Object.fromEntries(
-      (['maxStorageBufferBindingSize', 'maxBufferSize', 'maxStorageBuffersPerShaderStage', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY'] as const).map((k) => [k, adapter.limits[k]]),
-    ),
-  });
+  let adapter!: GPUAdapter;
+  // Also how Gpu.recover gets a new device after a loss (an adapter gives one device).
+  const open = async () => {
+    const a = await gpu.requestAdapter({ powerPreference: opts.powerPreference ?? 'high-performance' });
+    if (!a) throw new GpuError('No WebGPU adapter found.'); // (nodeGpu adds what Node needs for one)
+    adapter = a;
+    const want: GPUFeatureName[] = [];
+    const has = (f: string) => opts.features !== 'none' && a.features.has(f);
+    if (opts.f16 !== false && has('shader-f16')) want.push('shader-f16');
+    if (opts.subgroups !== false && has('subgroups')) want.push('subgroups' as GPUFeatureName);
+    if (has('timestamp-query')) want.push('timestamp-query');
+    return a.requestDevice({
+      requiredFeatures: want,
+      // the adapter's own limits for what large models need (the defaults are far lower)
+      requiredLimits: opts.limits === 'default' ? {} : Object.fromEntries(
+        (['maxStorageBufferBindingSize', 'maxBufferSize', 'maxStorageBuffersPerShaderStage', 'maxComputeWorkgroupStorageSize', 'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY'] as const).map((k) => [k, a.limits[k]]),
+      ),
+    });
+  };
+  const device = await open();
   const info = adapter.info ?? ({} as GPUAdapterInfo);
   const name = [info.vendor, info.architecture, info.device, info.description].filter((s) => s).join(' ') || 'unknown adapter';
   const g = new Gpu(device, name, {
@@ -83,28 +99,44 @@ export async function createGpu(gpu: GPU | undefined, opts: GpuOptions = {}): Pr
     timestamps: device.features.has('timestamp-query'),
     emulated: info.isFallbackAdapter === true || /llvmpipe|lavapipe|swiftshader|warp/i.test(name),
   });
+  g.reopen = open;
   // Hold the entry point and adapter for the device's lifetime: Dawn's Node
   // binding tears its instance down when these are garbage collected, and
   // pending GPU work then crashes the process.
-  g.keepAlive = [gpu, adapter];
+  g.keepAlive = [gpu, () => adapter];
   return g;
 }
 
 export class Gpu {
-  readonly pool: BufferPool;
-  readonly limits: GPUSupportedLimits;
+  pool!: BufferPool;
+  limits!: GPUSupportedLimits;
+  /**
+   * Constant tensors kernels keep per device (kernels/fourier.ts tables),
+   * shared by every model on it: freed by clearCache() and destroy(),
+   * dropped with a lost device.
+   */
+  cache = new Map<string, { dispose(): void }>();
+  /** Device changes so far (recover): a tensor made before the last one reads as disposed. */
+  generation = 0;
+  /** Why the device was lost, while it is (recover() clears it). */
+  lost: GpuError | null = null;
+  /** Called when the device is lost, with the reason. */
+  onLost: ((error: GpuError) => void) | null = null;
+  /** A new device on the same entry point (set by createGpu; recover() calls it). */
+  reopen: (() => Promise<GPUDevice>) | null = null;
+  /** Set on the dry view of prepare(): the pipelines its dispatches need, by key, instead of running them. */
+  dry: Map<string, GPUComputePipelineDescriptor> | null = null;
   private pipelines = new Map<string, GPUComputePipeline>();
   private modules = new Map<string, GPUShaderModule>();
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   /** labels of the dispatches recorded since the last submit */
   private recorded: string[] = [];
-  /** uniform buffers to destroy once the current submit is done */
-  private transient: GPUBuffer[] = [];
   /** the uniform slabs of the work recorded since the last submit: host bytes, and how many are used */
   private slabs: { buffer: GPUBuffer; bytes: Uint8Array<ArrayBuffer>; used: number }[] = [];
-  private lostReason: string | null = null;
   private uncaptured: GpuError | null = null;
+  private closed = false;
+  private reviving: Promise<void> | null = null;
   /** optional progress hook: called with each dispatch's label */
   onDispatch: ((label: string) => void) | null = null;
   /**
@@ -119,11 +151,23 @@ export class Gpu {
   dispatchCount = 0;
   submitCount = 0;
 
-  constructor(readonly device: GPUDevice, readonly adapterName: string, readonly features: GpuFeatures) {
+  constructor(public device: GPUDevice, readonly adapterName: string, readonly features: GpuFeatures) {
+    this.attach(device);
+  }
+
+  /** Starts afresh on `device`: empty pool, pipeline and constant caches, watching for its loss. */
+  private attach(device: GPUDevice): void {
+    this.device = device;
     this.limits = device.limits;
     this.pool = new BufferPool(device, device.limits.maxBufferSize);
+    for (const m of [this.pipelines, this.modules, this.cache]) m.clear();
+    this.encoder = this.pass = this.lost = this.uncaptured = null;
+    this.recorded = [];
+    this.slabs = [];
     device.lost.then((info) => {
-      this.lostReason = `${info.reason}: ${info.message}`;
+      if (this.device !== device) return;
+      this.lost = new GpuError(`the GPU device was lost (${info.reason}: ${info.message || 'no message'})`);
+      this.onLost?.(this.lost);
     });
     device.addEventListener?.('uncapturederror', (ev: Event) => {
       const e = (ev as GPUUncapturedErrorEvent).error;
@@ -131,11 +175,61 @@ export class Gpu {
     });
   }
 
-  private checkAlive(): void {
-    if (this.lostReason) throw new GpuError(`the GPU device was lost (${this.lostReason})`, this.recorded);
+  /**
+   * After a device loss: a new device from the same entry point (one
+   * request, however many callers wait), with empty caches; tensors of the
+   * lost device read as disposed, so models upload their weights again
+   * (perceiver/load.ts). Resolves at once while the device is fine; after
+   * destroy() (or without createGpu's reopen) rejects with the loss.
+   */
+  async recover(): Promise<void> {
+    if (!this.lost) return;
+    if (this.closed || !this.reopen) throw this.lost;
+    await (this.reviving ??= this.reopen()
+      .then((d) => {
+        this.generation++;
+        this.attach(d);
+      })
+      .finally(() => (this.reviving = null)));
   }
 
-  private pipeline(shader: ShaderInfo, opts: DispatchOptions): GPUComputePipeline {
+  private checkAlive(): void {
+    if (this.lost) throw new GpuError(this.lost.message, this.recorded);
+  }
+
+  /** After a failed wait on the GPU: the loss with its reason when the device is gone (its promise may settle a moment later), else `e`. */
+  private async failed(e: unknown, kernels = this.recorded): Promise<never> {
+    await Promise.race([this.device.lost, new Promise((r) => setTimeout(r, 50))]);
+    throw this.lost ? new GpuError(this.lost.message, kernels) : e;
+  }
+
+  /**
+   * Compiles, with createComputePipelineAsync, the pipelines `forward` needs
+   * that are not cached yet: `forward` runs on a dry view of this Gpu whose
+   * dispatches record their pipelines instead of running, whose buffers are
+   * placeholders (no memory) and whose read-backs give zeros, so it can be
+   * a model's ordinary call on blank inputs. Other work on this Gpu goes on
+   * meanwhile. Returns how many pipelines were compiled.
+   */
+  async prepare(forward: (dry: Gpu) => unknown, onProgress?: (done: number, total: number) => void): Promise<number> {
+    const view = Object.create(this) as Gpu;
+    const want = new Map<string, GPUComputePipelineDescriptor>();
+    const device = this.device;
+    const placeholders = { createBuffer: (d: GPUBufferDescriptor) => ({ size: d.size, destroy() {} }) } as unknown as GPUDevice;
+    Object.assign(view, { dry: want, pool: new BufferPool(placeholders, this.limits.maxBufferSize), cache: new Map(), recorded: [], slabs: [], onDispatch: null });
+    await forward(view);
+    let done = 0;
+    await Promise.all(
+      [...want].map(async ([key, desc]) => {
+        const p = await device.createComputePipelineAsync(desc).catch((e: Error) => this.failed(new GpuError(`compiling ${key}: ${e.message}`)));
+        if (this.device === device) this.pipelines.set(key, p);
+        onProgress?.(++done, want.size);
+      }),
+    );
+    return want.size;
+  }
+
+  private pipeline(shader: ShaderInfo, opts: DispatchOptions): GPUComputePipeline | undefined {
     const entryPoint = opts.entryPoint ?? shader.entries[0];
     const constants = opts.constants ?? {};
     for (const k of Object.keys(constants)) {
@@ -151,7 +245,9 @@ export class Gpu {
       module = this.device.createShaderModule({ code: shader.code, label: shader.name });
       this.modules.set(shader.name, module);
     }
-    p = this.device.createComputePipeline({ layout: 'auto', compute: { module, entryPoint, constants }, label: key });
+    const desc: GPUComputePipelineDescriptor = { layout: 'auto', compute: { module, entryPoint, constants }, label: key };
+    if (this.dry) return void this.dry.set(key, desc);
+    p = this.device.createComputePipeline(desc);
     this.pipelines.set(key, p);
     return p;
   }
@@ -198,7 +294,7 @@ export class Gpu {
       }
       const t = a as Tensor;
       if (typeof t.byteLength !== 'number') throw new Error(`${label}: binding '${b.name}' needs a tensor`);
-      if (t.disposed) throw new Error(`${label}: binding '${b.name}' was disposed`);
+      if (t.disposed) throw new Error(`${label}: binding '${b.name}' was disposed${this.generation ? ' (or made on a device since lost)' : ''}`);
       const size = Math.max(4, Math.ceil(t.byteLength / 4) * 4);
       if (size > maxBinding) {
         throw new GpuError(
@@ -212,6 +308,7 @@ export class Gpu {
     }
     if (x * y * z === 0) return;
     const pipeline = this.pipeline(shader, opts);
+    if (this.dry || !pipeline) return;
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
     const timestampWrites = this.profiler?.timestampWrites(shader.name, label);
     const pass = timestampWrites ? this.copyEncoder().beginComputePass({ timestampWrites }) : this.computePass();
@@ -228,7 +325,7 @@ export class Gpu {
     const bytes = Math.max(16, Math.ceil(size / 16) * 16);
     let slab = this.slabs[this.slabs.length - 1];
     if (!slab || slab.used + bytes > UNIFORM_SLAB) {
-      slab = { buffer: this.device.createBuffer({ size: UNIFORM_SLAB, usage: UNIFORM }), bytes: new Uint8Array(UNIFORM_SLAB), used: 0 };
+      slab = { buffer: this.pool.create(UNIFORM_SLAB, UNIFORM), bytes: new Uint8Array(UNIFORM_SLAB), used: 0 };
       this.slabs.push(slab);
     }
     const offset = slab.used;
@@ -274,6 +371,7 @@ export class Gpu {
   /** Records a buffer-to-buffer copy in stream order. */
   copy(src: Tensor, dst: Tensor, bytes = src.byteLength): void {
     if (bytes > dst.byteLength) throw new Error(`copy: ${bytes} bytes into ${dst}`);
+    if (this.dry) return;
     this.copyEncoder().copyBufferToBuffer(src.buffer, src.byteOffset, dst.buffer, dst.byteOffset, Math.ceil(bytes / 4) * 4);
   }
 
@@ -283,6 +381,7 @@ export class Gpu {
    */
   write(buffer: GPUBuffer, offset: number, data: ArrayBufferView): void {
     this.checkAlive();
+    if (this.dry) return;
     if (this.encoder) this.submit();
     const bytes = new Uint8Array(data.buffer as ArrayBuffer, data.byteOffset, data.byteLength);
     let padded = bytes;
@@ -296,6 +395,7 @@ export class Gpu {
   /** Submits the recorded work (one command buffer). */
   submit(): void {
     this.checkAlive();
+    if (this.dry) return;
     if (this.pass) {
       this.pass.end();
       this.pass = null;
@@ -303,16 +403,12 @@ export class Gpu {
     if (!this.encoder) return;
     const cmd = this.encoder.finish();
     this.encoder = null;
-    for (const u of this.slabs) {
-      this.device.queue.writeBuffer(u.buffer, 0, u.bytes, 0, u.used);
-      this.transient.push(u.buffer);
-    }
+    for (const u of this.slabs) this.device.queue.writeBuffer(u.buffer, 0, u.bytes, 0, u.used);
+    const done = this.slabs.map((u) => u.buffer), pool = this.pool;
     this.slabs = [];
     this.device.queue.submit([cmd]);
     this.submitCount++;
-    const done = this.transient;
-    this.transient = [];
-    if (done.length) this.device.queue.onSubmittedWorkDone().then(() => done.forEach((b) => b.destroy()));
+    if (done.length) this.device.queue.onSubmittedWorkDone().then(() => done.forEach((b) => pool.destroy(b)));
   }
 
   /**
@@ -320,15 +416,23 @@ export class Gpu {
    * errors (with the kernels that were recorded) as exceptions.
    */
   async sync(): Promise<void> {
-    const kernels = this.recorded;
-    this.recorded = [];
-    this.device.pushErrorScope('out-of-memory');
-    this.device.pushErrorScope('validation');
-    this.submit();
-    const validation = await this.device.popErrorScope();
-    const oom = await this.device.popErrorScope();
-    await this.device.queue.onSubmittedWorkDone();
+    if (this.dry) return;
     this.checkAlive();
+    const kernels = this.recorded;
+    const device = this.device;
+    device.pushErrorScope('out-of-memory');
+    device.pushErrorScope('validation');
+    this.submit();
+    this.recorded = [];
+    let validation: GPUError | null, oom: GPUError | null;
+    try {
+      validation = await device.popErrorScope();
+      oom = await device.popErrorScope();
+      await device.queue.onSubmittedWorkDone();
+    } catch (e) {
+      return this.failed(e, kernels);
+    }
+    if (this.lost || device !== this.device) throw new GpuError((this.lost ?? { message: 'the GPU device was lost' }).message, kernels);
     if (oom) throw new GpuError(`GPU out of memory: ${oom.message}`, kernels);
     if (validation) throw new GpuError(`GPU validation error: ${validation.message}`, kernels);
     if (this.uncaptured) {
@@ -340,18 +444,32 @@ export class Gpu {
 
   /** Copies a byte range of a buffer back to the host (submits pending work). */
   async readBytes(buffer: GPUBuffer, offset: number, length: number): Promise<ArrayBuffer> {
+    if (this.dry) return new ArrayBuffer(length);
+    this.checkAlive();
     const size = Math.max(4, Math.ceil(length / 4) * 4);
-    const staging = this.device.createBuffer({ size, usage: MAP_READ });
-    this.copyEncoder().copyBufferToBuffer(buffer, offset, staging, 0, size);
-    await this.sync();
-    await staging.mapAsync(0x0001 /* GPUMapMode.READ */);
-    const out = staging.getMappedRange().slice(0, length);
-    staging.destroy();
-    return out;
+    const pool = this.pool, kernels = this.recorded;
+    const staging = pool.create(size, MAP_READ);
+    try {
+      this.copyEncoder().copyBufferToBuffer(buffer, offset, staging, 0, size);
+      await this.sync();
+      await staging.mapAsync(0x0001 /* GPUMapMode.READ */).catch((e) => this.failed(e, kernels));
+      return staging.getMappedRange().slice(0, length);
+    } finally {
+      pool.destroy(staging);
+    }
   }
 
+  /** Frees the constant tensors kernels keep (Gpu.cache). */
+  clearCache(): void {
+    for (const c of this.cache.values()) c.dispose();
+    this.cache.clear();
+  }
+
+  /** Destroys every buffer and the device: tensors and models on it are unusable, and no device loss is recovered. */
   destroy(): void {
-    this.pool.trim();
+    this.closed = true;
+    this.clearCache();
+    this.pool.trim(true);
     this.device.destroy();
   }
 }

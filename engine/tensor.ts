@@ -38,8 +38,9 @@ export class Tensor {
   get byteLength(): number {
     return this.size * BYTES[this.dtype];
   }
+  /** Disposed, or made on a device since lost (its buffer is gone). */
   get disposed(): boolean {
-    return this.released;
+    return this.released || !this.gpu.pool.owns(this.buffer);
   }
   toString(): string {
     return `${this.dtype}[${this.shape.join(',')}]`;
@@ -95,10 +96,10 @@ function resolveShape(shape: readonly number[], total: number): number[] {
   return s;
 }
 
-/** An uninitialised tensor from the buffer pool. */
-export function empty(gpu: Gpu, shape: readonly number[], dtype: DType = 'f32'): Tensor {
+/** An uninitialised tensor from the buffer pool (`fresh`: a new buffer, for one that outlives the call, BufferPool.acquire). */
+export function empty(gpu: Gpu, shape: readonly number[], dtype: DType = 'f32', fresh = false): Tensor {
   const bytes = Math.max(4, numel(shape) * BYTES[dtype]);
-  return new Tensor(gpu, gpu.pool.acquire(bytes), [...shape], dtype);
+  return new Tensor(gpu, gpu.pool.acquire(bytes, fresh), [...shape], dtype);
 }
 
 /**
@@ -106,7 +107,7 @@ export function empty(gpu: Gpu, shape: readonly number[], dtype: DType = 'f32'):
  * Uint16Array (f32ToF16 in engine/f16.ts converts floats, rounding to
  * nearest even).
  */
-export function upload(gpu: Gpu, data: HostArray | number[], shape: readonly number[], dtype: DType = 'f32'): Tensor {
+export function upload(gpu: Gpu, data: HostArray | number[], shape: readonly number[], dtype: DType = 'f32', fresh = false): Tensor {
   const n = numel(shape);
   if (data.length !== n) throw new Error(`upload: ${data.length} values for shape [${shape}] (${n} expected)`);
   let bytes: ArrayBufferView;
@@ -117,7 +118,7 @@ export function upload(gpu: Gpu, data: HostArray | number[], shape: readonly num
   else if (dtype === 'f32') bytes = data instanceof Float32Array ? data : Float32Array.from(data as ArrayLike<number>);
   else if (dtype === 'i32') bytes = data instanceof Int32Array ? data : Int32Array.from(data as ArrayLike<number>);
   else bytes = data instanceof Uint32Array ? data : Uint32Array.from(data as ArrayLike<number>);
-  const t = empty(gpu, shape, dtype);
+  const t = empty(gpu, shape, dtype, fresh);
   gpu.write(t.buffer, t.byteOffset, bytes);
   return t;
 }

@@ -32,7 +32,7 @@ export interface TuningCache {
 
 interface Tuning {
   choices: Map<string, string>;
-  pending: Map<string, () => TuneJob>;
+  pending: Map<string, (gpu: Gpu) => TuneJob>;
   /** false: keys are not queued (imported or measured choices still apply) */
   enabled: boolean;
 }
@@ -41,6 +41,7 @@ const tunings = new WeakMap<Gpu, Tuning>();
 
 /** The Gpu's tuning state; `tuning(gpu).enabled = false` keeps kernels on their defaults (deterministic tests). */
 export function tuning(gpu: Gpu): Tuning {
+  if (gpu.dry) gpu = Object.getPrototypeOf(gpu) as Gpu; // Gpu.prepare's view: the device's own choices
   let t = tunings.get(gpu);
   if (!t) tunings.set(gpu, (t = { choices: new Map(), pending: new Map(), enabled: true }));
   return t;
@@ -49,11 +50,11 @@ export function tuning(gpu: Gpu): Tuning {
 /** x rounded up to a power of two: shape keys bucket sizes with it, so nearby sizes share one measurement. */
 export const pow2 = (x: number): number => 2 ** Math.ceil(Math.log2(x));
 
-/** The measured choice at `key`, or undefined (then `job` is queued for tunePending). */
-export function tunedChoice(gpu: Gpu, key: string, job: () => TuneJob): string | undefined {
+/** The measured choice at `key`, or undefined (then `job`, which builds its candidates on the Gpu it is given, is queued for tunePending). */
+export function tunedChoice(gpu: Gpu, key: string, job: (gpu: Gpu) => TuneJob): string | undefined {
   const t = tuning(gpu);
   const c = t.choices.get(key);
-  if (c === undefined && t.enabled) t.pending.set(key, job);
+  if (c === undefined && t.enabled && !gpu.dry) t.pending.set(key, job);
   return c;
 }
 
@@ -64,7 +65,7 @@ const MAX_REPS = 64;
 const ROUNDS = 3;
 
 /**
- * Wall time on the device: one untimed run (pipeline compilation), then
+ * Wall time on the device: one untimed run (warm-up; tunePending has compiled the pipelines), then
  * ROUNDS rounds of as many runs as fill ROUND_MS; a candidate that needs over
  * twice the best time in a round is not timed further.
  */
@@ -89,12 +90,19 @@ export const timeOnDevice: Measure = async (gpu, run, best) => {
  * and keeps the fastest. Returns the keys it decided.
  */
 export async function tunePending(gpu: Gpu, measure: Measure = timeOnDevice): Promise<string[]> {
+  if (gpu.dry) return [];
   const t = tuning(gpu);
   const done: string[] = [];
   for (const [key, make] of t.pending) {
     t.pending.delete(key);
     if (t.choices.has(key)) continue;
-    const job = make();
+    // the candidates' pipelines, compiled without blocking (Gpu.prepare)
+    await gpu.prepare((dry) => {
+      const j = make(dry);
+      for (const run of Object.values(j.candidates)) run();
+      j.dispose();
+    });
+    const job = make(gpu);
     try {
       let best = Infinity;
       let choice = '';

@@ -169,7 +169,7 @@ function fused(gpu: Gpu, q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions
     // shape there costs tens of seconds at first use.
     if (!attentionTesting.kernel && gpu.features.subgroups && (!gpu.features.emulated || attentionTesting.tuneOnEmulation)) {
       const s = { B: pow2(B), Tq: pow2(Tq), Tk: pow2(Tk), H, Dqk, Dv };
-      const chosen = tunedChoice(gpu, `attention ${Object.values(s)}`, () => tuneJob(gpu, s));
+      const chosen = tunedChoice(gpu, `attention ${Object.values(s)}`, (g) => tuneJob(g, s));
       if (chosen === 'portable' || chosen === 'subgroups') kernel = chosen;
     }
   }

@@ -33,11 +33,12 @@ import { empty, upload, type Gpu, type Tensor } from '../engine/index.ts';
 import { fourier as shader } from './shaders.gen.ts';
 import { window, splitRanges, checkFits, groups } from './slicing.ts';
 
-/** Feature tables kept per device (the decoders ask for the same grid chunk after chunk). */
+/** Feature tables kept per device, in gpu.cache (the decoders ask for the same grid chunk after chunk). */
 const MAX_CACHED_TABLES = 8;
-const tableCache = new WeakMap<Gpu, Map<string, TableInfo>>();
+const CACHE_PREFIX = 'fourier ';
 
 interface TableInfo {
+  dispose(): void;
   table: Tensor;
   posBase: number[];
   trigBase: number[];
@@ -136,7 +137,7 @@ function checkOptions(o: FourierOptions): void {
  * The feature table for the wgsl kernel: positions of all axes, then sines of
  * all (axis, index, band), then cosines in the same order.
  */
-function buildTable(o: FourierOptions): Omit<TableInfo, 'table'> & { data: Float32Array } {
+function buildTable(o: FourierOptions): Omit<TableInfo, 'table' | 'dispose'> & { data: Float32Array } {
   const d = o.dims.length, K = o.bands;
   const grid = o.grid ?? 'linspace';
   const posBase: number[] = [], trigBase: number[] = [];
@@ -221,11 +222,10 @@ export function fourierFeatures(gpu: Gpu, o: FourierOptions): Tensor {
   return out;
 }
 
-/** The uploaded feature table for a grid, from a small per-device LRU cache. */
+/** The uploaded feature table for a grid, from a small per-device LRU cache (gpu.cache). */
 function cachedTable(gpu: Gpu, o: FourierOptions): TableInfo {
-  const key = JSON.stringify([o.dims, o.bands, o.maxResolution, o.grid ?? 'linspace']);
-  let cache = tableCache.get(gpu);
-  if (!cache) tableCache.set(gpu, (cache = new Map()));
+  const key = CACHE_PREFIX + JSON.stringify([o.dims, o.bands, o.maxResolution, o.grid ?? 'linspace']);
+  const cache = gpu.cache as Map<string, TableInfo>;
   const hit = cache.get(key);
   if (hit && !hit.table.disposed) {
     cache.delete(key);
@@ -233,14 +233,14 @@ function cachedTable(gpu: Gpu, o: FourierOptions): TableInfo {
     return hit;
   }
   const { data, posBase, trigBase, cosShift } = buildTable(o);
-  const table = upload(gpu, data, [data.length]);
-  const info = { table, posBase, trigBase, cosShift };
+  const table = upload(gpu, data, [data.length], 'f32', true); // kept: a new buffer (BufferPool.acquire)
+  const info = { table, posBase, trigBase, cosShift, dispose: () => table.dispose() };
   cache.set(key, info);
-  if (cache.size > MAX_CACHED_TABLES) {
+  const mine = [...cache.keys()].filter((k) => k.startsWith(CACHE_PREFIX));
+  if (mine.length > MAX_CACHED_TABLES) {
     // Work already recorded keeps its ordering after a dispose (engine/pool.ts).
-    const [oldest, evicted] = cache.entries().next().value as [string, TableInfo];
-    cache.delete(oldest);
-    evicted.table.dispose();
+    cache.get(mine[0])!.dispose();
+    cache.delete(mine[0]);
   }
   return info;
 }

@@ -200,7 +200,7 @@ function product(gpu: Gpu, a: Tensor, b: Tensor, opts: MatmulOptions, variant?: 
 
   if (!variant) {
     const shape = { M, K, N, batches, tA, tB, sharedB, f16 };
-    const chosen = matmulTesting.variant || tunedChoice(gpu, tuneKey(shape), () => tuneJob(gpu, shape));
+    const chosen = matmulTesting.variant || tunedChoice(gpu, tuneKey(shape), (g) => tuneJob(g, shape));
     variant = VARIANTS.includes(chosen as MatmulVariant) ? (chosen as MatmulVariant) : matmulDefault(gpu);
   }
   let k = kernel(variant, f16);

@@ -2,14 +2,90 @@
 // file's meta names the preset and its size overrides, from which the model's
 // config is rebuilt, and the tensors stream to the GPU one at a time
 // (engine/weights.ts: bytes, a fetch Response or a stream, with progress).
+// Then the pipelines the model's first call needs are compiled
+// (Gpu.prepare), and the model keeps what it needs to upload its weights
+// again after a device loss (ModelWeights; docs/reliability.md).
 
-import type { Gpu, Tensor } from '../engine/index.ts';
+import { GpuError, type Gpu, type Tensor } from '../engine/index.ts';
 import { loadWeights, type WeightSource, type LoadOptions } from '../engine/weights.ts';
 import { withOverrides, type ModelConfig, type Overrides } from './config.ts';
 
 /** The tensors loadPreset keeps f16 with `keepF16`: 2-D `.../w` not in `widened`. */
 export const keptF16 = (widened: readonly string[]) => (name: string, shape: readonly number[]): boolean =>
   shape.length === 2 && name.endsWith('/w') && !widened.includes(name);
+
+/** A weight file: bytes, a fetch Response or a stream, or a function giving one (called again to recover from a device loss). */
+export type ModelSource = WeightSource | (() => WeightSource | Promise<WeightSource>);
+
+export interface ModelLoadOptions extends LoadOptions {
+  /** compile the pipelines of the first call while loading (default true); false: on the first call */
+  compile?: boolean;
+  /** progress of the compile stage, after the weights: pipelines compiled, of `total` */
+  onCompile?(done: number, total: number): void;
+  /**
+   * Where the weights come from again after a device loss:
+   * 'source' (default): the source again, when it can be read twice (a
+   *   function, or bytes in memory: the model then holds a reference to
+   *   them, no copy); a Response or stream cannot, and such a model stays
+   *   lost (its calls reject with a GpuError saying so).
+   * 'keep': as 'source', and a Response or stream is copied to host memory
+   *   while it loads (the file's size, for the model's life).
+   * 'none': never (no reference to the bytes is kept).
+   */
+  recover?: 'source' | 'keep' | 'none';
+}
+
+/**
+ * The weights a loader put on the GPU, owned by the model: dispose() frees
+ * them; ready() (at the start of each call) gets a new device after a loss,
+ * uploads the weights again into the same map and compiles the model's
+ * pipelines again.
+ */
+export class ModelWeights {
+  private generation: number;
+  private restoring: Promise<void> | null = null;
+  private disposed = false;
+
+  constructor(
+    readonly gpu: Gpu,
+    readonly tensors: Map<string, Tensor>,
+    private readonly reload: (() => Promise<Map<string, Tensor>>) | null,
+    /** the model's first call on a dry view (Gpu.prepare), to compile on the new device too */
+    public compile: ((dry: Gpu) => unknown) | null = null,
+  ) {
+    this.generation = gpu.generation;
+  }
+
+  /** Resolves once the model can run: at once while its device is fine. `reset` drops the model's own GPU caches after a new upload. */
+  ready(reset: () => void): Promise<void> {
+    if (this.disposed) return Promise.reject(new Error('this model was disposed'));
+    if (!this.gpu.lost && this.generation === this.gpu.generation) return Promise.resolve();
+    return (this.restoring ??= this.restore(reset).finally(() => (this.restoring = null)));
+  }
+
+  private async restore(reset: () => void): Promise<void> {
+    const why = this.gpu.lost?.message ?? 'the GPU device was lost';
+    await this.gpu.recover();
+    const generation = this.gpu.generation;
+    if (generation === this.generation) return;
+    if (!this.reload) {
+      throw new GpuError(`${why}, and this model cannot upload its weights again: it was loaded from a Response or stream (load it with recover: 'keep', or from a function returning the source)`);
+    }
+    const fresh = await this.reload();
+    for (const t of this.tensors.values()) t.dispose();
+    this.tensors.clear();
+    for (const [k, t] of fresh) this.tensors.set(k, t);
+    this.generation = generation;
+    reset();
+    if (this.compile) await this.gpu.prepare(this.compile);
+  }
+
+  dispose(): void {
+    this.disposed = true;
+    for (const t of this.tensors.values()) t.dispose();
+    this.tensors.clear();
+  }
+}
 
 /**
  * Loads a weight file made for one of `presets`, refusing any other before a
@@ -25,22 +101,74 @@ export const keptF16 = (widened: readonly string[]) => (name: string, shape: rea
  */
 export async function loadPreset<P extends string, C extends ModelConfig>(
   gpu: Gpu,
-  source: WeightSource,
-  opts: LoadOptions,
+  source: ModelSource,
+  opts: ModelLoadOptions,
   presets: readonly P[],
   released: (preset: P) => C,
   widened: readonly string[] = [],
-): Promise<{ config: C; tensors: Map<string, Tensor> }> {
-  let config: C;
-  const { tensors } = await loadWeights(gpu, source, {
-    ...opts,
+): Promise<{ config: C; tensors: Map<string, Tensor>; weights: ModelWeights; meta: Record<string, unknown> }> {
+  let config!: C;
+  let first = typeof source === 'function' ? await source() : source;
+  let kept: Promise<ArrayBuffer> | null = null;
+  if (opts.recover === 'keep' && typeof source !== 'function' && !(first instanceof Uint8Array || first instanceof ArrayBuffer)) {
+    // a second branch of the stream collects a copy while the first loads
+    const res = typeof Response !== 'undefined' && first instanceof Response ? first : null;
+    const body = res ? (res.ok ? res.body : null) : (first as ReadableStream<Uint8Array>);
+    if (body) {
+      const [a, b] = body.tee();
+      kept = new Response(b).arrayBuffer();
+      first = a;
+    }
+  }
+  const again: (() => Promise<WeightSource>) | null =
+    opts.recover === 'none' ? null
+    : typeof source === 'function' ? async () => source()
+    : first instanceof Uint8Array || first instanceof ArrayBuffer ? async () => first
+    : kept ? async () => new Uint8Array(await kept!)
+    : null;
+  const load = (src: WeightSource, o: LoadOptions) => loadWeights(gpu, src, {
+    ...o,
     keepF16: !!opts.keepF16 && gpu.features.f16 && keptF16(widened),
     expectMeta(meta) {
       const preset = meta.preset as P;
-      if (!presets.includes(preset)) throw new Error(`this weight file is for preset '${String(preset)}', not ${presets.join(' or ')}`);
-      config = withOverrides(released(preset), meta.overrides as Overrides);
-      opts.expectMeta?.(meta);
+      if (!presets.includes(preset)) {
+        const want = presets.length > 1 ? `${presets.slice(0, -1).join(', ')} or ${presets[presets.length - 1]}` : presets[0];
+        throw new Error(typeof preset === 'string' ? `this weight file is for preset '${preset}', not ${want}` : `this weight file names no preset; it must be one of ${presets.join(', ')}`);
+      }
+      const c = withOverrides(released(preset), meta.overrides as Overrides);
+      if (config && JSON.stringify(c) !== JSON.stringify(config)) throw new Error('the weight file read again after a device loss is another model');
+      config = c;
+      o.expectMeta?.(meta);
     },
   });
-  return { config: config!, tensors };
+  const { tensors, meta } = await load(first, opts);
+  if (kept) await kept;
+  const weights = new ModelWeights(gpu, tensors, again && (async () => (await load(await again(), {})).tensors));
+  return { config, tensors, weights, meta };
+}
+
+/**
+ * The end of a task loader: the model (`make` on the loader's Gpu) takes
+ * ownership of its weights, and (unless opts.compile is false) the
+ * pipelines of `firstCall` (the model's ordinary call on blank inputs, run
+ * on a model made on a dry view, Gpu.prepare) are compiled, reported
+ * through opts.onCompile. The weights are freed if that fails.
+ */
+export async function finishLoad<M extends { loaded: ModelWeights | null }>(
+  make: (gpu: Gpu) => M,
+  weights: ModelWeights,
+  opts: ModelLoadOptions,
+  firstCall: (model: M) => unknown,
+): Promise<M> {
+  const model = make(weights.gpu);
+  model.loaded = weights;
+  weights.compile = (dry) => firstCall(make(dry));
+  if (opts.compile === false) return model;
+  try {
+    await weights.gpu.prepare(weights.compile, opts.onCompile);
+  } catch (e) {
+    weights.dispose();
+    throw e;
+  }
+  return model;
 }

@@ -310,8 +310,9 @@ export function zipEntryData(bytes: Uint8Array, e: ZipEntry, where = '.npz'): Ui
   const len = bytes.byteLength;
   const dv = new DataView(bytes.buffer, bytes.byteOffset, len);
   if (e.method === 8) {
+    const npz = where.endsWith('.npz');
     throw new NpyError(
-      `${where}: entry '${e.name}' is deflate-compressed (np.savez_compressed); only uncompressed archives (np.savez) are read`,
+      `${where}: entry '${e.name}' is deflate-compressed${npz ? ' (np.savez_compressed); only uncompressed archives (np.savez) are read' : '; only stored (uncompressed) entries are read'}`,
     );
   }
   if (e.method !== 0) throw new NpyError(`${where}: entry '${e.name}' uses compression method ${e.method}; only stored entries are read`);

@@ -1,16 +1,28 @@
 // Loading a converted ImageNet weight file (tools/convert.ts output) onto the GPU.
 
 import type { Gpu } from '../../engine/index.ts';
-import type { WeightSource, LoadOptions } from '../../engine/weights.ts';
 import { imagenetConfig } from '../config.ts';
-import { loadPreset } from '../load.ts';
+import { loadPreset, finishLoad, type ModelSource, type ModelLoadOptions } from '../load.ts';
 import { ImageClassifier } from './classify.ts';
 
 /**
  * Loads a converted imagenet-* weight file (bytes, a fetch Response or a
- * stream), streaming tensors to the GPU with optional progress.
+ * stream, or a function giving one), streaming tensors to the GPU with
+ * optional progress, then compiles the pipelines of a first call
+ * (perceiver/load.ts ModelLoadOptions).
  */
-export async function loadImageClassifier(gpu: Gpu, source: WeightSource, opts: LoadOptions = {}): Promise<ImageClassifier> {
-  const { config, tensors } = await loadPreset(gpu, source, opts, ['imagenet-conv', 'imagenet-fourier', 'imagenet-learned'], imagenetConfig);
-  return new ImageClassifier(gpu, config, tensors);
+export async function loadImageClassifier(gpu: Gpu, source: ModelSource, opts: ModelLoadOptions = {}): Promise<ImageClassifier> {
+  const { config, tensors, weights, meta } = await loadPreset(gpu, source, opts, ['imagenet-conv', 'imagenet-fourier', 'imagenet-learned'], imagenetConfig);
+  // class names stored by the converter (a HuggingFace config's id2label, when it holds real names)
+  const labels = meta.labels as string[] | undefined;
+  if (labels !== undefined && !(Array.isArray(labels) && labels.length === config.numClasses && labels.every((x) => typeof x === 'string'))) {
+    weights.dispose();
+    throw new Error(`this weight file's labels must be ${config.numClasses} class names (strings)`);
+  }
+  return finishLoad((g) => new ImageClassifier(g, config, tensors, labels ?? null), weights, opts, imagenetFirstCall);
+}
+
+/** The call whose pipelines loading compiles: one blank image. */
+export function imagenetFirstCall(m: ImageClassifier): Promise<unknown> {
+  return m.logits(new Float32Array(m.inputSize ** 2 * 3), [1, m.inputSize, m.inputSize, 3]);
 }

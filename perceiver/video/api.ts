@@ -13,9 +13,8 @@
 import type { Gpu, Tensor } from '../../engine/index.ts';
 import { upload } from '../../engine/index.ts';
 import { tunePending } from '../../engine/tune.ts';
-import type { WeightSource, LoadOptions } from '../../engine/weights.ts';
 import { multimodalConfig, type MultimodalConfig } from '../config.ts';
-import { loadPreset } from '../load.ts';
+import { loadPreset, finishLoad, type ModelSource, type ModelLoadOptions, type ModelWeights } from '../load.ts';
 import type { ImageInput } from '../image.ts';
 import { softmax, topK, type TopKEntry } from '../topk.ts';
 import {
@@ -39,6 +38,9 @@ import { psnr } from './psnr.ts';
 import type { AttentionRequest } from '../attention_maps.ts';
 import type { VideoAttentionMap } from './attention_maps.ts';
 import type { AttentionTap } from '../layers.ts';
+import { multimodalCheckpoint } from './params.ts';
+import { checkStored, storedOf } from '../stored.ts';
+import { checkFinite, checkLive } from '../guard.ts';
 
 /**
  * The 700 Kinetics class names (./labels.ts), loaded on first use: a dynamic
@@ -146,11 +148,26 @@ export interface WindowOutputs extends DecodedOutputs {
 
 export class VideoAutoencoder {
   readonly model: MultimodalAutoencoderModel;
+  /** The loader's weights, owned by this model (null when built from weights the caller owns). */
+  loaded: ModelWeights | null = null;
   readonly geometry: WindowGeometry;
 
+  private disposed = false;
+
   constructor(readonly gpu: Gpu, readonly config: MultimodalConfig, weights: ReadonlyMap<string, Tensor>) {
+    checkStored(config.preset, storedOf((b) => multimodalCheckpoint(b, config)), weights);
     this.model = new MultimodalAutoencoderModel(gpu, config, weights);
     this.geometry = releasedGeometry(config);
+    this.fuse();
+  }
+
+  /**
+   * The fused projections, made now rather than on first use: made in the
+   * middle of a call, they would keep pooled buffers the next call needs,
+   * and the pool would grow once more after the first call.
+   */
+  private fuse(): void {
+    for (const m of ['image', 'audio', 'label'] as const) this.model.fusedProjection(m);
   }
 
   get size(): number {
@@ -163,6 +180,9 @@ export class VideoAutoencoder {
    * (autoencode's `attention` option uses it).
    */
   encode(frames: Float32Array, audio: Float32Array, opts: { attentionTap?: AttentionTap } = {}): EncodedWindow {
+    checkLive(this.disposed, 'VideoAutoencoder');
+    checkFinite(frames, 'VideoAutoencoder.encode: frames');
+    checkFinite(audio, 'VideoAutoencoder.encode: audio');
     const g = this.geometry;
     const z = this.model.encode(frames, audio, g, opts); // (checks the sizes)
     return { z, geometry: g, dispose: () => z.dispose() };
@@ -170,6 +190,8 @@ export class VideoAutoencoder {
 
   /** Decodes part of an encoded window: the label alone, chosen frames, a rectangle of pixels, the audio, or everything. */
   async decode(w: EncodedWindow, req: WindowRequest, opts: { chunkSize?: number; projection?: ProjectionMode; onProgress?(done: number, total: number): void } = {}): Promise<WindowOutputs> {
+    checkLive(this.disposed, 'VideoAutoencoder');
+    await this.ready();
     const g = w.geometry;
     let image: Uint32Array | null = null;
     const r = req.image;
@@ -204,6 +226,8 @@ export class VideoAutoencoder {
    * encoded once and decoded as requested.
    */
   async autoencode(clip: VideoClip, opts: AutoencodeOptions = {}): Promise<ClipResult> {
+    checkLive(this.disposed, 'VideoAutoencoder');
+    if (clip.audio) checkFinite(clip.audio, 'autoencode: audio');
     if (clip.sampleRate !== undefined && clip.sampleRate !== SAMPLE_RATE) {
       throw new Error(`the model takes ${SAMPLE_RATE} Hz audio (1,920 samples per frame); resample the clip's ${clip.sampleRate} Hz audio first`);
     }
@@ -212,6 +236,7 @@ export class VideoAutoencoder {
     const spf = this.config.audioSamplesPerFrame;
     const { data: input, count } = this.preprocess(clip.frames);
     if (count < 1) throw new Error('autoencode: the clip has no frames');
+    await this.ready();
     const samples = clip.audio ?? null;
     const classNames = await kineticsClasses();
     const plans = planWindows(count, samples?.length ?? 0, { framesPerWindow: g.frames, samplesPerFrame: spf });
@@ -297,16 +322,38 @@ export class VideoAutoencoder {
     return { rect: { ...r, frameStart: f0 - plan.firstFrame, frameEnd: f1 - plan.firstFrame } };
   }
 
+  /**
+   * Resolves when the model can run: after a device loss, once it has a new
+   * device and its weights again (docs/reliability.md). decode and
+   * autoencode wait for it; call it before encode after a loss.
+   */
+  ready(): Promise<void> {
+    return this.loaded ? this.loaded.ready(() => (this.model.dispose(), this.fuse())) : this.gpu.recover();
+  }
+
+  /** Frees the fused projections and the weights the loader uploaded (weights the caller passed stay theirs). */
   dispose(): void {
+    this.disposed = true;
     this.model.dispose();
+    this.loaded?.dispose();
   }
 }
 
 /**
  * Loads a converted multimodal-autoencoder weight file (tools/convert.ts
- * output: bytes, a fetch Response or a stream) onto the GPU.
+ * output: bytes, a fetch Response or a stream, or a function giving one)
+ * onto the GPU, then compiles the pipelines of a first call
+ * (perceiver/load.ts ModelLoadOptions).
  */
-export async function loadVideoAutoencoder(gpu: Gpu, source: WeightSource, opts: LoadOptions = {}): Promise<VideoAutoencoder> {
-  const { config, tensors } = await loadPreset(gpu, source, opts, ['multimodal-autoencoder'], multimodalConfig, LEFT_OPERAND_WEIGHTS);
-  return new VideoAutoencoder(gpu, config, tensors);
+export async function loadVideoAutoencoder(gpu: Gpu, source: ModelSource, opts: ModelLoadOptions = {}): Promise<VideoAutoencoder> {
+  const { config, tensors, weights } = await loadPreset(gpu, source, opts, ['multimodal-autoencoder'], multimodalConfig, LEFT_OPERAND_WEIGHTS);
+  return finishLoad((g) => new VideoAutoencoder(g, config, tensors), weights, opts, videoFirstCall);
+}
+
+/** The calls whose pipelines loading compiles: encode a blank window, decode the label, a frame and the audio. */
+export async function videoFirstCall(ae: VideoAutoencoder): Promise<void> {
+  const g = ae.geometry;
+  const w = ae.encode(new Float32Array(g.frames * g.height * g.width * 3), new Float32Array(g.audioSamples));
+  await ae.decode(w, { label: true, image: { frames: [0] }, audio: 'all' });
+  w.dispose();
 }
