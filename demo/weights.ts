@@ -206,10 +206,10 @@ export class WeightsCard<M extends RemoteModel<object>> {
         const repo = this.hubId.value.trim();
         if (!repo) throw new Error('type a hub model id first, e.g. deepmind/vision-perceiver-conv');
         label = repo;
-        origin = `from ${this.hubEndpoint.value.trim() || HF_ENDPOINT} (converted in the page)`;
-        this.progress.set(null, `loading the hub code`);
-        const { hub, hubBrowserCache } = await import('../perceiver/hub/index.ts');
-        source = hub(repo, { endpoint: this.hubEndpoint.value.trim() || undefined, cache: this.cache.checked ? hubBrowserCache() : false });
+        origin = `from ${this.hubEndpoint.value.trim() || HF_ENDPOINT} (converted in the model worker)`;
+        // fetched, converted and cached in the model worker (the hub code loads there on first use)
+        const endpoint = this.hubEndpoint.value.trim();
+        source = { hub: repo, ...(endpoint ? { endpoint } : {}), cache: this.cache.checked };
       } else {
         const file = this.file.files?.[0];
         if (!file) throw new Error('choose a local file first');
