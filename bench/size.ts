@@ -49,6 +49,8 @@ const ALL_BUDGET = 45 * KB;
 const ENGINE_BUDGET = 6 * KB;
 /** the root subpath: the engine's budget plus the weight-file reader and fetchWeights (about 2.4 KB gzip) with room to grow */
 const ROOT_BUDGET = 10 * KB;
+/** perceiver-io-webgpu/worker on the main thread: the protocol's client and the remote models (about 3.5 KB gzip) */
+const WORKER_CLIENT_BUDGET = 6 * KB;
 
 /** A task subpath and the folder its modules live in (no other task may reach into it). */
 const TASKS = [
@@ -71,6 +73,8 @@ const OPTIONAL: { subpath: string; label: string; owns: string[]; budgetGzip: nu
   /** attention maps drawn as heat maps (the maps themselves come with each task's `attention` option) */
   { subpath: 'heatmap', label: 'heatmap (attention maps drawn)', owns: ['perceiver/heatmap.ts'], budgetGzip: HEATMAP_BUDGET },
   { subpath: 'hub', label: 'hub (HuggingFace hub loading)', owns: ['perceiver/hub/', 'perceiver/hf.ts', 'tools/'], budgetGzip: TASK_BUDGET },
+  // the main-thread side of the worker API: messages only, no engine or task code (the worker script is built apart)
+  { subpath: 'worker', label: 'worker client, main thread', owns: ['worker/'], budgetGzip: WORKER_CLIENT_BUDGET },
 ];
 
 interface Row {

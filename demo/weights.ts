@@ -6,7 +6,7 @@
 // (.pystate / .pickle) go through the browser-safe converter first, with the
 // preset (and size overrides) chosen here.
 
-import type { LoadOptions, WeightSource } from '../engine/weights.ts';
+import type { RemoteModel, WorkerLoadOptions, WorkerWeightSource } from '../worker/index.ts';
 import { fetchWeights, forgetWeights } from '../engine/fetch.ts';
 import { convertToWeightFile } from '../tools/convert.ts';
 import type { Overrides, PresetName } from '../perceiver/config.ts';
@@ -39,7 +39,8 @@ export interface LoadedInfo {
   ms: Record<string, number>;
 }
 
-export type Loader<M> = (source: WeightSource, opts: LoadOptions) => Promise<M>;
+/** A task's loader in the model worker (PerceiverWorker.loadImageClassifier, ...). */
+export type Loader<M> = (source: WorkerWeightSource, opts: WorkerLoadOptions) => Promise<M>;
 
 /** A pickle starts with PROTO (0x80) and a protocol number 2..5. */
 const isPickle = (b: Uint8Array) => b.length >= 2 && b[0] === 0x80 && b[1] >= 2 && b[1] <= 5;
@@ -67,7 +68,7 @@ function parseOverrides(text: string): Overrides {
   return v as Overrides;
 }
 
-export class WeightsCard<M> {
+export class WeightsCard<M extends RemoteModel<object>> {
   readonly el: HTMLElement;
   private builtin: HTMLSelectElement;
   private url: HTMLInputElement;
@@ -162,7 +163,7 @@ export class WeightsCard<M> {
     const t0 = performance.now();
     try {
       const kind = this.source();
-      let source: WeightSource;
+      let source: WorkerWeightSource;
       let bytes = 0;
       let fromCache = false;
       let origin = 'from the network';
@@ -205,10 +206,10 @@ export class WeightsCard<M> {
         const repo = this.hubId.value.trim();
         if (!repo) throw new Error('type a hub model id first, e.g. deepmind/vision-perceiver-conv');
         label = repo;
-        origin = `from ${this.hubEndpoint.value.trim() || HF_ENDPOINT} (converted in the page)`;
-        this.progress.set(null, `loading the hub code`);
-        const { hub, hubBrowserCache } = await import('../perceiver/hub/index.ts');
-        source = hub(repo, { endpoint: this.hubEndpoint.value.trim() || undefined, cache: this.cache.checked ? hubBrowserCache() : false });
+        origin = `from ${this.hubEndpoint.value.trim() || HF_ENDPOINT} (converted in the model worker)`;
+        // fetched, converted and cached in the model worker (the hub code loads there on first use)
+        const endpoint = this.hubEndpoint.value.trim();
+        source = { hub: repo, ...(endpoint ? { endpoint } : {}), cache: this.cache.checked };
       } else {
         const file = this.file.files?.[0];
         if (!file) throw new Error('choose a local file first');
@@ -217,7 +218,7 @@ export class WeightsCard<M> {
         origin = 'from a local file';
         const head = new Uint8Array(await file.slice(0, 16).arrayBuffer());
         if (isPickle(head)) raw = new Uint8Array(await file.arrayBuffer());
-        else source = new Response(file.stream(), { headers: { 'content-length': String(file.size) } });
+        else source = file;
       }
       ms.fetch = performance.now() - t0;
 
@@ -237,13 +238,9 @@ export class WeightsCard<M> {
       }
 
       this.onUnload();
-      let meta: Record<string, unknown> = {};
       let tensors = 0;
       const t1 = performance.now();
       const model = await this.loader(source!, {
-        expectMeta: (m) => {
-          meta = m;
-        },
         onProgress: (loaded, total, name) => {
           tensors++;
           this.progress.set(total ? loaded / total : null, `${fmtBytes(loaded)} / ${fmtBytes(total)} · ${name}`);
@@ -251,6 +248,7 @@ export class WeightsCard<M> {
         },
       });
       ms.upload = performance.now() - t1;
+      const meta = model.info.meta;
       const info: LoadedInfo = {
         name: label,
         preset: String(meta.preset),

@@ -1,9 +1,10 @@
 // Image classification: an image (drop zone, file picker or the sample
 // photo) -> the colab's preprocessing -> the ImageNet model -> a top-5 bar
-// chart, with the time of each stage.
+// chart, with the time of each stage. The forward (and the attention maps)
+// runs in the model worker.
 
-import { upload, readF32 } from '../../engine/index.ts';
-import { loadImageClassifier, imagenetClasses, imagenetLogits, imagenetInputGrid, preprocessImageNet, type ImageClassifier, type AttentionMap } from '../../perceiver/imagenet/index.ts';
+import { imagenetClasses, preprocessImageNet, type AttentionMap } from '../../perceiver/imagenet/index.ts';
+import type { RemoteImageClassifier } from '../../worker/index.ts';
 import { centerCropBox } from '../../perceiver/imagenet/preprocess.ts';
 import { mapsControls, mapsView, cropPicture } from '../maps.ts';
 import { toRgba } from '../../perceiver/image.ts';
@@ -13,8 +14,8 @@ import { h, clear, barChart, canvasOf, figure, message, Stages } from '../ui.ts'
 import { type PanelContext, type Panel, type CheckResult, imageInput, sampleImage, errorBox, runCheck } from '../common.ts';
 
 export function classifyPanel(ctx: PanelContext): Panel {
-  const { gpu, manifest } = ctx;
-  let model: ImageClassifier | null = null;
+  const { worker, manifest } = ctx;
+  let model: RemoteImageClassifier | null = null;
   let info: LoadedInfo | null = null;
   let image: { bitmap: ImageBitmap; name: string; decodeMs?: number } | null = null;
   let last: { top5: TopKEntry[]; stages: Record<string, number>; maps: AttentionMap[] | null } | null = null;
@@ -30,7 +31,7 @@ export function classifyPanel(ctx: PanelContext): Panel {
   const weights = new WeightsCard(
     'classify',
     manifest,
-    (src, opts) => loadImageClassifier(gpu, src, opts),
+    (src, opts) => worker.loadImageClassifier(src, opts),
     (m, i) => {
       model = m;
       info = i;
@@ -43,7 +44,7 @@ export function classifyPanel(ctx: PanelContext): Panel {
     () => {
       clear(checkResult);
       clear(result);
-      if (model) for (const t of model.params.tensors.values()) t.dispose();
+      model?.dispose().catch(() => {}); // (a worker that failed has nothing left to free)
       model = null;
       info = null;
       checkButton.disabled = true;
@@ -74,20 +75,9 @@ export function classifyPanel(ctx: PanelContext): Panel {
       const size = m.inputSize;
       const input = await s.run(`preprocess (centre crop, bicubic ${size}×${size}, normalise)`, () => preprocessImageNet(rgba, size));
       const latents = mapsCtl.read(m.config.encoder.numLatents);
-      // the maps' code is a chunk of its own, loaded the first time maps are asked for
-      const mapsLib = latents ? await s.run('attention maps code (first use: lazy chunk)', () => import('../../perceiver/attention_maps.ts')) : null;
-      const recorder = mapsLib?.mapsRecorder(gpu, { latents: latents! }, m.config.encoder.numLatents, m.config.preset);
-      const x = await s.run('upload', () => upload(gpu, input, [1, size, size, 3]));
-      const out = await s.run(`forward (GPU)${recorder ? ' + attention maps' : ''}`, async () => {
-        const o = imagenetLogits(gpu, x, m.params, m.config, { attentionTap: recorder?.tap });
-        await gpu.sync();
-        return o;
-      });
-      x.dispose();
-      const logits = await s.run('read back', () => readF32(out));
-      out.dispose();
-      let maps: AttentionMap[] | null = null;
-      if (recorder) maps = mapsLib!.gridMaps((await s.run('read back the maps', () => recorder.read()))[0], ...imagenetInputGrid(m.config, size, size))[0];
+      // in the worker: upload, forward (and the maps, whose code the worker loads on first use), read back
+      const { logits, attention } = await s.run(`forward (GPU)${latents ? ' + attention maps' : ''}`, () => m.forward(input, [1, size, size, 3], latents ? { latents } : undefined));
+      const maps: AttentionMap[] | null = attention?.[0] ?? null;
       const labels = await s.run('class names (first use: lazy chunk)', () => imagenetClasses());
       const top5 = await s.run('softmax + top-5', () => topK(softmax(logits), 5, labels));
       let mapsEl: HTMLElement | null = null;

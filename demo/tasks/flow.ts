@@ -3,9 +3,10 @@
 // wheel next to the frames. The flow of the whole frame, or of a window at
 // its centre (fast on software adapters: the encoder still sees the whole
 // pair, the decoder only the window's pixels). On the fixture's pair the
-// result is also compared with DeepMind's flow at every decoded pixel.
+// result is also compared with DeepMind's flow at every decoded pixel. The
+// model (and the colour wheel, a GPU kernel) runs in the model worker.
 
-import { loadOpticalFlow, type OpticalFlow } from '../../perceiver/flow/index.ts';
+import type { RemoteOpticalFlow } from '../../worker/index.ts';
 import { toRgba, type RgbaImage } from '../../perceiver/image.ts';
 import { WeightsCard, type LoadedInfo } from '../weights.ts';
 import { mapsControls, mapsView } from '../maps.ts';
@@ -75,7 +76,7 @@ function shifted(img: RgbaImage, dx: number, dy: number): RgbaImage {
 
 export function flowPanel(ctx: PanelContext): Panel {
   const { manifest } = ctx;
-  let model: OpticalFlow | null = null;
+  let model: RemoteOpticalFlow | null = null;
   let info: LoadedInfo | null = null;
   const frames: [RgbaImage | null, RgbaImage | null] = [null, null];
   /** set while the frames are the fixture's pair: its normalised frames [2, H, W, 3] and DeepMind's flow [H, W, 2] */
@@ -99,7 +100,7 @@ export function flowPanel(ctx: PanelContext): Panel {
   const weights = new WeightsCard(
     'flow',
     manifest,
-    (src, opts) => loadOpticalFlow(ctx.gpu, src, opts),
+    (src, opts) => ctx.worker.loadOpticalFlow(src, opts),
     (m, i) => {
       model = m;
       info = i;
@@ -109,7 +110,7 @@ export function flowPanel(ctx: PanelContext): Panel {
     () => {
       clear(checkResult);
       clear(result);
-      if (model) for (const t of model.params.tensors.values()) t.dispose();
+      model?.dispose().catch(() => {}); // (a worker that failed has nothing left to free)
       model = null;
       info = null;
       checkButton.disabled = referenceButton.disabled = true;

@@ -3,9 +3,10 @@
 // fixture's clip) -> the Kinetics multimodal autoencoder -> reconstructed
 // frames next to the inputs, and the top-5 Kinetics-700 labels. On the
 // fixture's clip the label logits and the reconstructed pixels are also
-// compared with DeepMind's.
+// compared with DeepMind's. The model runs in the model worker.
 
-import { loadVideoAutoencoder, SAMPLE_RATE, type VideoAutoencoder, type ClipResult, type VideoClip, type FrameSelection } from '../../perceiver/video/index.ts';
+import { SAMPLE_RATE, type ClipResult, type VideoClip, type FrameSelection } from '../../perceiver/video/index.ts';
+import type { RemoteVideoAutoencoder } from '../../worker/index.ts';
 import { toRgba, type RgbaImage } from '../../perceiver/image.ts';
 import { WeightsCard, type LoadedInfo } from '../weights.ts';
 import { mapsControls, mapsView, type MapItem } from '../maps.ts';
@@ -85,7 +86,7 @@ async function audioOf(file: Blob, seconds: number): Promise<Float32Array | null
 
 export function videoPanel(ctx: PanelContext): Panel {
   const { manifest } = ctx;
-  let model: VideoAutoencoder | null = null;
+  let model: RemoteVideoAutoencoder | null = null;
   let info: LoadedInfo | null = null;
   /** the clip; `exact`: the fixture's frames as they are (float32 [16, 224, 224, 3] in [0, 1]) and its stem */
   let clip: { frames: RgbaImage[]; audio: Float32Array | null; name: string; exact?: { data: Float32Array; count: number; stem: string } } | null = null;
@@ -102,7 +103,7 @@ export function videoPanel(ctx: PanelContext): Panel {
   const weights = new WeightsCard(
     'video',
     manifest,
-    (src, opts) => loadVideoAutoencoder(ctx.gpu, src, opts),
+    (src, opts) => ctx.worker.loadVideoAutoencoder(src, opts),
     (m, i) => {
       model = m;
       info = i;
@@ -112,7 +113,7 @@ export function videoPanel(ctx: PanelContext): Panel {
     () => {
       clear(checkResult);
       clear(result);
-      model?.dispose();
+      model?.dispose().catch(() => {}); // (a worker that failed has nothing left to free)
       model = null;
       info = null;
       checkButton.disabled = referenceButton.disabled = true;
