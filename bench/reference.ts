@@ -28,6 +28,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nodeGpu } from '../engine/node.ts';
 import { attentionTesting } from '../kernels/attention.ts';
+import { setupNodeGpu } from '../tools/setup-driver.ts';
 import { encodeNpy } from '../tools/npy.ts';
 import { RUNNERS } from './runners.ts';
 import { builtinFixtures, BUILTIN_FIXTURES_ABSENT, fixtureSpec, loadFixture, disposeFixture, maxRelError } from './fixture.ts';
@@ -126,7 +127,8 @@ export async function runReference(opts: ReferenceOptions, io: ReferenceIo): Pro
         .map((f) => f.replace(/\.(pystate|pickle)$/, ''))
         .sort();
   if (stems.length === 0) throw new Error(`no fixtures (STEM.pystate) in ${opts.fixtures}`);
-  const gpu = await nodeGpu({ limits: opts.limits ?? 'adapter', features: opts.features ?? 'adapter' });
+  // installs a software driver first where none is (tools/setup-driver.ts)
+  const gpu = await setupNodeGpu(() => nodeGpu({ limits: opts.limits ?? 'adapter', features: opts.features ?? 'adapter' }));
   attentionTesting.kernel = opts.attention ?? '';
   const TOLERANCE = opts.f16 ? F16_TOLERANCE : F32_TOLERANCE;
   const weights = !opts.f16 ? 'f32' : gpu.features.f16 ? 'f16 (Linear weights f16 on the GPU)' : 'f16 (widened to f32: no shader-f16)';

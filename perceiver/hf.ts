@@ -54,6 +54,9 @@ export const HF_ARCHITECTURES: Readonly<Record<string, PresetName>> = Object.fre
   PerceiverForMultimodalAutoencoding: 'multimodal-autoencoder',
 });
 
+/** The HuggingFace hub's address. */
+export const HF_ENDPOINT = 'https://huggingface.co';
+
 /** Where each preset's models live on the HuggingFace hub. */
 export const HF_HUB_IDS: Readonly<Record<PresetName, string>> = Object.freeze({
   'imagenet-conv': 'deepmind/vision-perceiver-conv',

@@ -58,7 +58,7 @@ export class ModelWeights {
 
   /** Resolves once the model can run: at once while its device is fine. `reset` drops the model's own GPU caches after a new upload. */
   ready(reset: () => void): Promise<void> {
-    if (this.disposed) return Promise.reject(new Error('this model was disposed'));
+    if (this.disposed) return Promise.reject(new Error('this model was used after dispose()'));
     if (!this.gpu.lost && this.generation === this.gpu.generation) return Promise.resolve();
     return (this.restoring ??= this.restore(reset).finally(() => (this.restoring = null)));
   }

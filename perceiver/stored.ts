@@ -58,16 +58,10 @@ function squeezeBatchNorm(name: string, shape: readonly number[]): number[] {
   throw new Error(`${name}: batch-norm tensor of shape [${shape}] (expected [1,1,1,C])`);
 }
 
-/** A task's checkpoint leaves (params and state), as its NAME/params.ts lists them into a builder. */
-export function checkpointOf(fill: (b: CheckpointBuilder) => void): CheckpointBuilder {
+/** The names and shapes a converted weight file holds for a task's checkpoint list (its NAME/params.ts), sorted by name. */
+export function storedOf(fill: (b: CheckpointBuilder) => void): Map<string, number[]> {
   const b = new CheckpointBuilder();
   fill(b);
-  return b;
-}
-
-/** The names and shapes a converted weight file holds for a task's checkpoint list, sorted by name. */
-export function storedOf(fill: (b: CheckpointBuilder) => void): Map<string, number[]> {
-  const b = checkpointOf(fill);
   const out = new Map<string, number[]>();
   for (const [name, shape] of [...b.params, ...b.state].sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))) {
     const s = applyLayout(name, shape);

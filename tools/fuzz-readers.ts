@@ -29,7 +29,11 @@ import { readFlo, writeFlo } from '../perceiver/flow/flo.ts';
 import { loadWeights } from '../engine/weights.ts';
 import { BufferPool } from '../engine/pool.ts';
 import type { Gpu } from '../engine/gpu.ts';
-import type { Overrides, PresetName } from '../perceiver/config.ts';
+import { presetConfig, type Overrides, type PresetName } from '../perceiver/config.ts';
+import { flattenCheckpoint, parseHfConfig, planHfConversion } from './convert.ts';
+import { readSafetensors } from './safetensors.ts';
+import { readTorchStateDict } from './torch.ts';
+import { haikuToHf, hfConfigJson, encodeSafetensors, encodeTorchStateDict } from './hf-write.ts';
 
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..');
 const FIXTURES = join(REPO, 'bench', 'fixtures');
@@ -156,6 +160,46 @@ function weightFields(): Field[] {
 }
 
 const HUGE = [2 ** 31, 2 ** 32, 2 ** 53 + 2, 1e300, -1, 0, 1.5];
+
+/** The compact Fourier fixture as HuggingFace would publish it (tools/hf-write.ts): its state dict and config.json. */
+function compactHf(): { tensors: ReturnType<typeof haikuToHf>; config: string } {
+  const c = compactCheckpoint('imagenet_fourier');
+  return { tensors: haikuToHf(flattenCheckpoint(parsePickle(c.bytes)), presetConfig(c.preset, c.overrides)), config: hfConfigJson(c.preset, c.overrides) };
+}
+
+/**
+ * Edits a safetensors header as a hostile writer would: a huge or negative
+ * dimension, a 10^12-element claim, offsets past the end, reversed or
+ * overlapping, an unknown dtype, bad metadata, a duplicated key. The header
+ * is re-serialised and its 8-byte length updated.
+ */
+function safetensorsStructural(seed: Uint8Array, int: (n: number) => number): { bytes: Uint8Array; op: string } {
+  const len = new DataView(seed.buffer, seed.byteOffset).getUint32(0, true);
+  const h = JSON.parse(new TextDecoder().decode(seed.subarray(8, 8 + len))) as Record<string, { dtype: unknown; shape: unknown[]; data_offsets: unknown[] }>;
+  const names = Object.keys(h).filter((k) => k !== '__metadata__');
+  const t = h[names[int(names.length)]];
+  const other = h[names[int(names.length)]];
+  const edits: [string, () => void][] = [
+    ['huge dimension', () => (t.shape[0] = HUGE[int(HUGE.length)])],
+    ['10^12 elements', () => (t.shape = [1_000_000, 1_000_000])],
+    ['offsets past the end', () => (t.data_offsets = [seed.length, seed.length + 4 * 64])],
+    ['reversed offsets', () => (t.data_offsets = [...t.data_offsets].reverse())],
+    ['overlapping offsets', () => (t.data_offsets = [...other.data_offsets])],
+    ['huge offset', () => (t.data_offsets = [HUGE[int(HUGE.length)], HUGE[int(HUGE.length)]])],
+    ['dtype', () => (t.dtype = ['F8_E4M3', 'C64', '', null, 7][int(5)])],
+    ['metadata', () => ((h as Record<string, unknown>).__metadata__ = [null, 'x', { a: 1 }, []][int(4)])],
+  ];
+  const [op, edit] = edits[int(edits.length)];
+  edit();
+  let json = JSON.stringify(h);
+  if (int(4) === 0) json = json.replace('"dtype":', '"dtype":"F64","dtype":');
+  const body = new TextEncoder().encode(json);
+  const out = new Uint8Array(8 + body.length + (seed.length - 8 - len));
+  new DataView(out.buffer).setUint32(0, body.length, true);
+  out.set(body, 8);
+  out.set(seed.subarray(8 + len), 8 + body.length);
+  return { bytes: out, op };
+}
 
 /**
  * Edits a weight file's JSON header as a hostile writer would: a duplicated
@@ -333,6 +377,36 @@ export const READERS: FuzzReader[] = [
     seeds: () => [writeFlo({ width: 24, height: 16, data: new Float32Array(24 * 16 * 2).map((_, i) => Math.sin(i) * 7) })],
     read: (bytes) => readFlo(bytes).data.length,
     fields: () => [{ at: 0, size: 4 }, { at: 4, size: 4 }, { at: 8, size: 4 }],
+  },
+  {
+    name: 'safetensors',
+    what: 'tools/safetensors.ts readSafetensors (header checks, then each tensor)',
+    seeds: () => [encodeSafetensors(compactHf().tensors)],
+    read: (bytes) => readSafetensors(bytes).size,
+    fields: () => [{ at: 0, size: 8 }],
+    structural: safetensorsStructural,
+  },
+  {
+    name: 'torch-bin',
+    what: 'tools/torch.ts readTorchStateDict (zip with name/overlap checks, then the pickle with the torch subset)',
+    seeds: () => [encodeTorchStateDict(compactHf().tensors)],
+    read: (bytes) => readTorchStateDict(bytes).size,
+    fields: zipFields,
+    fixup: zipFixup,
+  },
+  {
+    name: 'hf-config',
+    what: 'tools/convert.ts parseHfConfig (config.json -> preset, overrides, labels)',
+    seeds: () => [new TextEncoder().encode(compactHf().config), new TextEncoder().encode(hfConfigJson('language-mlm', {}, ['a', 'b']))],
+    read: (bytes) => parseHfConfig(new TextDecoder().decode(bytes)).preset,
+  },
+  {
+    name: 'hf-convert',
+    what: 'tools/convert.ts planHfConversion on a safetensors file (HF keys, shapes, transforms)',
+    seeds: () => [encodeSafetensors(compactHf().tensors)],
+    read: (bytes) => planHfConversion(compactHf().config, readSafetensors(bytes)).entries.length,
+    fields: () => [{ at: 0, size: 8 }],
+    structural: safetensorsStructural,
   },
 ];
 

@@ -29,7 +29,20 @@ import { METHODS, transferables, type ModelInfo, type Port, type Reply, type Req
 export type { ModelInfo, WorkerStatus, TaskName, Port };
 
 /** A weight file for the worker: a URL (fetched there), bytes (transferred), a Blob or File, a Response or a stream (its body transferred). */
-export type WorkerWeightSource = string | URL | Uint8Array | ArrayBuffer | Blob | Response | ReadableStream<Uint8Array>;
+export type WorkerWeightSource = string | URL | Uint8Array | ArrayBuffer | Blob | Response | ReadableStream<Uint8Array> | WorkerHubSource;
+
+/**
+ * A HuggingFace hub checkpoint by model id (perceiver-io-webgpu/hub's hub()),
+ * fetched, converted and cached inside the worker: a hub() provider holds
+ * functions, which cannot cross to a worker, so the worker gets this instead.
+ */
+export interface WorkerHubSource {
+  hub: string;
+  revision?: string;
+  endpoint?: string;
+  /** keep the converted file (Cache API, memory past the quota); default: the load option `cache`, else true */
+  cache?: boolean;
+}
 
 export interface WorkerLoadOptions {
   /** called after each tensor: file bytes consumed so far, the file's length, the tensor's name */
@@ -273,6 +286,10 @@ export class PerceiverWorker {
       const base = (globalThis as { document?: { baseURI: string } }).document?.baseURI ?? (globalThis as { location?: { href: string } }).location?.href;
       return { source: { kind: 'url', url: new URL(String(source), base).href, cache }, transfer: [] };
     }
+    if (isHubSource(source)) {
+      const { hub: repo, revision, endpoint } = source;
+      return { source: { kind: 'hub', repo, ...(revision ? { revision } : {}), ...(endpoint ? { endpoint } : {}), cache: source.cache ?? cache !== false }, transfer: [] };
+    }
     if (source instanceof ArrayBuffer) source = new Uint8Array(source);
     if (source instanceof Uint8Array) return { source: { kind: 'bytes', bytes: source }, transfer: this.transfer ? transferables(source) : [] };
     if (typeof Blob !== 'undefined' && source instanceof Blob) return { source: { kind: 'blob', blob: source }, transfer: [] };
@@ -286,7 +303,7 @@ export class PerceiverWorker {
       source = source.body;
     }
     if (typeof ReadableStream !== 'undefined' && source instanceof ReadableStream) return { source: { kind: 'stream', stream: source, length }, transfer: [source as unknown as Transferable] };
-    throw new TypeError('PerceiverWorker: a weight source must be a URL, a Uint8Array, an ArrayBuffer, a Blob, a Response or a ReadableStream');
+    throw new TypeError('PerceiverWorker: a weight source must be a URL, a Uint8Array, an ArrayBuffer, a Blob, a Response, a ReadableStream or { hub: model id }');
   }
 
   private async load(task: TaskName, source: WorkerWeightSource, opts: WorkerLoadOptions): Promise<ModelInfo> {
@@ -493,3 +510,6 @@ export class RemoteVideoAutoencoder extends RemoteModel<MultimodalConfig> {
     return this.call('autoencode', [clip, opts]);
   }
 }
+
+const isHubSource = (s: WorkerWeightSource): s is WorkerHubSource =>
+  typeof s === 'object' && s !== null && typeof (s as WorkerHubSource).hub === 'string';

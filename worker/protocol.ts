@@ -38,7 +38,9 @@ export type WireSource =
   | { kind: 'bytes'; bytes: Uint8Array }
   | { kind: 'blob'; blob: Blob }
   /** `length`: the file's length when known (a Response's content-length), for the loader's checks and messages */
-  | { kind: 'stream'; stream: ReadableStream<Uint8Array>; length?: number };
+  | { kind: 'stream'; stream: ReadableStream<Uint8Array>; length?: number }
+  /** a HuggingFace hub checkpoint, fetched and converted in the worker (perceiver/hub) */
+  | { kind: 'hub'; repo: string; revision?: string; endpoint?: string; cache: boolean };
 
 export interface WireLoadOptions {
   /** see LoadOptions.keepF16 (true: keep the Linear weights f16 where the adapter has shader-f16) */

@@ -127,6 +127,11 @@ export function serve(port: Port, opts: ServeOptions = {}): Promise<void> {
         return { source: sized(s.blob.stream() as ReadableStream<Uint8Array>, s.blob.size), fromCache: false };
       case 'stream':
         return { source: sized(s.stream, s.length), fromCache: false };
+      case 'hub': {
+        // loaded on first use: only apps whose worker loads from the hub fetch the hub code
+        const { hub } = await import('../perceiver/hub/index.ts');
+        return { source: hub(s.repo, { ...(s.revision ? { revision: s.revision } : {}), ...(s.endpoint ? { endpoint: s.endpoint } : {}), cache: s.cache }), fromCache: false };
+      }
       default:
         throw new TypeError(`perceiver worker: unknown weight source ${JSON.stringify((s as { kind?: unknown })?.kind)}`);
     }

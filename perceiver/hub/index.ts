@@ -23,19 +23,21 @@
 //
 // Caches: `cache: true` (the default) is the Cache API where there is one
 // (browsers, secure pages), falling back to memory when the quota is
-// exceeded; `false` for none; or any HubCache, e.g. one hubMemoryCache() or
-// hubBrowserCache() shared by several loads, or perceiver/hub/node.ts's
-// nodeHubCache(dir) (a folder, for Node). Without the Cache API, `true` keeps
-// nothing.
+// exceeded (for the life of that cache object); `false` for none; or any
+// HubCache, e.g. one hubMemoryCache() or hubBrowserCache() shared by several
+// loads, or perceiver/hub/node.ts's nodeHubCache(dir) (a folder, for Node).
+// Without the Cache API, `true` keeps nothing.
 // Browser-safe: no node: imports. Only pulled into an app that imports it.
 
 import type { WeightProvider } from '../../engine/weights.ts';
+import { HF_ENDPOINT } from '../hf.ts';
+
+export { HF_ENDPOINT, HF_HUB_IDS } from '../hf.ts';
 import type { NdArray } from '../../tools/ndarray.ts';
 import { convertHf, parseHfConfig, type StoreDtype } from '../../tools/convert.ts';
 import { streamSafetensors, parseSafetensorsIndex, joinShards } from '../../tools/safetensors.ts';
 import { readTorchStateDict } from '../../tools/torch.ts';
 
-export const HF_ENDPOINT = 'https://huggingface.co';
 /** The Cache API cache the default cache uses. */
 export const HUB_CACHE = 'perceiver-io-hub';
 
@@ -74,7 +76,8 @@ const isQuota = (e: unknown) => e instanceof Error && (e.name === 'QuotaExceeded
 
 /**
  * The Cache API cache `name`, falling back to memory for files it refuses
- * for lack of quota (and entirely where there is no Cache API).
+ * for lack of quota. Where there is no Cache API (Node, plain http pages) it
+ * keeps nothing.
  */
 export function hubBrowserCache(name = HUB_CACHE): HubCache {
   const memory = hubMemoryCache();
@@ -85,7 +88,7 @@ export function hubBrowserCache(name = HUB_CACHE): HubCache {
       return hit ?? memory.get(key);
     },
     async put(key, file) {
-      if (!storage) return memory.put(key, file);
+      if (!storage) return;
       try {
         const headers = { 'content-type': 'application/octet-stream', 'content-length': String(file.byteLength) };
         await (await storage.open(name)).put(key, new Response(file as Uint8Array<ArrayBuffer>, { headers }));

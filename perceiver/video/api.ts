@@ -35,7 +35,8 @@ import {
 import { planWindows, windowFrames, windowAudio, type WindowPlan } from './windows.ts';
 import { preprocessFrame } from './preprocess.ts';
 import { psnr } from './psnr.ts';
-import type { AttentionRequest, VideoAttentionMap } from '../attention_maps.ts';
+import type { AttentionRequest } from '../attention_maps.ts';
+import type { VideoAttentionMap } from './attention_maps.ts';
 import type { AttentionTap } from '../layers.ts';
 import { multimodalCheckpoint } from './params.ts';
 import { checkStored, storedOf } from '../stored.ts';
@@ -246,7 +247,7 @@ export class VideoAutoencoder {
     const sel = opts.video ?? 'all';
     const windows: WindowResult[] = [];
     const meanProbs = new Float64Array(this.config.numClasses);
-    const maps = opts.attention ? await import('../attention_maps.ts') : null; // loaded on first use
+    const maps = opts.attention ? await import('./attention_maps.ts') : null; // loaded on first use
     const recorder = maps?.mapsRecorder(this.gpu, opts.attention!, this.config.encoder.numLatents, 'multimodal-autoencoder');
     const s2d = this.config.spaceToDepth;
     const patchGrid = [g.frames, g.height / s2d, g.width / s2d] as const;

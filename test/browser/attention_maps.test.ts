@@ -3,9 +3,9 @@
 // maps" ticked draws a heat map per requested latent, the thumbnails pick
 // the large one, and the page's maps sum to 1 and equal those Node computes
 // (lavapipe) for the same weights and photo. Skipped when Chromium is absent.
-// PERCEIVER_BROWSER_SLOW=1 (with the golden fixtures) adds the video panel's
-// maps on the reference clip (minutes on SwiftShader: the encoder sees the
-// whole 16-frame window).
+// PERCEIVER_BROWSER_SLOW=1 (with the golden fixtures) adds the flow and
+// video panels' maps on their reference inputs (minutes on SwiftShader: the
+// encoder sees the whole 368x496 pair, the whole 16-frame window).
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -37,7 +37,7 @@ if (missing) {
 } else {
   test.before(async () => {
     OUT = mkdtempSync(join(tmpdir(), 'perceiver-maps-test-'));
-    await buildDemo({ outDir: OUT, golden: SLOW && existsSync(join(GOLDEN, 'multimodal_autoencoder.json')) ? GOLDEN : null });
+    await buildDemo({ outDir: OUT, golden: SLOW && existsSync(join(GOLDEN, 'language_mlm.json')) ? GOLDEN : null });
     server = await serveDir(OUT);
     browser = await launch();
   });
@@ -91,6 +91,27 @@ if (missing) {
       assert.ok(err < 1e-4, `latent ${m.latent}: page (SwiftShader) vs Node (${gpu.adapterName}): ${err}`);
     }
     for (const t of model.params.tensors.values()) t.dispose();
+  });
+
+  test('flow (PERCEIVER_BROWSER_SLOW=1): heat maps over frame 1 of the reference pair, one tile', async () => {
+    if (!SLOW) return skip('the flow maps need the whole 368x496 pair encoded on SwiftShader (minutes): set PERCEIVER_BROWSER_SLOW=1');
+    if (!existsSync(join(GOLDEN, 'optical_flow.json'))) return skip(`${GOLDEN}/optical_flow.* is absent`);
+    const p = browser.page;
+    await p.click('#tab-flow');
+    const listed = await p.evaluate(() => (window.__perceiver.tasks as Record<string, { weights: { selectBuiltin(f: string): boolean } }>).flow.weights.selectBuiltin('weights/optical_flow.weights'));
+    assert.ok(listed, 'optical_flow is listed');
+    await p.click('#flow-load');
+    await p.waitForSelector('#flow-weights-status .msg', { timeout: 120_000 });
+    await p.click('#flow-reference');
+    await p.waitForFunction(() => (document.querySelector('#flow-frames figcaption')?.textContent ?? '').includes('optical_flow'));
+    await p.selectOption('#flow-region', 'window');
+    await p.check('#flow-attention');
+    await p.fill('#flow-latents', '0,9');
+    await p.click('#flow-run');
+    await p.waitForSelector('#flow-map', { timeout: 900_000 });
+    assert.equal(await p.$$eval('#flow-result .map-thumb', (els) => els.map((e) => e.getAttribute('data-latent'))), ['0', '9']);
+    assert.match((await p.textContent('#flow-result .map-large figcaption')) ?? '', /^latent 0: where it looks in the tile \(496×368\)$/);
+    await browser.page.screenshot({ path: join(SCREENSHOTS, 'attention-maps-flow.png'), fullPage: true });
   });
 
   test('video (PERCEIVER_BROWSER_SLOW=1): heat maps over the reference clip\'s frames, with the audio and label shares', async () => {

@@ -4,12 +4,17 @@
 // the page on the same origin): the .bin fallback and a redirect give the
 // pickle's bits, a connection cut half way leaves nothing in the cache, the
 // next load is cached and the one after needs no network, and a classifier
-// loaded from a hub id on the page's adapter gives DeepMind's logits.
+// loaded from a hub id on the page's adapter gives DeepMind's logits; the
+// demo page's "From the HuggingFace hub" weights source loads a model id
+// from this stand-in (its endpoint field).
 // Skipped, with the reason, when Chromium or the fixtures are absent.
 
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { buildDemo } from '../../demo/build.ts';
+import { serveDir, type DemoServer } from '../../demo/serve.ts';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
 import { build } from 'esbuild';
@@ -28,11 +33,14 @@ const missing = browserMissing() ?? (!HF_DIR || !GOLDEN_DIR ? '../shared/golden 
 type Api = {
   weights(repo: string, endpoint: string): Promise<{ digest: string; bytes: number; cached: boolean; last: [number, number, string] }>;
   cachedKeys(): Promise<string[]>;
+  quota(repo: string, endpoint: string): Promise<{ same: boolean; memory: boolean; keys: number }>;
   logits(repo: string, endpoint: string, images: number[], shape: number[]): Promise<number[]>;
 };
 
 let browser: Browser;
 let server: HubServer;
+let demo: DemoServer | null = null;
+let demoDir = '';
 
 /** The digest the page computes, from DeepMind's pickle through the converter. */
 function pickleDigest(stem: string): string {
@@ -54,6 +62,7 @@ if (missing) {
     const js = await build({ entryPoints: [join(REPO, 'test/browser/hub_page.ts')], bundle: true, format: 'esm', platform: 'browser', write: false, logLevel: 'silent' });
     const script = js.outputFiles[0].text;
     server = await startHub(HF_DIR!, {
+      cors: true, // the demo page (another origin) reads it too
       extra: (path) =>
         path === '/' ? { type: 'text/html', body: '<!doctype html><title>hub</title><script type="module" src="/hub.js"></script>' } : path === '/hub.js' ? { type: 'text/javascript', body: script } : null,
     });
@@ -64,6 +73,8 @@ if (missing) {
   test.after(async () => {
     await browser?.close();
     await server?.close();
+    await demo?.close();
+    if (demoDir) rmSync(demoDir, { recursive: true, force: true });
   });
 
   test('the .bin fallback and a redirect give the pickle bits; a cut download is never cached; the cache then serves without the network', async () => {
@@ -97,6 +108,13 @@ if (missing) {
     assert.is(again.digest, flow.digest);
   });
 
+  test('a Cache API out of quota: the file is kept in memory, the next load needs no network', async () => {
+    server.log.length = 0;
+    const r = await call('quota', 'test/redirect', server.endpoint);
+    assert.equal(r, { same: true, memory: true, keys: 0 });
+    assert.is(server.log.filter((p) => p.endsWith('model.safetensors')).length, 2, 'one download (the redirect and its target)');
+  });
+
   test('a classifier from a hub id on the page adapter gives DeepMind logits', async () => {
     const npz = readNpz(readFileSync(join(GOLDEN_DIR!, 'imagenet_learned.npz')));
     const images = npz.get('images')!;
@@ -104,6 +122,30 @@ if (missing) {
     const err = relError(Float32Array.from(logits), npz.get('logits')!.data as Float32Array);
     console.log(`  imagenet_learned from the hub in Chromium: max rel error ${err.toExponential(2)}`);
     assert.ok(err < 5e-4, `error ${err}`);
+  });
+
+  test('the demo page loads a model id "from the HuggingFace hub" (model id and endpoint fields)', async () => {
+    demoDir = mkdtempSync(join(tmpdir(), 'perceiver-hub-demo-'));
+    await buildDemo({ outDir: demoDir, golden: null });
+    demo = await serveDir(demoDir);
+    const p = await browser.context.newPage();
+    try {
+      await p.goto(demo.url);
+      await p.click('#tab-classify');
+      assert.is(await p.inputValue('#classify-hub-id'), 'deepmind/vision-perceiver-conv', 'the task\'s released model is proposed');
+      await p.fill('#classify-hub-id', 'deepmind/vision-perceiver-learned');
+      await p.fill('#classify-hub-endpoint', server.endpoint);
+      assert.ok(await p.isChecked('#classify-source-hub'), 'typing selects the hub source');
+      server.log.length = 0;
+      await p.click('#classify-load');
+      await p.waitForSelector('#classify-weights-status .msg', { timeout: 120_000 });
+      const status = (await p.textContent('#classify-weights-status')) ?? '';
+      assert.match(status, /Loaded deepmind\/vision-perceiver-learned/, status);
+      assert.match(status, /preset imagenet-learned/);
+      assert.ok(server.log.includes('/deepmind/vision-perceiver-learned/resolve/main/model.safetensors'), server.log.join(' '));
+    } finally {
+      await p.close();
+    }
   });
 }
 

@@ -30,6 +30,20 @@ const api = {
     const bytes = f instanceof Uint8Array ? f : new Uint8Array(await f.arrayBuffer());
     return { digest: await tensorDigest(bytes), bytes: bytes.byteLength, cached: !(f instanceof Uint8Array), last: progress[progress.length - 1] };
   },
+  /** a Cache API that refuses for lack of quota: two loads through one cache, the second from memory */
+  async quota(repo: string, endpoint: string) {
+    const put = Cache.prototype.put;
+    Cache.prototype.put = () => Promise.reject(new DOMException('the quota has been exceeded', 'QuotaExceededError'));
+    try {
+      const cache = hubBrowserCache('perceiver-io-hub-quota');
+      const a = await hub(repo, { endpoint, cache }).weightFile({});
+      const b = await hub(repo, { endpoint, cache }).weightFile({});
+      const keys = (await (await caches.open('perceiver-io-hub-quota')).keys()).length;
+      return { same: a === b, memory: b instanceof Uint8Array, keys };
+    } finally {
+      Cache.prototype.put = put;
+    }
+  },
   async cachedKeys() {
     return (await (await caches.open(CACHE)).keys()).map((r) => r.url);
   },

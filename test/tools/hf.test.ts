@@ -15,6 +15,9 @@ import { hfRule, hfTable, hfModelConfig, realLabels, HF_ARCHITECTURES } from '..
 import { presetConfig, type PresetName } from '../../perceiver/config.ts';
 import { convertPickle, planHfConversion, readHfWeights, storedData, hfToHaiku, reverseAxes } from '../../tools/convert.ts';
 import { main } from '../../tools/cli.ts';
+import { flattenCheckpoint } from '../../tools/convert.ts';
+import { parsePickle } from '../../tools/pickle.ts';
+import { haikuToHf, hfConfigJson, encodeSafetensors, encodeTorchStateDict } from '../../tools/hf-write.ts';
 import { NdArray } from '../../tools/pickle.ts';
 import { GOLDEN_DIR, STEMS, REPO } from './helpers.ts';
 import { skip } from '../skip.ts';
@@ -143,6 +146,28 @@ test('every golden-hf folder gives the same weights as its DeepMind pickle, bit 
     }
   }
   assert.is(files, 8, 'six safetensors and two .bin files');
+});
+
+test('shipped fixtures written in HF layout (tools/hf-write.ts) read back to the pickle bits: safetensors and torch.save archives', () => {
+  for (const stem of ['imagenet_conv', 'imagenet_fourier', 'imagenet_learned']) {
+    const dir = join(REPO, 'bench', 'fixtures');
+    if (!existsSync(join(dir, `${stem}.pystate`))) return skip('bench/fixtures is absent');
+    const spec = JSON.parse(readFileSync(join(dir, `${stem}.json`), 'utf8'));
+    const pk = readFileSync(join(dir, `${stem}.pystate`));
+    const ref = convertPickle(pk, spec.preset, spec.overrides);
+    const hf = haikuToHf(flattenCheckpoint(parsePickle(pk)), presetConfig(spec.preset, spec.overrides));
+    const cfg = hfConfigJson(spec.preset, spec.overrides);
+    for (const [name, file] of [['model.safetensors', encodeSafetensors(hf)], ['pytorch_model.bin', encodeTorchStateDict(hf)]] as const) {
+      const plan = planHfConversion(cfg, readHfWeights(file, name));
+      assert.equal(plan.meta.overrides, spec.overrides, `${stem} ${name}`);
+      plan.entries.forEach((e, i) => {
+        const d = storedData(e.spec, e.source);
+        const t = ref.tensors[i];
+        assert.is(e.spec.name, t.name);
+        assert.ok(Buffer.from(d.buffer, d.byteOffset, d.byteLength).equals(Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)), `${stem} ${name}: ${t.name}`);
+      });
+    }
+  }
 });
 
 test('perceiver-io convert: an HF folder or file converts with the preset from config.json', async () => {
