@@ -77,7 +77,7 @@ export interface PerceiverWorkerOptions {
   gpu?: GpuOptions;
   /** transfer the inputs' buffers and ImageBitmaps to the worker (default true); false copies them */
   transfer?: boolean;
-  /** called once if the worker's GPU device is lost, with the reason */
+  /** called each time the worker's GPU device is lost, with the reason (the models recover on their next call, as in-thread) */
   onLost?(reason: string): void;
 }
 
@@ -160,7 +160,7 @@ export class PerceiverWorker {
   private closing: Promise<void> | null = null;
   private onClosed: (() => void) | null = null;
   private readonly transfer: boolean;
-  /** why the worker's device was lost, or null */
+  /** why the worker's device was last lost, or null */
   lost: string | null = null;
 
   constructor(private readonly opts: PerceiverWorkerOptions = {}) {

@@ -84,7 +84,7 @@ export interface WorkerStatus {
   /** null until the device exists (the first load, or a status call, creates it) */
   adapter: string | null;
   features: { f16: boolean; subgroups: boolean; emulated: boolean } | null;
-  /** why the device was lost, or null */
+  /** why the device is lost, while it is (a call that recovers clears it), or null */
   lost: string | null;
   /** requests that have left the queue and started, finished (either way), and were cancelled before they started */
   started: number;

@@ -71,7 +71,6 @@ export function serve(port: Port, opts: ServeOptions = {}): Promise<void> {
   let gpuOptions: GpuOptions = {};
   let gpu: Promise<Gpu> | null = null;
   let device: Gpu | null = null;
-  let lost: string | null = null;
   const models = new Map<number, Loaded>();
   let nextModel = 1;
   const queue: Job[] = [];
@@ -87,10 +86,12 @@ export function serve(port: Port, opts: ServeOptions = {}): Promise<void> {
   const getGpu = (): Promise<Gpu> => {
     gpu ??= makeGpu(gpuOptions).then((g) => {
       device = g;
-      g.device.lost.then((info) => {
-        lost = `${info.reason}: ${info.message}`;
-        if (!closing) post({ type: 'lost', reason: lost });
-      });
+      // every loss (the models then recover on their next call: perceiver/load.ts ModelWeights)
+      const before = g.onLost;
+      g.onLost = (e) => {
+        before?.(e);
+        if (!closing) post({ type: 'lost', reason: e.message });
+      };
       return g;
     });
     gpu.catch(() => (gpu = null)); // a failed attempt is not cached: the next request tries again
@@ -100,7 +101,7 @@ export function serve(port: Port, opts: ServeOptions = {}): Promise<void> {
   const status = (): WorkerStatus => ({
     adapter: device?.adapterName ?? null,
     features: device ? { f16: device.features.f16, subgroups: device.features.subgroups, emulated: device.features.emulated } : null,
-    lost,
+    lost: device?.lost?.message ?? null,
     ...counts,
     queued: queue.length,
     models: models.size,

@@ -19,6 +19,7 @@ import { BUILTIN_FIXTURES, fixtureSpec, maxRelError } from '../../bench/fixture.
 import { convertToWeightFile } from '../../tools/convert.ts';
 import { readNpz } from '../../tools/npy.ts';
 import { testGpu } from '../gpu.ts';
+import { nodeGpu } from '../../engine/node.ts';
 import { defaultConfig, type LanguageConfig } from '../../perceiver/config.ts';
 import { MaskedLanguageModel } from '../../perceiver/language/fillmask.ts';
 import { randomWeights } from '../../bench/random-weights.ts';
@@ -278,6 +279,31 @@ test('the real thing over the channel: imagenet_learned (built-in golden-compact
   await client.dispose();
   await served;
   port1.close();
+});
+
+test('a lost device in the worker: onLost here, and the next call recovers (the weights uploaded again from the bytes the loader kept)', async () => {
+  const gpu = await nodeGpu(); // a device of its own: this test loses it
+  const { port1, port2 } = channel();
+  const served = serve(port2 as unknown as Port, { gpu: async () => gpu });
+  const losses: string[] = [];
+  const client = new PerceiverWorker({ worker: port1 as unknown as Port, onLost: (r) => losses.push(r) });
+  const stem = 'imagenet_learned';
+  const { preset, overrides } = fixtureSpec(BUILTIN_FIXTURES, stem);
+  const m = await client.loadImageClassifier(convertToWeightFile(readFileSync(join(BUILTIN_FIXTURES, `${stem}.pystate`)), preset, overrides), { recover: 'source' });
+  const arrays = readNpz(readFileSync(join(BUILTIN_FIXTURES, `${stem}.npz`)));
+  const images = arrays.get('images')!;
+  const run = () => m.logits((images.data as Float32Array).slice(), images.shape as [number, number, number, number]);
+  await run();
+  gpu.device.destroy();
+  await new Promise((r) => setTimeout(r, 100)); // (the loss is reported asynchronously)
+  assert.is(losses.length, 1);
+  assert.match(losses[0], /the GPU device was lost \(destroyed/);
+  assert.match((await client.status()).lost ?? '', /destroyed/);
+  const err = maxRelError(await run(), arrays.get('logits')!.data as Float32Array);
+  assert.ok(err < 5e-4, `after recovery: ${err}`);
+  assert.is((await client.status()).lost, null);
+  await client.dispose();
+  await served;
 });
 
 test('a real fill-mask over the channel: a tiny random-weight language model, three windows, progress per window, a running call stopped after the first, the same bytes as in-thread', async () => {
