@@ -1,11 +1,8 @@
 // Attention maps of the video model: a window's recorded maps cut by
-// modality (perceiver/attention_maps.ts has the rest). Loaded with import()
-// by api.ts when maps are asked for, with the recorder it re-exports, so the
-// video bundle's lazy chunk holds only what video needs.
+// modality (the recorder comes with the app's attentionMaps() value,
+// perceiver/attention_maps.ts; the shared types are in ../attention_grid.ts).
 
-import type { RecordedMaps } from '../attention_maps.ts';
-
-export { mapsRecorder } from '../attention_maps.ts';
+import type { RecordedMaps } from '../attention_grid.ts';
 
 /**
  * One latent's attention over a video window's encoder inputs, split by
