@@ -13,14 +13,15 @@
 // none of it, and a forward without maps records no extra dispatch. With the
 // key/value fold (perceiver/layers.ts `attend`) the tapped operands are the
 // folded queries and the inputs themselves, which give the same
-// probabilities as the unfolded q and k. The grid helpers and the types the
-// tasks share are in perceiver/attention_grid.ts.
+// probabilities as the unfolded q and k. The value also cuts the recorded
+// rows into maps (gridMaps, videoMaps), so the tasks carry only the types
+// and the option's check (perceiver/attention_grid.ts).
 
 import { readF32, type Gpu, type Tensor } from '../engine/index.ts';
 import { attentionMaps as mapsKernel } from '../kernels/attention_maps.ts';
-import type { AttentionMaps, AttentionRequest, MapsRecorder } from './attention_grid.ts';
+import type { AttentionMap, AttentionMaps, AttentionRequest, MapsRecorder, RecordedMaps, VideoAttentionMap } from './attention_grid.ts';
 
-export type { AttentionMap, AttentionMaps, AttentionRequest, MapsRecorder, RecordedMaps } from './attention_grid.ts';
+export type { AttentionMap, AttentionMaps, AttentionRequest, MapsRecorder, RecordedMaps, VideoAttentionMap } from './attention_grid.ts';
 
 /** Most latents one request may name (the released models have at most 2,048; repeats count). */
 export const MAX_REQUESTED_LATENTS = 4096;
@@ -34,7 +35,7 @@ export const MAX_REQUESTED_LATENTS = 4096;
  */
 export function attentionMaps(req: AttentionRequest): AttentionMaps {
   const latents = checkRequest(req, Infinity, 'attentionMaps');
-  return { latents, recorder: (gpu, numLatents, what) => mapsRecorder(gpu, { latents }, numLatents, what) };
+  return { latents, recorder: (gpu, numLatents, what) => mapsRecorder(gpu, { latents }, numLatents, what), grids: gridMaps, video: videoMaps };
 }
 
 /** Checks the requested latents against the model's count (errors name the problem). */
@@ -71,4 +72,33 @@ export function mapsRecorder(gpu: Gpu, req: AttentionRequest, numLatents: number
     },
     dispose,
   };
+}
+
+/** Cuts recorded rows into per-batch, per-latent maps over a grid of `height` x `width` positions starting at input `first`. */
+export function gridMaps(rec: RecordedMaps, height: number, width: number, first = 0): AttentionMap[][] {
+  if (first + height * width > rec.inputs) throw new Error(`attention maps: a ${height}x${width} grid at input ${first} does not fit ${rec.inputs} inputs`);
+  const out: AttentionMap[][] = [];
+  for (let b = 0; b < rec.batch; b++) {
+    out.push(rec.latents.map((latent, i) => {
+      const at = (b * rec.latents.length + i) * rec.inputs + first;
+      return { latent, height, width, data: rec.data.slice(at, at + height * width) };
+    }));
+  }
+  return out;
+}
+
+/** Recorded maps of one video window (batch 1) cut into the encoder's input order: audio patches, image patches [T, h, w], label. */
+export function videoMaps(rec: RecordedMaps, audioPatches: number, [T, h, w]: readonly [number, number, number]): VideoAttentionMap[] {
+  if (rec.batch !== 1 || rec.inputs !== audioPatches + T * h * w + 1) {
+    throw new Error(`attention maps: ${rec.inputs} inputs, not ${audioPatches} audio + ${T}x${h}x${w} image patches + 1 label`);
+  }
+  return rec.latents.map((latent, i) => {
+    const row = rec.data.subarray(i * rec.inputs, (i + 1) * rec.inputs);
+    return {
+      latent,
+      audio: row.slice(0, audioPatches),
+      image: { frames: T, height: h, width: w, data: row.slice(audioPatches, audioPatches + T * h * w) },
+      label: row[rec.inputs - 1],
+    };
+  });
 }

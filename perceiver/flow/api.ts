@@ -23,7 +23,7 @@ import { toRgba, type ImageInput, type RgbaImage } from '../image.ts';
 import { FlowWorkspace } from './model.ts';
 import { estimateFlow, normalizeFrame, type FlowOptions } from './pipeline.ts';
 import { flowPicture, type FlowColorOptions } from './colorwheel.ts';
-import { gridMaps, recorderFor, type AttentionMap, type AttentionMaps } from '../attention_grid.ts';
+import { recorderFor, type AttentionMap, type AttentionMaps } from '../attention_grid.ts';
 import { flowCheckpoint } from './params.ts';
 import { checkStored, storedOf } from '../stored.ts';
 import { checkFinite, checkLive } from '../guard.ts';
@@ -122,7 +122,7 @@ export class OpticalFlow {
       flow = await estimateFlow(this.gpu, this.params, this.config, frames, height, width, recorder ? { ...opts, onTile, attentionTap: recorder.tap } : opts, this.workspace);
       if (recorder) {
         const [th, tw] = this.config.trainSize;
-        attention = (await recorder.read()).map((rec, i) => ({ tile: { ...tiles[i], width: tw, height: th }, maps: gridMaps(rec, th, tw)[0] }));
+        attention = (await recorder.read()).map((rec, i) => ({ tile: { ...tiles[i], width: tw, height: th }, maps: opts.attention!.grids(rec, th, tw)[0] }));
       }
     } finally {
       recorder?.dispose();

@@ -13,7 +13,7 @@ import { imagenetCheckpoint } from './params.ts';
 import { checkStored, storedOf } from '../stored.ts';
 import { checkFinite, checkLive } from '../guard.ts';
 import { centerCropBox, preprocessImageNet, type CropBox } from './preprocess.ts';
-import { gridMaps, recorderFor, type AttentionMap, type AttentionMaps } from '../attention_grid.ts';
+import { recorderFor, type AttentionMap, type AttentionMaps } from '../attention_grid.ts';
 
 /**
  * The 1000 class names (perceiver/imagenet/labels.ts), loaded on first use:
@@ -98,7 +98,7 @@ export class ImageClassifier {
       const host = await readF32(out);
       out.dispose();
       let grids: AttentionMap[][] | undefined;
-      if (recorder) grids = gridMaps((await recorder.read())[0], ...imagenetInputGrid(this.config, shape[1], shape[2]));
+      if (recorder) grids = attention!.grids((await recorder.read())[0], ...imagenetInputGrid(this.config, shape[1], shape[2]));
       await tunePending(this.gpu); // kernels for the shapes this forward used (engine/tune.ts)
       return { logits: host, attention: grids };
     } finally {

@@ -35,8 +35,7 @@ import {
 import { planWindows, windowFrames, windowAudio, type WindowPlan } from './windows.ts';
 import { preprocessFrame } from './preprocess.ts';
 import { psnr } from './psnr.ts';
-import { recorderFor, type AttentionMaps } from '../attention_grid.ts';
-import { videoMaps, type VideoAttentionMap } from './attention_maps.ts';
+import { recorderFor, type AttentionMaps, type VideoAttentionMap } from '../attention_grid.ts';
 import type { AttentionTap } from '../layers.ts';
 import { multimodalCheckpoint } from './params.ts';
 import { checkStored, storedOf } from '../stored.ts';
@@ -285,7 +284,7 @@ export class VideoAutoencoder {
           labels: topK(probs, opts.topK ?? 5, classNames),
           psnr: { video, audio },
           seconds: { encode: (t1 - t0) / 1000, decode: (t2 - t1) / 1000 },
-          ...(recorder ? { attention: videoMaps((await recorder.read())[0], g.audioSamples / this.config.samplesPerPatch, patchGrid) } : {}),
+          ...(recorder ? { attention: opts.attention!.video((await recorder.read())[0], g.audioSamples / this.config.samplesPerPatch, patchGrid) } : {}),
         });
       }
     } finally {
