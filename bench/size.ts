@@ -62,6 +62,8 @@ const TASKS = [
 
 /** perceiver/heatmap.ts alone: plain drawing code, about 1 KB gzip */
 const HEATMAP_BUDGET = 2 * KB;
+/** perceiver-io-webgpu/maps alone: attentionMaps(), its recorder, kernel and the cutting into maps, with the engine parts they use (about 4.2 KB gzip) */
+const MAPS_BUDGET = 6 * KB;
 
 /**
  * Optional subpaths: measured on their own rows, and the modules they own
@@ -70,7 +72,9 @@ const HEATMAP_BUDGET = 2 * KB;
  */
 const OPTIONAL: { subpath: string; label: string; owns: string[]; budgetGzip: number }[] = [
   { subpath: 'convert', label: 'convert (checkpoint converter)', owns: ['tools/'], budgetGzip: TASK_BUDGET },
-  /** attention maps drawn as heat maps (the maps themselves come with each task's `attention` option) */
+  /** attention maps: `{ attention: attentionMaps({ latents }) }` on the image, flow and video calls; a task app that does not import it carries none of it */
+  { subpath: 'maps', label: 'maps (attention maps)', owns: ['perceiver/attention_maps.ts', 'kernels/attention_maps.ts', 'kernels/attention_maps.gen.ts'], budgetGzip: MAPS_BUDGET },
+  /** attention maps drawn as heat maps */
   { subpath: 'heatmap', label: 'heatmap (attention maps drawn)', owns: ['perceiver/heatmap.ts'], budgetGzip: HEATMAP_BUDGET },
   { subpath: 'hub', label: 'hub (HuggingFace hub loading)', owns: ['perceiver/hub/', 'perceiver/hf.ts', 'tools/'], budgetGzip: TASK_BUDGET },
   // the main-thread side of the worker API: messages only, no engine or task code (the worker script is built apart)

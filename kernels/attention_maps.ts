@@ -9,8 +9,8 @@
 // these are the probabilities attention() applies to the values. Per batch:
 // one scores pass per key slice (keys too many for one binding), one merge
 // pass, one normalise pass per key slice. Optional: nothing imports this
-// module but code that asked for maps (perceiver/attention_maps.ts loads it
-// with import()), so it costs a task bundle nothing until it is used.
+// module but perceiver/attention_maps.ts (the subpath perceiver-io-webgpu/maps),
+// so it costs a task bundle nothing unless the app asks for maps.
 
 import { empty, upload, type Gpu, type Tensor } from '../engine/index.ts';
 import { shaderConst } from '../engine/shader.ts';

@@ -7,11 +7,11 @@
 //
 // Run by `npm run gen`, by `npm test` and by npm's `prepare` on install.
 //
-// Kernels in ON_DEMAND serve optional features that load their wrapper with
-// import(): each is generated into a module of its own, kernels/NAME.gen.ts,
-// so that its code lands in the chunk of the code that imports it (a
-// bundler puts a module shared by the first load and a later chunk, as
-// shaders.gen.ts is, in the first load whole).
+// Kernels in ON_DEMAND serve optional features (an optional subpath, such as
+// perceiver-io-webgpu/maps, or a chunk loaded with import()): each is
+// generated into a module of its own, kernels/NAME.gen.ts, so that its code
+// lands only in the bundle or chunk of the code that imports it (shaders.gen.ts
+// is shared by every task and would carry it into all of them).
 
 import { readdirSync, readFileSync, writeFileSync, existsSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';

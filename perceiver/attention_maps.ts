@@ -6,49 +6,36 @@
 // operands (perceiver/layers.ts AttentionTap) and kernels/attention_maps.ts
 // computes the requested rows on the GPU from them.
 //
-// The model APIs load this module (and with it the kernel) with import()
-// when maps are first asked for: an app that never asks carries none of it
-// in its first load, and a forward without maps records no extra dispatch. With the key/value fold (perceiver/layers.ts
-// `attend`) the tapped operands are the folded queries and the inputs
-// themselves, which give the same probabilities as the unfolded q and k.
+// This module is the package's optional subpath `perceiver-io-webgpu/maps`:
+// an app asks for maps with `{ attention: attentionMaps({ latents }) }`, and
+// the value it passes carries the recorder (and with it the kernel). The task
+// APIs never import this module, so an app that never asks for maps carries
+// none of it, and a forward without maps records no extra dispatch. With the
+// key/value fold (perceiver/layers.ts `attend`) the tapped operands are the
+// folded queries and the inputs themselves, which give the same
+// probabilities as the unfolded q and k. The value also cuts the recorded
+// rows into maps (gridMaps, videoMaps), so the tasks carry only the types
+// and the option's check (perceiver/attention_grid.ts).
 
 import { readF32, type Gpu, type Tensor } from '../engine/index.ts';
-import { attentionMaps } from '../kernels/attention_maps.ts';
-import type { AttentionTap } from './layers.ts';
+import { attentionMaps as mapsKernel } from '../kernels/attention_maps.ts';
+import type { AttentionMap, AttentionMaps, AttentionRequest, MapsRecorder, RecordedMaps, VideoAttentionMap } from './attention_grid.ts';
 
-/** What to compute: the encoder latents (rows of the cross-attention) whose maps are wanted. */
-export interface AttentionRequest {
-  latents: readonly number[];
-}
+export type { AttentionMap, AttentionMaps, AttentionRequest, MapsRecorder, RecordedMaps, VideoAttentionMap } from './attention_grid.ts';
 
 /** Most latents one request may name (the released models have at most 2,048; repeats count). */
 export const MAX_REQUESTED_LATENTS = 4096;
 
-/** A latent's map over a 2-D grid of input positions (ImageNet: the input grid; flow: one tile). */
-export interface AttentionMap {
-  latent: number;
-  /** grid rows and columns */
-  height: number;
-  width: number;
-  /** [height, width] row-major probabilities (over all of the model's inputs they sum to 1) */
-  data: Float32Array;
-}
-
-/** The probabilities recorded during one forward: [batch][latent] rows over `inputs` positions. */
-export interface RecordedMaps {
-  batch: number;
-  inputs: number;
-  latents: readonly number[];
-  /** [batch, latents, inputs] */
-  data: Float32Array;
-}
-
-export interface MapsRecorder {
-  /** pass to the encoder (EncodeOptions.attentionTap); each forward it sees records its maps */
-  tap: AttentionTap;
-  /** the maps of every forward recorded, in order (waits for the GPU; frees the buffers) */
-  read(): Promise<RecordedMaps[]>;
-  dispose(): void;
+/**
+ * The `attention` option of ImageClassifier.classify / forward,
+ * OpticalFlow.flow / flowNormalized / sequence and
+ * VideoAutoencoder.autoencode: the encoder cross-attention maps of
+ * `latents`. The list is checked here (a non-empty array of at most 4,096
+ * non-negative integers) and against the model's latent count at the call.
+ */
+export function attentionMaps(req: AttentionRequest): AttentionMaps {
+  const latents = checkRequest(req, Infinity, 'attentionMaps');
+  return { latents, recorder: (gpu, numLatents, what) => mapsRecorder(gpu, { latents }, numLatents, what), grids: gridMaps, video: videoMaps };
 }
 
 /** Checks the requested latents against the model's count (errors name the problem). */
@@ -57,7 +44,7 @@ export function checkRequest(req: AttentionRequest, numLatents: number, what: st
   if (!Array.isArray(list) || list.length === 0) throw new Error(`${what}: attention.latents must be a non-empty array of latent indices`);
   if (list.length > MAX_REQUESTED_LATENTS) throw new Error(`${what}: ${list.length} latents asked for, at most ${MAX_REQUESTED_LATENTS} at a time`);
   for (const l of list) {
-    if (!Number.isInteger(l) || l < 0 || l >= numLatents) throw new Error(`${what}: latent ${l} is not an index in [0, ${numLatents})`);
+    if (!Number.isInteger(l) || l < 0 || l >= numLatents) throw new Error(`${what}: latent ${l} is not ${numLatents === Infinity ? 'a latent index (an integer >= 0)' : `an index in [0, ${numLatents})`}`);
   }
   return list.slice();
 }
@@ -73,7 +60,7 @@ export function mapsRecorder(gpu: Gpu, req: AttentionRequest, numLatents: number
   return {
     tap(q, k, opts) {
       if (opts.heads !== 1) throw new Error(`${what}: attention maps need a one-head cross-attention, this one has ${opts.heads} heads`);
-      maps.push(attentionMaps(gpu, q, k, latents, opts));
+      maps.push(mapsKernel(gpu, q, k, latents, opts));
     },
     async read() {
       if (maps.length === 0) throw new Error(`${what}: no attention maps were recorded (the forward did not run the encoder)`);
@@ -98,4 +85,20 @@ export function gridMaps(rec: RecordedMaps, height: number, width: number, first
     }));
   }
   return out;
+}
+
+/** Recorded maps of one video window (batch 1) cut into the encoder's input order: audio patches, image patches [T, h, w], label. */
+export function videoMaps(rec: RecordedMaps, audioPatches: number, [T, h, w]: readonly [number, number, number]): VideoAttentionMap[] {
+  if (rec.batch !== 1 || rec.inputs !== audioPatches + T * h * w + 1) {
+    throw new Error(`attention maps: ${rec.inputs} inputs, not ${audioPatches} audio + ${T}x${h}x${w} image patches + 1 label`);
+  }
+  return rec.latents.map((latent, i) => {
+    const row = rec.data.subarray(i * rec.inputs, (i + 1) * rec.inputs);
+    return {
+      latent,
+      audio: row.slice(0, audioPatches),
+      image: { frames: T, height: h, width: w, data: row.slice(audioPatches, audioPatches + T * h * w) },
+      label: row[rec.inputs - 1],
+    };
+  });
 }

@@ -18,7 +18,7 @@ import { GpuError, type GpuOptions } from '../engine/gpu.ts';
 import { WeightFormatError } from '../engine/weights.ts';
 import { toRgba, type ImageInput, type RgbaImage } from '../perceiver/image.ts';
 import type { ClassifyOptions, ClassifyResult, Prediction } from '../perceiver/imagenet/classify.ts';
-import type { AttentionMap, AttentionRequest } from '../perceiver/attention_maps.ts';
+import type { AttentionMap, AttentionRequest } from '../perceiver/attention_grid.ts';
 import type { FlowConfig, ImageNetConfig, LanguageConfig, MultimodalConfig } from '../perceiver/config.ts';
 import type { ByteRange, FillMaskOptions, FillMaskResult } from '../perceiver/language/fillmask.ts';
 import type { EstimateOptions, FlowResult } from '../perceiver/flow/api.ts';
@@ -426,6 +426,18 @@ export class RemoteModel<C extends object = object> {
   }
 }
 
+/**
+ * A task's options as the worker client takes them: `attention` is
+ * `{ latents }` or an attentionMaps() value (only its latents cross to the
+ * worker, which records the maps itself).
+ */
+export type RemoteOptions<T extends { attention?: unknown }> = Omit<T, 'attention'> & { attention?: AttentionRequest };
+
+/** The options with `attention` reduced to its latents (an attentionMaps() value holds functions, which cannot cross). */
+function plainMaps<T extends { attention?: AttentionRequest }>(opts: T): T {
+  return opts.attention ? { ...opts, attention: { latents: [...opts.attention.latents] } } : opts;
+}
+
 /** ImageClassifier in the worker. */
 export class RemoteImageClassifier extends RemoteModel<ImageNetConfig> {
   /** the side the model is fed (224 for the released models) */
@@ -439,16 +451,16 @@ export class RemoteImageClassifier extends RemoteModel<ImageNetConfig> {
    * object: `{ predictions, crops, attention? }` (ImageClassifier.classify).
    */
   classify(images: ImageInput | ImageInput[], k?: number, call?: CallOptions): Promise<Prediction[][]>;
-  classify(images: ImageInput | ImageInput[], opts: ClassifyOptions & CallOptions): Promise<ClassifyResult>;
-  classify(images: ImageInput | ImageInput[], kOrOpts: number | (ClassifyOptions & CallOptions) = 5, call: CallOptions = {}): Promise<Prediction[][] | ClassifyResult> {
+  classify(images: ImageInput | ImageInput[], opts: RemoteOptions<ClassifyOptions> & CallOptions): Promise<ClassifyResult>;
+  classify(images: ImageInput | ImageInput[], kOrOpts: number | (RemoteOptions<ClassifyOptions> & CallOptions) = 5, call: CallOptions = {}): Promise<Prediction[][] | ClassifyResult> {
     if (typeof kOrOpts === 'number') return this.call('classify', [images, kOrOpts], call);
     const { signal, ...opts } = kOrOpts;
-    return this.call('classify', [images, opts], { signal });
+    return this.call('classify', [images, plainMaps(opts)], { signal });
   }
 
   /** Logits and, with `attention`, the cross-attention maps of its latents (ImageClassifier.forward). */
   forward(images: Float32Array, shape: readonly [number, number, number, number], attention?: AttentionRequest, call: CallOptions = {}): Promise<{ logits: Float32Array; attention?: AttentionMap[][] }> {
-    return this.call('forward', attention ? [images, shape, attention] : [images, shape], call);
+    return this.call('forward', attention ? [images, shape, { latents: [...attention.latents] }] : [images, shape], call);
   }
 
   /** Logits [B * numClasses] for already-normalised images, NHWC float32 [B, H, W, 3]. */
@@ -483,13 +495,13 @@ export class RemoteMaskedLanguageModel extends RemoteModel<LanguageConfig> {
 /** OpticalFlow in the worker. */
 export class RemoteOpticalFlow extends RemoteModel<FlowConfig> {
   /** Flow from frame1 to frame2 (and optionally its picture); onTile(index, count, tile) reports each tile. */
-  flow(frame1: ImageInput, frame2: ImageInput, opts: EstimateOptions & CallOptions = {}): Promise<FlowResult> {
-    return this.call('flow', [frame1, frame2, opts]);
+  flow(frame1: ImageInput, frame2: ImageInput, opts: RemoteOptions<EstimateOptions> & CallOptions = {}): Promise<FlowResult> {
+    return this.call('flow', [frame1, frame2, plainMaps(opts)]);
   }
 
   /** Flow for an already normalised pair [2, height, width, 3] in [-1, 1]. */
-  flowNormalized(frames: Float32Array, height: number, width: number, opts: EstimateOptions & CallOptions = {}): Promise<FlowResult> {
-    return this.call('flowNormalized', [frames, height, width, opts]);
+  flowNormalized(frames: Float32Array, height: number, width: number, opts: RemoteOptions<EstimateOptions> & CallOptions = {}): Promise<FlowResult> {
+    return this.call('flowNormalized', [frames, height, width, plainMaps(opts)]);
   }
 
   /** The colour-wheel picture of any flow [height, width, 2]. */
@@ -506,8 +518,8 @@ export class RemoteVideoAutoencoder extends RemoteModel<MultimodalConfig> {
   }
 
   /** The whole pipeline over a clip; onProgress({ window, windows, done, total }) per decoded slice. */
-  autoencode(clip: VideoClip, opts: AutoencodeOptions & CallOptions = {}): Promise<ClipResult> {
-    return this.call('autoencode', [clip, opts]);
+  autoencode(clip: VideoClip, opts: RemoteOptions<AutoencodeOptions> & CallOptions = {}): Promise<ClipResult> {
+    return this.call('autoencode', [clip, plainMaps(opts)]);
   }
 }
 

@@ -22,14 +22,16 @@ export const TASK_NAMES: readonly TaskName[] = ['imagenet', 'language', 'flow', 
 /**
  * The methods a client may call on a loaded model of each task, and for
  * those that report progress, which argument holds the options object and
- * which option is the progress callback. Anything else is refused by the
- * worker.
+ * which option is the progress callback. `maps`: the argument that holds the
+ * call's attention-maps request `{ latents }` (`option`: as that argument's
+ * `attention` field), which the worker turns into attentionMaps({ latents }).
+ * Anything else is refused by the worker.
  */
-export const METHODS: Readonly<Record<TaskName, Readonly<Record<string, { options?: number; hook?: string }>>>> = {
-  imagenet: { classify: {}, logits: {}, forward: {} },
+export const METHODS: Readonly<Record<TaskName, Readonly<Record<string, { options?: number; hook?: string; maps?: { arg: number; option?: true } }>>>> = {
+  imagenet: { classify: { maps: { arg: 1, option: true } }, logits: {}, forward: { maps: { arg: 2 } } },
   language: { fillMask: { options: 1, hook: 'onProgress' }, fillRanges: { options: 2, hook: 'onProgress' }, logits: {} },
-  flow: { flow: { options: 2, hook: 'onTile' }, flowNormalized: { options: 3, hook: 'onTile' }, picture: {} },
-  video: { autoencode: { options: 1, hook: 'onProgress' } },
+  flow: { flow: { options: 2, hook: 'onTile', maps: { arg: 2, option: true } }, flowNormalized: { options: 3, hook: 'onTile', maps: { arg: 3, option: true } }, picture: {} },
+  video: { autoencode: { options: 1, hook: 'onProgress', maps: { arg: 1, option: true } } },
 };
 
 /** A weight file as it crosses to the worker: a URL it fetches, bytes (transferred), a Blob, or a stream (transferred). */

@@ -11,6 +11,7 @@
 import { createGpu, type Gpu, type GpuOptions } from '../engine/gpu.ts';
 import type { WeightSource } from '../engine/weights.ts';
 import type { ModelLoadOptions, ModelSource } from '../perceiver/load.ts';
+import type { AttentionRequest } from '../perceiver/attention_grid.ts';
 import { fetchWeights } from '../engine/fetch.ts';
 import { METHODS, TASK_NAMES, toWireError, transferables, type ModelInfo, type Port, type Reply, type Request, type TaskName, type WireSource, type WorkerStatus } from './protocol.ts';
 
@@ -180,6 +181,16 @@ export function serve(port: Port, opts: ServeOptions = {}): Promise<void> {
     const fn = entry.model[m.method];
     if (!spec || typeof fn !== 'function') throw new TypeError(`perceiver worker: a ${entry.task} model has no method '${m.method}' (it has ${Object.keys(METHODS[entry.task]).join(', ')})`);
     const args = Array.isArray(m.args) ? [...m.args] : [];
+    if (spec.maps) {
+      // the attention maps' request crossed as plain { latents }: the maps' code is loaded on first use
+      const { arg, option } = spec.maps;
+      const holder = args[arg];
+      const req = option ? (typeof holder === 'object' && holder !== null ? (holder as { attention?: unknown }).attention : undefined) : holder;
+      if (req !== undefined && req !== null) {
+        const maps = (await import('../perceiver/attention_maps.ts')).attentionMaps(req as AttentionRequest);
+        args[arg] = option ? { ...(holder as object), attention: maps } : maps;
+      }
+    }
     if (spec.hook && spec.options !== undefined) {
       // the task's own progress callback: reports progress, and is where a cancelled call stops
       const given = args[spec.options];

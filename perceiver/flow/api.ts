@@ -23,7 +23,7 @@ import { toRgba, type ImageInput, type RgbaImage } from '../image.ts';
 import { FlowWorkspace } from './model.ts';
 import { estimateFlow, normalizeFrame, type FlowOptions } from './pipeline.ts';
 import { flowPicture, type FlowColorOptions } from './colorwheel.ts';
-import type { AttentionMap, AttentionRequest } from '../attention_maps.ts';
+import { recorderFor, type AttentionMap, type AttentionMaps } from '../attention_grid.ts';
 import { flowCheckpoint } from './params.ts';
 import { checkStored, storedOf } from '../stored.ts';
 import { checkFinite, checkLive } from '../guard.ts';
@@ -34,7 +34,7 @@ export interface EstimateOptions extends FlowOptions {
   /** also draw the colour-wheel picture (true: automatic scale, no legend) */
   picture?: boolean | FlowColorOptions;
   /** also each tile's encoder cross-attention maps of these latents (docs/attention-maps.md) */
-  attention?: AttentionRequest;
+  attention?: AttentionMaps;
 }
 
 /** One tile's attention maps: per requested latent, over the tile's pixel grid. */
@@ -110,8 +110,7 @@ export class OpticalFlow {
     checkLive(this.disposed, 'OpticalFlow');
     checkFinite(frames, 'OpticalFlow.flowNormalized: frames');
     await this.ready();
-    const maps = opts.attention ? await import('../attention_maps.ts') : null; // loaded on first use
-    const recorder = maps?.mapsRecorder(this.gpu, opts.attention!, this.config.encoder.numLatents, 'optical-flow');
+    const recorder = recorderFor(this.gpu, opts.attention, this.config.encoder.numLatents, 'optical-flow');
     const tiles: { x: number; y: number }[] = [];
     let flow: Float32Array;
     let attention: TileAttention[] | undefined;
@@ -123,7 +122,7 @@ export class OpticalFlow {
       flow = await estimateFlow(this.gpu, this.params, this.config, frames, height, width, recorder ? { ...opts, onTile, attentionTap: recorder.tap } : opts, this.workspace);
       if (recorder) {
         const [th, tw] = this.config.trainSize;
-        attention = (await recorder.read()).map((rec, i) => ({ tile: { ...tiles[i], width: tw, height: th }, maps: maps!.gridMaps(rec, th, tw)[0] }));
+        attention = (await recorder.read()).map((rec, i) => ({ tile: { ...tiles[i], width: tw, height: th }, maps: opts.attention!.grids(rec, th, tw)[0] }));
       }
     } finally {
       recorder?.dispose();

@@ -4,7 +4,7 @@
 // flo.ts (Middlebury .flo read/write, browser-safe), metrics.ts (end-point
 // error), tiling.ts (the colab's tile plan), node.ts (files and PNGs in Node).
 export { OpticalFlow, flowPicture, toImageData, drawFlow, type FlowResult, type SequenceResult, type EstimateOptions, type TileAttention } from './api.ts';
-export type { AttentionMap, AttentionRequest } from '../attention_maps.ts';
+export type { AttentionMap, AttentionMaps, AttentionRequest } from '../attention_grid.ts';
 export { loadOpticalFlow } from './load.ts';
 export { estimateFlow, normalizeFrame, type FlowOptions } from './pipeline.ts';
 export type { FlowColorOptions, LegendOptions } from './colorwheel.ts';

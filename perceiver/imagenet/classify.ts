@@ -13,7 +13,7 @@ import { imagenetCheckpoint } from './params.ts';
 import { checkStored, storedOf } from '../stored.ts';
 import { checkFinite, checkLive } from '../guard.ts';
 import { centerCropBox, preprocessImageNet, type CropBox } from './preprocess.ts';
-import type { AttentionMap, AttentionRequest } from '../attention_maps.ts';
+import { recorderFor, type AttentionMap, type AttentionMaps } from '../attention_grid.ts';
 
 /**
  * The 1000 class names (perceiver/imagenet/labels.ts), loaded on first use:
@@ -37,7 +37,7 @@ export interface ClassifyOptions {
   /** top-k (default 5) */
   k?: number;
   /** also the encoder cross-attention's maps of these latents (docs/attention-maps.md) */
-  attention?: AttentionRequest;
+  attention?: AttentionMaps;
 }
 
 export interface ClassifyResult {
@@ -86,12 +86,11 @@ export class ImageClassifier {
    * logits, and with `attention` the cross-attention maps of its latents
    * over the input grid (imagenetInputGrid): [B][latent].
    */
-  async forward(images: Float32Array, shape: readonly [number, number, number, number], attention?: AttentionRequest): Promise<{ logits: Float32Array; attention?: AttentionMap[][] }> {
+  async forward(images: Float32Array, shape: readonly [number, number, number, number], attention?: AttentionMaps): Promise<{ logits: Float32Array; attention?: AttentionMap[][] }> {
     checkLive(this.disposed, 'ImageClassifier');
     checkFinite(images, 'ImageClassifier.logits: images');
     await this.ready();
-    const maps = attention ? await import('../attention_maps.ts') : null; // loaded on first use
-    const recorder = maps?.mapsRecorder(this.gpu, attention!, this.config.encoder.numLatents, this.config.preset);
+    const recorder = recorderFor(this.gpu, attention, this.config.encoder.numLatents, this.config.preset);
     try {
       const x = upload(this.gpu, images, shape);
       const out = imagenetLogits(this.gpu, x, this.params, this.config, { attentionTap: recorder?.tap });
@@ -99,7 +98,7 @@ export class ImageClassifier {
       const host = await readF32(out);
       out.dispose();
       let grids: AttentionMap[][] | undefined;
-      if (recorder) grids = maps!.gridMaps((await recorder.read())[0], ...imagenetInputGrid(this.config, shape[1], shape[2]));
+      if (recorder) grids = attention!.grids((await recorder.read())[0], ...imagenetInputGrid(this.config, shape[1], shape[2]));
       await tunePending(this.gpu); // kernels for the shapes this forward used (engine/tune.ts)
       return { logits: host, attention: grids };
     } finally {
@@ -110,7 +109,7 @@ export class ImageClassifier {
   /**
    * Top-k labels with probabilities for each image (browser images or RGBA
    * bytes). With an options object: `{ predictions, crops, attention? }`,
-   * the attention maps when `attention: { latents }` asks for them.
+   * the attention maps when `attention: attentionMaps({ latents })` asks for them.
    */
   classify(images: ImageInput | ImageInput[], k?: number): Promise<Prediction[][]>;
   classify(images: ImageInput | ImageInput[], opts: ClassifyOptions): Promise<ClassifyResult>;

@@ -2,7 +2,7 @@
 // imagenet-* presets.
 export { ImageClassifier, imagenetClasses, type Prediction, type ClassifyOptions, type ClassifyResult } from './classify.ts';
 export { imagenetLogits, imagenetInputs, imagenetInputGrid } from './model.ts';
-export type { AttentionMap, AttentionRequest } from '../attention_maps.ts';
+export type { AttentionMap, AttentionMaps, AttentionRequest } from '../attention_grid.ts';
 export { preprocessImageNet } from './preprocess.ts';
 // The class names: `await imagenetClasses()` (a lazily loaded chunk), or
 // import { IMAGENET_CLASSES } from './labels.ts' to bundle them eagerly.

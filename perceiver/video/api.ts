@@ -35,8 +35,7 @@ import {
 import { planWindows, windowFrames, windowAudio, type WindowPlan } from './windows.ts';
 import { preprocessFrame } from './preprocess.ts';
 import { psnr } from './psnr.ts';
-import type { AttentionRequest } from '../attention_maps.ts';
-import type { VideoAttentionMap } from './attention_maps.ts';
+import { recorderFor, type AttentionMaps, type VideoAttentionMap } from '../attention_grid.ts';
 import type { AttentionTap } from '../layers.ts';
 import { multimodalCheckpoint } from './params.ts';
 import { checkStored, storedOf } from '../stored.ts';
@@ -84,7 +83,7 @@ export interface AutoencodeOptions {
   projection?: ProjectionMode;
   onProgress?(p: { window: number; windows: number; done: number; total: number }): void;
   /** also each window's encoder cross-attention maps of these latents (docs/attention-maps.md) */
-  attention?: AttentionRequest;
+  attention?: AttentionMaps;
 }
 
 export interface WindowResult {
@@ -247,8 +246,7 @@ export class VideoAutoencoder {
     const sel = opts.video ?? 'all';
     const windows: WindowResult[] = [];
     const meanProbs = new Float64Array(this.config.numClasses);
-    const maps = opts.attention ? await import('./attention_maps.ts') : null; // loaded on first use
-    const recorder = maps?.mapsRecorder(this.gpu, opts.attention!, this.config.encoder.numLatents, 'multimodal-autoencoder');
+    const recorder = recorderFor(this.gpu, opts.attention, this.config.encoder.numLatents, 'multimodal-autoencoder');
     const s2d = this.config.spaceToDepth;
     const patchGrid = [g.frames, g.height / s2d, g.width / s2d] as const;
     try {
@@ -286,7 +284,7 @@ export class VideoAutoencoder {
           labels: topK(probs, opts.topK ?? 5, classNames),
           psnr: { video, audio },
           seconds: { encode: (t1 - t0) / 1000, decode: (t2 - t1) / 1000 },
-          ...(recorder ? { attention: maps!.videoMaps((await recorder.read())[0], g.audioSamples / this.config.samplesPerPatch, patchGrid) } : {}),
+          ...(recorder ? { attention: opts.attention!.video((await recorder.read())[0], g.audioSamples / this.config.samplesPerPatch, patchGrid) } : {}),
         });
       }
     } finally {

@@ -17,6 +17,7 @@ import { browserMissing, launch, SCREENSHOTS, type Browser } from './browser.ts'
 import { buildDemo } from '../../demo/build.ts';
 import { serveDir, type DemoServer } from '../../demo/serve.ts';
 import { loadImageClassifier } from '../../perceiver/imagenet/index.ts';
+import { attentionMaps } from '../../perceiver/attention_maps.ts';
 import { readPng } from '../../tools/png.ts';
 import { existsSync } from 'node:fs';
 import { testGpu, relError } from '../gpu.ts';
@@ -84,7 +85,7 @@ if (missing) {
     }
     const gpu = await testGpu();
     const model = await loadImageClassifier(gpu, readFileSync(join(OUT, 'weights/imagenet_learned.weights')));
-    const node = await model.classify(readPng(join(ROOT, 'test/media/chelsea-224.png')), { attention: { latents: LATENTS } });
+    const node = await model.classify(readPng(join(ROOT, 'test/media/chelsea-224.png')), { attention: attentionMaps({ latents: LATENTS }) });
     for (const [i, m] of node.attention![0].entries()) {
       assert.equal([maps[i].latent, maps[i].width, maps[i].height], [m.latent, m.width, m.height]);
       const err = relError(pageData[i], m.data);

@@ -13,7 +13,7 @@ import type { ImageNetConfig } from '../../perceiver/config.ts';
 import { Params, layersTesting } from '../../perceiver/layers.ts';
 import { imagenetInputs, imagenetInputGrid, imagenetLogits } from '../../perceiver/imagenet/model.ts';
 import { ImageClassifier } from '../../perceiver/imagenet/classify.ts';
-import type { AttentionMap } from '../../perceiver/attention_maps.ts';
+import { attentionMaps, type AttentionMap } from '../../perceiver/attention_maps.ts';
 import { defaultConfig, withOverrides, type FlowConfig } from '../../perceiver/config.ts';
 import { randomWeights } from '../../bench/random-weights.ts';
 import { OpticalFlow } from '../../perceiver/flow/api.ts';
@@ -117,8 +117,8 @@ for (const stem of ['imagenet_fourier', 'imagenet_conv']) {
     const shape = images.shape as [number, number, number, number];
     const model = new ImageClassifier(gpu, cfg, f.weights);
     const latents = [0, 5, cfg.encoder.numLatents - 1];
-    const folded = await model.forward(images.data as Float32Array, shape, { latents });
-    const unfolded = await withFold(false, () => model.forward(images.data as Float32Array, shape, { latents }));
+    const folded = await model.forward(images.data as Float32Array, shape, attentionMaps({ latents }));
+    const unfolded = await withFold(false, () => model.forward(images.data as Float32Array, shape, attentionMaps({ latents })));
     const plain = await model.forward(images.data as Float32Array, shape);
 
     const [gh, gw] = imagenetInputGrid(cfg, shape[1], shape[2]);
@@ -181,8 +181,8 @@ test('optical flow: per tile, maps over the tile grid equal the reference, fold 
   const H = 12, W = 30; // three tiles side by side (x = 0, 12, 14 with a minimum overlap of 4)
   const frames = randn(2 * H * W * 3, 3, 1);
   const latents = [7, 0];
-  const folded = await model.flowNormalized(frames, H, W, { minOverlap: 4, attention: { latents } });
-  const unfolded = await withFold(false, () => model.flowNormalized(frames, H, W, { minOverlap: 4, attention: { latents } }));
+  const folded = await model.flowNormalized(frames, H, W, { minOverlap: 4, attention: attentionMaps({ latents }) });
+  const unfolded = await withFold(false, () => model.flowNormalized(frames, H, W, { minOverlap: 4, attention: attentionMaps({ latents }) }));
   const plain = await model.flowNormalized(frames, H, W, { minOverlap: 4 });
   assert.equal(folded.attention!.map((a) => a.tile), [0, 12, 14].map((x) => ({ x, y: 0, width: tw, height: th })));
   assert.equal([...folded.flow], [...plain.flow], 'maps change the flow');
@@ -215,7 +215,7 @@ test('video: per window, maps split into audio, image patches and label equal th
   const frames = Float32Array.from(randn(4 * 8 * 8 * 3, 21, 0.5), (v) => v + 0.5);
   const audio = randn(128, 22, 0.5);
   const latents = [31, 2, 2];
-  const run = (attention?: { latents: number[] }) => ae.autoencode({ frames: { data: frames, count: 4 }, audio }, { video: 'none', audio: false, attention });
+  const run = (req?: { latents: number[] }) => ae.autoencode({ frames: { data: frames, count: 4 }, audio }, { video: 'none', audio: false, attention: req && attentionMaps(req) });
   const folded = (await run({ latents })).windows[0];
   const unfolded = (await withFold(false, () => run({ latents }))).windows[0];
   const plain = (await run()).windows[0];
@@ -242,9 +242,12 @@ test('clear errors for bad latents', async () => {
   const f = await loadFixture(gpu, BUILTIN_FIXTURES, 'imagenet_learned');
   const model = new ImageClassifier(gpu, f.config as ImageNetConfig, f.weights);
   const img = { width: 8, height: 8, data: new Uint8Array(256) };
-  await assertRejects(() => model.classify(img, { attention: { latents: [16] } }), /latent 16 is not an index in \[0, 16\)/);
-  await assertRejects(() => model.classify(img, { attention: { latents: [] } }), /non-empty array/);
-  await assertRejects(() => model.classify(img, { attention: { latents: [1.5] } }), /latent 1.5/);
+  await assertRejects(() => model.classify(img, { attention: attentionMaps({ latents: [16] }) }), /latent 16 is not an index in \[0, 16\)/);
+  await assertRejects(async () => attentionMaps({ latents: [] }), /non-empty array/);
+  await assertRejects(async () => attentionMaps({ latents: [1.5] }), /latent 1.5 is not a latent index/);
+  await assertRejects(async () => attentionMaps({ latents: [-1] }), /latent -1 is not a latent index/);
+  // a plain request (the worker client's form) needs the maps' code: the task APIs say where it is
+  await assertRejects(() => model.classify(img, { attention: { latents: [1] } as never }), /attentionMaps\(\{ latents \}\) from 'perceiver-io-webgpu\/maps'/);
   disposeFixture(f);
 });
 

@@ -23,6 +23,7 @@ import { nodeGpu } from '../../engine/node.ts';
 import { defaultConfig, type LanguageConfig } from '../../perceiver/config.ts';
 import { MaskedLanguageModel } from '../../perceiver/language/fillmask.ts';
 import { randomWeights } from '../../bench/random-weights.ts';
+import { attentionMaps } from '../../perceiver/attention_maps.ts';
 
 /** A device stand-in: what serve() reads of a Gpu. */
 function fakeGpu(): Gpu & { destroyed: boolean } {
@@ -271,10 +272,17 @@ test('the real thing over the channel: imagenet_learned (built-in golden-compact
   assert.ok(last > 0, 'load progress');
   const arrays = readNpz(readFileSync(join(BUILTIN_FIXTURES, `${stem}.npz`)));
   const images = arrays.get('images')!;
-  const logits = await m.logits(images.data as Float32Array, images.shape as [number, number, number, number]);
+  const shape = images.shape as [number, number, number, number];
+  const again = Float32Array.from(images.data as Float32Array);
+  const logits = await m.logits(images.data as Float32Array, shape);
   const err = maxRelError(logits, arrays.get('logits')!.data as Float32Array);
   console.log(`  ${stem} through the worker protocol: max relative error ${err.toExponential(2)}`);
   assert.ok(err < 5e-4, String(err));
+  // attention maps: an attentionMaps() value crosses as its latents, the worker records them (its maps code loaded on first use)
+  const withMaps = await m.forward(again, shape, attentionMaps({ latents: [3, 0] }));
+  assert.equal(Array.from(withMaps.logits), Array.from(logits));
+  assert.equal(withMaps.attention!.map((perImage) => perImage.map((g) => g.latent)), Array.from({ length: shape[0] }, () => [3, 0]));
+  for (const g of withMaps.attention!.flat()) assert.ok(Math.abs(g.data.reduce((a, b) => a + b, 0) - 1) < 1e-4, `latent ${g.latent}'s map sums to 1`);
   await m.dispose();
   await client.dispose();
   await served;

@@ -6,6 +6,7 @@
 
 import { basename, extname } from 'node:path';
 import { loadImageClassifier, type ClassifyResult } from '../../perceiver/imagenet/index.ts';
+import { attentionMaps } from '../../perceiver/attention_maps.ts';
 import { attentionMapPaths, refuseExisting, writeAttentionMaps } from '../attention-maps.ts';
 import { optionString, UsageError, type Command } from './args.ts';
 import { readImage, readWeightFile, withGpu } from './common.ts';
@@ -53,7 +54,7 @@ export const classify: Command = {
     const { bytes, opts } = readWeightFile(optionString(args, 'weights')!, io);
     return withGpu(io, async (gpu) => {
       const model = await loadImageClassifier(gpu, bytes, opts);
-      const attention = { latents: latents ?? spread(DEFAULT_MAP_COUNT, model.config.encoder.numLatents) };
+      const attention = attentionMaps({ latents: latents ?? spread(DEFAULT_MAP_COUNT, model.config.encoder.numLatents) });
       const names = prefixes(args.positionals);
       const force = args.options.force === true;
       if (mapsDir !== undefined && !force) refuseExisting(names.flatMap((n) => attentionMapPaths(mapsDir, attention.latents, n))); // before the work
