@@ -10,3 +10,5 @@ export { decodePng, encodePng, readPng, writePng, PngError, type DecodeOptions, 
 export { readFlo, writeFlo, FloError, type FlowField } from './perceiver/flow/flo.ts';
 export { readFloFile, writeFloFile, writeFlowPng } from './perceiver/flow/node.ts';
 export { convertFile, type ConvertFileOptions, type ConvertFileResult } from './tools/convert-file.ts';
+export { writeAttentionMaps, type WriteMapsOptions } from './tools/attention-maps.ts';
+export { nodeHubCache, hfFiles, readHfCheckpoint } from './perceiver/hub/node.ts';

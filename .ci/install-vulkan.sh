@@ -9,6 +9,22 @@
 # which set -e / pipefail would turn into a silent stop).
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
+# Debian 12 (bookworm) takes Mesa from bookworm-backports (below); any other
+# apt system (Ubuntu, later Debian) installs its release's own Mesa.
+release=$( { . /etc/os-release 2>/dev/null && echo "${ID:-}-${VERSION_CODENAME:-}"; } || true)
+if [ "$release" != debian-bookworm ]; then
+  [ -f /usr/share/vulkan/icd.d/lvp_icd.json ] && exit 0
+  if [ "$(id -u)" != 0 ]; then
+    echo "install-vulkan: needs root (apt-get install mesa-vulkan-drivers)" >&2
+    exit 1
+  fi
+  echo "install-vulkan: installing mesa-vulkan-drivers (lavapipe, a software Vulkan driver) from ${release:-this system}'s own sources"
+  apt-get update -qq
+  apt-get install -y -qq mesa-vulkan-drivers >/dev/null
+  test -f /usr/share/vulkan/icd.d/lvp_icd.json || { echo "install-vulkan: lvp_icd.json missing after install" >&2; exit 1; }
+  echo "install-vulkan: lavapipe installed (/usr/share/vulkan/icd.d/lvp_icd.json)"
+  exit 0
+fi
 if [ -f /usr/share/vulkan/icd.d/lvp_icd.json ] && dpkg -s mesa-vulkan-drivers 2>/dev/null | grep -q '^Version: 2[5-9]'; then
   exit 0
 fi

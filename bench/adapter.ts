@@ -7,10 +7,10 @@
 // SwiftShader, WARP, or any fallback adapter). Exits 1 with the reason on
 // stderr when there is no adapter.
 
-import { nodeGpu } from '../engine/node.ts';
+import { setupNodeGpu } from '../tools/setup-driver.ts';
 
 try {
-  const gpu = await nodeGpu();
+  const gpu = await setupNodeGpu();
   const f = gpu.features;
   const features = (['f16', 'subgroups', 'timestamps'] as const).filter((k) => f[k]).join(' ') || 'none';
   console.log(`${gpu.adapterName} | features: ${features} | software: ${f.emulated ? 'yes' : 'no'}`);

@@ -290,6 +290,14 @@ export async function runLadder(gpu: Gpu, kernel: LadderKernel, shape: Attention
   const results: RungResult[] = [];
   let prepared: Prepared<AttentionInputs | MatmulInputs> | null = null;
   let checked: { rows: number[]; ref: Float64Array } | null = null;
+  // the operands themselves must fit the adapter's buffers, whatever the rung
+  const tensors: [string, number][] = kernel === 'attention'
+    ? (({ B, Tq, Tk, H, Dqk, Dv }) => [['q', B * Tq * H * Dqk], ['k', B * Tk * H * Dqk], ['v', B * Tk * H * Dv], ['out', B * Tq * H * Dv]])(shape as AttentionShape) as [string, number][]
+    : (({ M, K, N }) => [['a', M * K], ['b', K * N], ['out', M * N]])(shape as MatmulShape) as [string, number][];
+  const over = tensors.filter(([, n]) => n * 4 > gpu.limits.maxBufferSize);
+  const tooBig = over.length
+    ? `${over.map(([n, e]) => `${n} needs a ${((e * 4) / 2 ** 20).toFixed(0)} MiB buffer`).join(', ')}: over this adapter's maxBufferSize of ${(gpu.limits.maxBufferSize / 2 ** 20).toFixed(0)} MiB`
+    : null;
   try {
     for (const rung of rungs) {
       if (opts.only && !opts.only.includes(rung.id)) continue;
@@ -300,7 +308,7 @@ export async function runLadder(gpu: Gpu, kernel: LadderKernel, shape: Attention
         status: 'ok', readPerOutput: traffic.read, writtenPerOutput: traffic.written,
       };
       results.push(r);
-      const why = rung.cannot(gpu, shape);
+      const why = tooBig ?? rung.cannot(gpu, shape);
       if (why) {
         r.status = 'cannot';
         r.reason = why;

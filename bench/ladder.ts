@@ -22,6 +22,7 @@
 import { availableParallelism, loadavg } from 'node:os';
 import { nodeGpu } from '../engine/node.ts';
 import { tuning } from '../engine/tune.ts';
+import { ATTENTION_RUNGS, MATMUL_RUNGS } from '../kernels/ladder/rungs.ts';
 import { runLadder, ladderShapes, describeShape, flopsOf, adapterLine, type LadderKernel, type RungResult } from './ladder-runner.ts';
 
 /** Largest max relative error accepted (f32 sums over up to 50,176 keys). */
@@ -48,6 +49,18 @@ if (!(Number.isInteger(rounds) && rounds >= 1)) {
   process.exit(2);
 }
 
+// Shapes and rung names are checked before the adapter starts.
+let plan: { kernel: LadderKernel; shapes: ReturnType<typeof ladderShapes> }[];
+try {
+  plan = kernels.map((kernel) => ({ kernel, shapes: ladderShapes(kernel, value('--shape')) }));
+  const ids = new Set([...ATTENTION_RUNGS, ...MATMUL_RUNGS].map((r) => r.id));
+  const bad = only?.filter((id) => !ids.has(id)) ?? [];
+  if (bad.length) throw new Error(`no rung ${bad.join(', ')} (attention: ${ATTENTION_RUNGS.map((r) => r.id).join(', ')}; matmul: ${MATMUL_RUNGS.map((r) => r.id).join(', ')})`);
+} catch (e) {
+  console.error(`bench:ladder: ${(e as Error).message}`);
+  process.exit(2);
+}
+
 const gpu = await nodeGpu();
 tuning(gpu).enabled = false; // each rung is forced; the tuner must not time anything behind its back
 const cores = availableParallelism();
@@ -67,8 +80,8 @@ if (!json) {
   console.log(`max err: max |ours - ref| / max |ref| against a float64 TypeScript reference on sampled output rows (bound ${ERROR_BOUND})`);
 }
 
-for (const kernel of kernels) {
-  for (const shape of ladderShapes(kernel, value('--shape'))) {
+for (const { kernel, shapes } of plan) {
+  for (const shape of shapes) {
     const dims = quick ? shape.quick : shape.full;
     const flops = flopsOf(kernel, dims);
     if (!json) {

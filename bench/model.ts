@@ -53,6 +53,7 @@
 // runs only the profiled pass.
 
 import { nodeGpu } from '../engine/node.ts';
+import { setupNodeGpu } from '../tools/setup-driver.ts';
 import type { Gpu } from '../engine/index.ts';
 import { PRESETS, presetConfig, type Overrides, type PresetName, type ModelConfig, type ImageNetConfig, type MultimodalConfig, type FlowConfig } from '../perceiver/config.ts';
 import { countParams } from '../perceiver/params.ts';
@@ -287,7 +288,7 @@ async function main() {
   const log = (s: string) => {
     if (!opts.json) console.log(s);
   };
-  const gpu = await nodeGpu(opts.profile ? { dawnFlags: PROFILE_DAWN_FLAGS } : {});
+  const gpu = await setupNodeGpu(() => nodeGpu(opts.profile ? { dawnFlags: PROFILE_DAWN_FLAGS } : {}));
   const software = gpu.features.emulated;
   log(`adapter: ${gpu.adapterName}${software ? ' (software)' : ''}; timestamp-query: ${gpu.features.timestamps ? 'yes' : 'no'}`);
   const results: ModelResult[] = [];

@@ -1,5 +1,5 @@
 // npm run bench:reference -- [--fixtures DIR] [STEM ...] [--json] [--save DIR] [--full] [--warm] [--f16]
-//                            [--limits default] [--no-features] [--attention portable|subgroups]
+//                            [--limits default] [--no-features] [--attention portable|subgroups] [--hf HFDIR [--hf-file NAME]]
 //
 // Runs golden fixtures (STEM.json, STEM.npz, STEM.pystate made by DeepMind's
 // own code): converts the pickled parameters through the project's weight
@@ -17,12 +17,18 @@
 // --no-features: no optional feature (no shader-f16, no subgroups);
 // --attention K: force that attention kernel (bench/widths.sh runs the
 // subgroup one at each lavapipe subgroup width).
+// --hf HFDIR: each stem's weights come from the HuggingFace folder
+// HFDIR/STEM/ (config.json with model.safetensors, else pytorch_model.bin;
+// --hf-file picks one) through perceiver/hf.ts instead of DIR/STEM.pystate;
+// the outputs are still compared with DIR/STEM.npz (DeepMind's). Without
+// stems, every HFDIR/STEM with a DIR/STEM.json runs.
 
 import { readdirSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { nodeGpu } from '../engine/node.ts';
 import { attentionTesting } from '../kernels/attention.ts';
+import { setupNodeGpu } from '../tools/setup-driver.ts';
 import { encodeNpy } from '../tools/npy.ts';
 import { RUNNERS } from './runners.ts';
 import { builtinFixtures, BUILTIN_FIXTURES_ABSENT, fixtureSpec, loadFixture, disposeFixture, maxRelError } from './fixture.ts';
@@ -53,12 +59,16 @@ export interface ReferenceOptions {
   full: boolean;
   warm: boolean;
   f16: boolean;
-  /** 'default': WebGPU's guaranteed default limits (engine/gpu.ts GpuOptions) */
+  /** 'default': the device keeps WebGPU's guaranteed default limits (engine/gpu.ts GpuOptions.limits) */
   limits?: 'adapter' | 'default';
-  /** 'none': no optional feature */
+  /** 'none': no optional feature (no shader-f16, no subgroups) */
   features?: 'adapter' | 'none';
-  /** force an attention kernel */
+  /** force this attention kernel ('' or absent: the tuner's choice) */
   attention?: '' | 'portable' | 'subgroups';
+  /** weights from HuggingFace folders HFDIR/STEM/ instead of DIR/STEM.pystate */
+  hf?: string | null;
+  /** which HF weight file (default model.safetensors, else pytorch_model.bin) */
+  hfFile?: string;
 }
 
 /** Where results and progress go: results to `out`, progress to `err`. */
@@ -67,7 +77,7 @@ export interface ReferenceIo {
   err(line: string): void;
 }
 
-const USAGE = 'usage: npm run bench:reference -- [--fixtures DIR] [STEM ...] [--json] [--save DIR] [--full] [--warm] [--f16] [--limits default] [--no-features] [--attention portable|subgroups]';
+const USAGE = 'usage: npm run bench:reference -- [--fixtures DIR] [STEM ...] [--json] [--save DIR] [--full] [--warm] [--f16] [--limits default] [--no-features] [--attention portable|subgroups] [--hf HFDIR [--hf-file model.safetensors|pytorch_model.bin]]';
 
 function parseArgs(argv: string[]): ReferenceOptions | 'help' {
   const builtin = builtinFixtures();
@@ -90,6 +100,8 @@ function parseArgs(argv: string[]): ReferenceOptions | 'help' {
       if (v !== 'portable' && v !== 'subgroups') throw new Error(`--attention takes 'portable' or 'subgroups', not ${v}`);
       o.attention = v;
     }
+    else if (a === '--hf') o.hf = resolve(argv[++i] ?? '');
+    else if (a === '--hf-file') o.hfFile = argv[++i];
     else if (a === '--help' || a === '-h') return 'help';
     else if (a.startsWith('--')) throw new Error(`unknown option ${a}`);
     else o.stems.push(a);
@@ -104,20 +116,25 @@ function parseArgs(argv: string[]): ReferenceOptions | 'help' {
 export async function runReference(opts: ReferenceOptions, io: ReferenceIo): Promise<number> {
   if (!opts.fixtures) throw new Error(`no fixtures folder: pass --fixtures DIR (${BUILTIN_FIXTURES_ABSENT})`);
   if (!existsSync(opts.fixtures)) throw new Error(`fixtures folder ${opts.fixtures} does not exist`);
+  const hf = opts.hf ?? null;
+  if (hf && !existsSync(hf)) throw new Error(`HuggingFace folder ${hf} does not exist`);
   const stems = opts.stems.length
     ? opts.stems
-    : readdirSync(opts.fixtures)
+    : hf
+      ? readdirSync(hf).filter((d) => existsSync(join(hf, d, 'config.json')) && existsSync(join(opts.fixtures, `${d}.json`))).sort()
+      : readdirSync(opts.fixtures)
         .filter((f) => f.endsWith('.pystate') || f.endsWith('.pickle'))
         .map((f) => f.replace(/\.(pystate|pickle)$/, ''))
         .sort();
   if (stems.length === 0) throw new Error(`no fixtures (STEM.pystate) in ${opts.fixtures}`);
-  const gpu = await nodeGpu({ limits: opts.limits, features: opts.features });
+  // installs a software driver first where none is (tools/setup-driver.ts)
+  const gpu = await setupNodeGpu(() => nodeGpu({ limits: opts.limits ?? 'adapter', features: opts.features ?? 'adapter' }));
   attentionTesting.kernel = opts.attention ?? '';
   const TOLERANCE = opts.f16 ? F16_TOLERANCE : F32_TOLERANCE;
   const weights = !opts.f16 ? 'f32' : gpu.features.f16 ? 'f16 (Linear weights f16 on the GPU)' : 'f16 (widened to f32: no shader-f16)';
   if (!opts.json) {
     const l = gpu.limits, features = Object.entries(gpu.features).filter(([k, v]) => v && k !== 'emulated').map(([k]) => k);
-    io.out(`adapter: ${gpu.adapterName}\nfixtures: ${opts.fixtures}\nweights: ${weights}, tolerance ${TOLERANCE}`);
+    io.out(`adapter: ${gpu.adapterName}\nfixtures: ${opts.fixtures}\n${hf ? `weights from: ${hf}/STEM/${opts.hfFile ?? '(model.safetensors, else pytorch_model.bin)'}\n` : ''}weights: ${weights}, tolerance ${TOLERANCE}`);
     io.out(`limits: ${opts.limits ?? 'adapter'} (binding ${Math.round(l.maxStorageBufferBindingSize / 2 ** 20)} MiB, buffer ${Math.round(l.maxBufferSize / 2 ** 20)} MiB, workgroup memory ${l.maxComputeWorkgroupStorageSize / 1024} KiB, ${l.maxComputeInvocationsPerWorkgroup} invocations, ${l.maxStorageBuffersPerShaderStage} storage buffers); features: ${features.join(', ') || 'none'}${opts.attention ? `; attention kernel: ${opts.attention}` : ''}\n`);
   }
   const rows: Row[] = [];
@@ -128,7 +145,7 @@ export async function runReference(opts: ReferenceOptions, io: ReferenceIo): Pro
       const { preset } = fixtureSpec(opts.fixtures, stem);
       const runner = RUNNERS[preset];
       if (!runner) throw new Error(`preset ${preset} is not implemented yet`);
-      const fixture = await loadFixture(gpu, opts.fixtures, stem, { f16: opts.f16 });
+      const fixture = await loadFixture(gpu, opts.fixtures, stem, { f16: opts.f16, hf: hf ?? undefined, hfFile: opts.hfFile });
       const arrays = fixture.arrays;
       const ctx = { gpu, config: fixture.config, weights: fixture.weights, inputs: arrays, full: opts.full };
       if (opts.warm) await runner(ctx);

@@ -49,6 +49,8 @@ const ALL_BUDGET = 45 * KB;
 const ENGINE_BUDGET = 6 * KB;
 /** the root subpath: the engine's budget plus the weight-file reader and fetchWeights (about 2.4 KB gzip) with room to grow */
 const ROOT_BUDGET = 10 * KB;
+/** perceiver-io-webgpu/worker on the main thread: the protocol's client and the remote models (about 3.5 KB gzip) */
+const WORKER_CLIENT_BUDGET = 6 * KB;
 
 /** A task subpath and the folder its modules live in (no other task may reach into it). */
 const TASKS = [
@@ -58,6 +60,9 @@ const TASKS = [
   { subpath: 'video', label: 'video (autoencoder)', folder: 'perceiver/video/' },
 ];
 
+/** perceiver/heatmap.ts alone: plain drawing code, about 1 KB gzip */
+const HEATMAP_BUDGET = 2 * KB;
+
 /**
  * Optional subpaths: measured on their own rows, and the modules they own
  * (folders or files, relative to the root) must never be in a task's bundle.
@@ -65,6 +70,11 @@ const TASKS = [
  */
 const OPTIONAL: { subpath: string; label: string; owns: string[]; budgetGzip: number }[] = [
   { subpath: 'convert', label: 'convert (checkpoint converter)', owns: ['tools/'], budgetGzip: TASK_BUDGET },
+  /** attention maps drawn as heat maps (the maps themselves come with each task's `attention` option) */
+  { subpath: 'heatmap', label: 'heatmap (attention maps drawn)', owns: ['perceiver/heatmap.ts'], budgetGzip: HEATMAP_BUDGET },
+  { subpath: 'hub', label: 'hub (HuggingFace hub loading)', owns: ['perceiver/hub/', 'perceiver/hf.ts', 'tools/'], budgetGzip: TASK_BUDGET },
+  // the main-thread side of the worker API: messages only, no engine or task code (the worker script is built apart)
+  { subpath: 'worker', label: 'worker client, main thread', owns: ['worker/'], budgetGzip: WORKER_CLIENT_BUDGET },
 ];
 
 interface Row {

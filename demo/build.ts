@@ -1,6 +1,8 @@
 // Builds the browser demo into a static folder (default out/demo):
 //
 //   main.js      demo/main.ts bundled by esbuild (ESM, minified, source map)
+//   worker.js    worker/worker.ts, the model worker the page starts; chunks/
+//                the code both share and each task's code, loaded on first use
 //   index.html, style.css
 //   weights/     the built-in golden-compact ImageNet fixtures
 //                (bench/fixtures/*.pystate) converted to weight files: f32,
@@ -91,14 +93,18 @@ export async function buildDemo(opts: BuildOptions = {}): Promise<{ outDir: stri
 
   const t0 = performance.now();
   await build({
-    entryPoints: [join(here, 'main.ts')],
+    // the page, and the model worker it starts (PerceiverWorker finds ./worker.js next to main.js);
+    // code both use, and each task's code the worker imports on first use, go to chunks of their own
+    entryPoints: { main: join(here, 'main.ts'), worker: join(root, 'worker/worker.ts') },
     bundle: true,
+    splitting: true,
     minify: opts.minify ?? true,
     sourcemap: true,
     format: 'esm',
     platform: 'browser',
     target: 'es2022',
-    outfile: join(outDir, 'main.js'),
+    outdir: outDir,
+    chunkNames: 'chunks/[name]-[hash]',
     logLevel: 'error',
     // the page bundles the converter too; its CLI's node: imports are dynamic and never run in a browser
     external: ['node:*'],

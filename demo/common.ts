@@ -3,6 +3,7 @@
 // reading video frames, and the error formatting.
 
 import type { Gpu } from '../engine/index.ts';
+import type { PerceiverWorker } from '../worker/index.ts';
 import { readNpz, type NdArray } from '../tools/npy.ts';
 import type { DemoManifest, TaskName } from './build.ts';
 import { h, clear, message } from './ui.ts';
@@ -10,6 +11,9 @@ import { fetchOk } from './weights.ts';
 import { maxRelError } from '../engine/compare.ts';
 
 export interface PanelContext {
+  /** runs the models: every load and forward happens in this dedicated worker (perceiver-io-webgpu/worker) */
+  worker: PerceiverWorker;
+  /** the page's own device: only the kernel ladders (Kernels tab) run here, no model */
   gpu: Gpu;
   manifest: DemoManifest;
 }

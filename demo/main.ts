@@ -3,10 +3,15 @@
 // Shows the WebGPU adapter in use, a load progress bar and the time of each
 // stage; says plainly when the browser has no WebGPU.
 //
+// The models run in a dedicated worker (perceiver-io-webgpu/worker, bundled
+// next to main.js as worker.js): the page only prepares inputs and draws.
+// The Kernels tab's ladders run on the page's own device.
+//
 // Test hook: window.__perceiver (see the Hook type) lets the browser tests
 // read results and run the reference checks.
 
 import { createGpu, type Gpu } from '../engine/index.ts';
+import { PerceiverWorker, type WorkerStatus } from '../worker/index.ts';
 import type { DemoManifest, TaskName } from './build.ts';
 import { h, clear, message } from './ui.ts';
 import type { Panel, PanelContext } from './common.ts';
@@ -83,8 +88,16 @@ function tabs(panels: Map<TabName, HTMLElement>): HTMLElement {
 
 async function start(): Promise<{ webgpu: boolean; adapter?: string; f16?: boolean; error?: string }> {
   let gpu: Gpu;
+  let worker: PerceiverWorker;
+  let status: WorkerStatus;
   try {
     if (!('gpu' in navigator) || !navigator.gpu) throw new Error('this browser has no navigator.gpu');
+    // The inputs stay with the page (shown, reused for re-runs, cached fixtures): copied to the worker, not transferred.
+    worker = new PerceiverWorker({
+      transfer: false,
+      onLost: (reason) => app.prepend(message('error', 'The GPU device of the model worker was lost', `${reason}. Reload the page.`)),
+    });
+    status = await worker.status(); // makes the worker's device: its adapter is the one shown
     gpu = await createGpu(navigator.gpu);
   } catch (e) {
     const why = (e as Error).message;
@@ -103,9 +116,10 @@ async function start(): Promise<{ webgpu: boolean; adapter?: string; f16?: boole
     );
     return { webgpu: false, error: why };
   }
-  const adapter = `${gpu.adapterName}${gpu.features.f16 ? ' · shader-f16' : ''}${gpu.features.subgroups ? ' · subgroups' : ''}`;
+  const features = status.features!;
+  const adapter = `${status.adapter}${features.f16 ? ' · shader-f16' : ''}${features.subgroups ? ' · subgroups' : ''}`;
   adapterEl.textContent = `WebGPU: ${adapter}`;
-  adapterEl.title = 'the adapter in use (vendor, architecture, device, description) and its optional features';
+  adapterEl.title = 'the adapter in use in the model worker (vendor, architecture, device, description) and its optional features';
 
   let manifest: DemoManifest;
   try {
@@ -116,7 +130,7 @@ async function start(): Promise<{ webgpu: boolean; adapter?: string; f16?: boole
     manifest = { weights: [], fixtures: {}, media: [] };
     app.append(message('error', 'No manifest.json: the built-in weights are missing', (e as Error).message));
   }
-  const ctx: PanelContext = { gpu, manifest };
+  const ctx: PanelContext = { worker, gpu, manifest };
   const panels = new Map<TabName, HTMLElement>();
   for (const t of TASKS) {
     let el: HTMLElement;
@@ -137,7 +151,7 @@ async function start(): Promise<{ webgpu: boolean; adapter?: string; f16?: boole
   }
   clear(app, tabs(panels), ...panels.values());
   gpu.device.lost.then((info) => app.prepend(message('error', 'The GPU device was lost', `${info.reason}: ${info.message}. Reload the page.`)));
-  return { webgpu: true, adapter, f16: gpu.features.f16 };
+  return { webgpu: true, adapter, f16: features.f16 };
 }
 
 hook.ready = start();

@@ -1,13 +1,16 @@
-// The page's "Model weights" card: a built-in file, a URL or a local file;
+// The page's "Model weights" card: a built-in file, a URL, a local file or
+// a HuggingFace hub repository (perceiver/hub, loaded on first use: a model
+// id and the hub's address; the hub's files are converted in the page);
 // converted weight files stream onto the GPU tensor by tensor (with a
 // progress bar, optionally through the Cache API); raw checkpoints
 // (.pystate / .pickle) go through the browser-safe converter first, with the
 // preset (and size overrides) chosen here.
 
-import type { LoadOptions, WeightSource } from '../engine/weights.ts';
+import type { RemoteModel, WorkerLoadOptions, WorkerWeightSource } from '../worker/index.ts';
 import { fetchWeights, forgetWeights } from '../engine/fetch.ts';
 import { convertToWeightFile } from '../tools/convert.ts';
 import type { Overrides, PresetName } from '../perceiver/config.ts';
+import { HF_HUB_IDS, HF_ENDPOINT } from '../perceiver/hf.ts';
 import type { DemoManifest, ManifestEntry, TaskName } from './build.ts';
 import { h, clear, fmtBytes, fmtMs, message, Progress } from './ui.ts';
 
@@ -36,7 +39,8 @@ export interface LoadedInfo {
   ms: Record<string, number>;
 }
 
-export type Loader<M> = (source: WeightSource, opts: LoadOptions) => Promise<M>;
+/** A task's loader in the model worker (PerceiverWorker.loadImageClassifier, ...). */
+export type Loader<M> = (source: WorkerWeightSource, opts: WorkerLoadOptions) => Promise<M>;
 
 /** A pickle starts with PROTO (0x80) and a protocol number 2..5. */
 const isPickle = (b: Uint8Array) => b.length >= 2 && b[0] === 0x80 && b[1] >= 2 && b[1] <= 5;
@@ -64,11 +68,13 @@ function parseOverrides(text: string): Overrides {
   return v as Overrides;
 }
 
-export class WeightsCard<M> {
+export class WeightsCard<M extends RemoteModel<object>> {
   readonly el: HTMLElement;
   private builtin: HTMLSelectElement;
   private url: HTMLInputElement;
   private file: HTMLInputElement;
+  private hubId: HTMLInputElement;
+  private hubEndpoint: HTMLInputElement;
   private preset: HTMLSelectElement;
   private overrides: HTMLInputElement;
   private cache: HTMLInputElement;
@@ -91,6 +97,8 @@ export class WeightsCard<M> {
     if (!this.entries.length) this.builtin.append(h('option', { value: '' }, 'none in this build'));
     this.url = h('input', { id: id('url'), type: 'url', placeholder: 'https://example.com/model.weights (or a .pystate / .pickle)', spellcheck: 'false' });
     this.file = h('input', { id: id('file'), type: 'file', accept: '.weights,.bin,.pystate,.pickle,.pkl' });
+    this.hubId = h('input', { id: id('hub-id'), type: 'text', value: HF_HUB_IDS[TASK_PRESETS[task][0]], placeholder: 'owner/name', spellcheck: 'false' });
+    this.hubEndpoint = h('input', { id: id('hub-endpoint'), type: 'url', value: HF_ENDPOINT, spellcheck: 'false' });
     this.preset = h('select', { id: id('preset') }, ...TASK_PRESETS[task].map((p) => h('option', { value: p }, p)));
     this.overrides = h('input', { id: id('overrides'), type: 'text', placeholder: '{"num_latents": 16, "latent_channels": 32}', spellcheck: 'false' });
     this.cache = h('input', { id: id('cache'), type: 'checkbox' });
@@ -101,6 +109,7 @@ export class WeightsCard<M> {
     this.url.addEventListener('input', () => ((document.getElementById(id('source-url')) as HTMLInputElement).checked = true));
     this.file.addEventListener('change', () => ((document.getElementById(id('source-file')) as HTMLInputElement).checked = true));
     this.builtin.addEventListener('change', () => ((document.getElementById(id('source-builtin')) as HTMLInputElement).checked = true));
+    for (const el of [this.hubId, this.hubEndpoint]) el.addEventListener('input', () => ((document.getElementById(id('source-hub')) as HTMLInputElement).checked = true));
     this.el = h(
       'section.card.weights',
       {},
@@ -111,6 +120,7 @@ export class WeightsCard<M> {
         radio('builtin', 'Built-in', this.builtin, this.entries.length > 0),
         radio('url', 'URL', this.url, this.entries.length === 0),
         radio('file', 'Local file', this.file),
+        radio('hub', 'From the HuggingFace hub', h('span.grow', {}, this.hubId, ' at ', this.hubEndpoint)),
       ),
       h(
         'div.row.small',
@@ -153,7 +163,7 @@ export class WeightsCard<M> {
     const t0 = performance.now();
     try {
       const kind = this.source();
-      let source: WeightSource;
+      let source: WorkerWeightSource;
       let bytes = 0;
       let fromCache = false;
       let origin = 'from the network';
@@ -192,6 +202,14 @@ export class WeightsCard<M> {
         bytes = Number(p.response.headers.get('content-length') ?? 0);
         if (isPickle(p.head)) raw = new Uint8Array(await p.response.arrayBuffer());
         else source = p.response;
+      } else if (kind === 'hub') {
+        const repo = this.hubId.value.trim();
+        if (!repo) throw new Error('type a hub model id first, e.g. deepmind/vision-perceiver-conv');
+        label = repo;
+        origin = `from ${this.hubEndpoint.value.trim() || HF_ENDPOINT} (converted in the model worker)`;
+        // fetched, converted and cached in the model worker (the hub code loads there on first use)
+        const endpoint = this.hubEndpoint.value.trim();
+        source = { hub: repo, ...(endpoint ? { endpoint } : {}), cache: this.cache.checked };
       } else {
         const file = this.file.files?.[0];
         if (!file) throw new Error('choose a local file first');
@@ -200,7 +218,7 @@ export class WeightsCard<M> {
         origin = 'from a local file';
         const head = new Uint8Array(await file.slice(0, 16).arrayBuffer());
         if (isPickle(head)) raw = new Uint8Array(await file.arrayBuffer());
-        else source = new Response(file.stream(), { headers: { 'content-length': String(file.size) } });
+        else source = file;
       }
       ms.fetch = performance.now() - t0;
 
@@ -220,19 +238,17 @@ export class WeightsCard<M> {
       }
 
       this.onUnload();
-      let meta: Record<string, unknown> = {};
       let tensors = 0;
       const t1 = performance.now();
       const model = await this.loader(source!, {
-        expectMeta: (m) => {
-          meta = m;
-        },
         onProgress: (loaded, total, name) => {
           tensors++;
           this.progress.set(total ? loaded / total : null, `${fmtBytes(loaded)} / ${fmtBytes(total)} · ${name}`);
+          bytes = Math.max(bytes, total);
         },
       });
       ms.upload = performance.now() - t1;
+      const meta = model.info.meta;
       const info: LoadedInfo = {
         name: label,
         preset: String(meta.preset),
@@ -252,7 +268,7 @@ export class WeightsCard<M> {
           `Loaded ${label}`,
           [
             `preset ${info.preset}${Object.keys(info.overrides).length ? ` ${JSON.stringify(info.overrides)}` : ''}`,
-            `${tensors} tensors, ${fmtBytes(bytes)} stored as ${info.dtype}${info.dtype === 'f16' ? ' (widened to f32 on upload)' : ''}`,
+            `${kind === 'hub' ? '' : `${tensors} tensors, `}${fmtBytes(bytes)} stored as ${info.dtype}${info.dtype === 'f16' ? ' (widened to f32 on upload)' : ''}`,
             `${converted ? 'converted in the page, ' : ''}${fromCache ? 'from the browser cache' : origin} · ` +
               Object.entries(ms)
                 .map(([k, v]) => `${k} ${fmtMs(v)}`)

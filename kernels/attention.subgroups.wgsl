@@ -66,6 +66,11 @@
 // block. So SQ x KPL = 64 score accumulators (per channel d, SQ + KPL loads
 // feed 64 multiply-adds) and SQ x OC = 32 value accumulators (per key, SQ
 // shuffles and OC loads feed 32 multiply-adds).
+//
+// LADDER. The last rung (5) of the attention ladder (docs/attention.md):
+// what changes from rung 4 (attention.wgsl's `main` with key splits) is the
+// WHY above: the lanes of a subgroup share queries and split the keys and
+// channels, instead of each invocation walking every key alone.
 
 enable subgroups;
 diagnostic(off, subgroup_uniformity);

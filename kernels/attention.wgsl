@@ -74,6 +74,15 @@
 // keys and channels. It reuses everything declared here, so names and
 // constants (SQ, OC, the flags, the state helpers) are shared by both.
 //
+// LADDER. This kernel is rungs 3 and 4 of the attention ladder
+// (docs/attention.md, `npm run bench:ladder -- attention`). From rung 2
+// (kernels/ladder/attention/2_online.wgsl: one query per invocation, one key
+// at a time) it changes the TILING above: 8 queries per invocation and keys
+// in blocks of 32, so each loaded key serves 8 queries, each loaded query
+// value 16 keys, and the accumulator in `out` is touched once per block
+// instead of once per key (rung 3); then the parallel key splits and the
+// merge pass for few queries over many keys (rung 4).
+//
 // Note: arrays declared inside a loop are initialised explicitly
 // (`var s = array<...>()`). WGSL says a bare `var s: T;` is zeroed each time the
 // declaration runs, but Dawn on lavapipe zeroes it only once, so a bare

@@ -32,7 +32,7 @@ const FLAG_KEY_MASK = 1;
 export function attentionMaps(gpu: Gpu, q: Tensor, k: Tensor, rows: readonly number[], opts: AttentionMapsOptions): Tensor {
   const { heads: H, keyMask } = opts;
   const fail = (msg: string): never => {
-    throw new Error(`attentionMaps(q=${q}, k=${k}, rows=[${rows.slice(0, 8)}${rows.length > 8 ? ', ...' : ''}], heads=${H}): ${msg}`);
+    throw new Error(`attentionMaps(q=${q}, k=${k}, heads=${H}): ${msg}`);
   };
   for (const [n, t] of [['q', q], ['k', k]] as const) {
     if (t.dtype !== 'f32') fail(`${n} must be f32, got ${t.dtype}`);
@@ -50,14 +50,13 @@ export function attentionMaps(gpu: Gpu, q: Tensor, k: Tensor, rows: readonly num
   if (keyMask && (keyMask.dtype !== 'i32' || keyMask.shape.join() !== `${B},${Tk}`)) fail(`keyMask must be i32 [${B}, ${Tk}], got ${keyMask}`);
   const Dqk = C / H;
 
-  const WG = shaderConst(shader, 'WG'), SK = shaderConst(shader, 'SK');
+  const WG = shaderConst(shader, 'WG'), SK = shaderConst(shader, 'SK'), SR = shaderConst(shader, 'SR');
   const align = gpu.limits.minStorageBufferOffsetAlignment;
   const room = Math.floor((bindingLimit(gpu) - align) / 4); // elements a window may hold
   const slots = Math.ceil(Tk / SK);
-  if (H * R * Tk > room) fail(`${H * R * Tk * 4} bytes of probabilities per batch are over the ${bindingLimit(gpu)}-byte binding limit: ask for fewer rows at a time`);
-  if (Tq * C > room) fail('q is over the binding limit');
   const stateElems = 2 * H * R * (1 + slots);
-  if (stateElems > room) fail(`the softmax state (${stateElems * 4} bytes) is over the binding limit`);
+  // per batch: the probabilities, q and the softmax state must each fit one binding
+  if (Math.max(H * R * Tk, Tq * C, stateElems) > room) fail(`${R} rows over ${Tk} keys do not fit one ${bindingLimit(gpu)}-byte binding: ask for fewer rows at a time`);
   let keysPerSlice = Math.floor(room / C);
   keysPerSlice -= keysPerSlice % SK; // slices start on an SK boundary (partial slots are per SK keys)
   if (keysPerSlice < SK) fail(`${SK} keys of ${C} channels do not fit one binding`);
@@ -81,7 +80,8 @@ export function attentionMaps(gpu: Gpu, q: Tensor, k: Tensor, rows: readonly num
           scale: 1 / Math.sqrt(Dqk), mode, flags: keyMask ? FLAG_KEY_MASK : 0,
         },
       };
-      const grid: [number, number, number] = mode === MODE_MERGE ? [Math.ceil((H * R) / WG), 1, 1] : [Math.ceil((k1 - k0) / (WG * SK)), R, H];
+      const keyBlocks = Math.ceil((k1 - k0) / (WG * SK));
+      const grid: [number, number, number] = mode === MODE_MERGE ? [Math.ceil((H * R) / WG), 1, 1] : [keyBlocks, mode === MODE_SCORES ? Math.ceil(R / SR) : R, H];
       gpu.dispatch(shader, args, grid);
     };
     for (const s of slices) pass(MODE_SCORES, s);

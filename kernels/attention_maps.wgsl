@@ -18,14 +18,15 @@
 //
 // THREE PASSES of this one entry point (params.mode), recorded by
 // kernels/attention_maps.ts for one batch at a time:
-//   MODE_SCORES     grid (key blocks, rows, heads): one invocation owns SK
-//                   consecutive keys of one (row, head); it writes their
-//                   scaled logits into `probs` and its own (m, l) over them
-//                   into a partial slot of `state`. Run once per key slice
-//                   (keys too many for one binding: `key0` places the slice).
+//   MODE_SCORES     grid (key blocks, blocks of SR rows, heads): one
+//                   invocation owns SK consecutive keys of SR rows of one
+//                   head; it writes their scaled logits into `probs` and each
+//                   row's (m, l) over them into a partial slot of `state`.
+//                   Run once per key slice (keys too many for one binding:
+//                   `key0` places the slice).
 //   MODE_MERGE      one invocation per (row, head): merges the row's partial
 //                   slots into its final (m, l).
-//   MODE_NORMALISE  the grid of MODE_SCORES: p = exp(s - m) / l in place.
+//   MODE_NORMALISE  grid (key blocks, rows, heads): p = exp(s - m) / l in place.
 //
 // LAYOUT. q [Tq, H*Dqk] and k [Tk, H*Dqk] of one batch (heads are the outer
 // factor of the channels, as in attention.wgsl), rows i32 [R] (query row
@@ -34,10 +35,11 @@
 // with slots = ceil(Tk_all / SK). Windows of the tensors are bound at
 // aligned offsets with element offsets (x_off) in the uniform.
 //
-// TILING. WG = 64 invocations, each SK = 16 keys of one row: per channel d
-// one q load and 16 k loads for 16 multiply-adds, accumulators in registers
-// (the few rows asked for make this pass small next to the forward). No
-// workgroup memory, no barriers.
+// TILING. WG = 64 invocations, each SK = 16 keys of SR = 8 rows: per
+// channel d 16 k loads and 8 q loads for 128 multiply-adds (what pays on the
+// CPU emulations, as in attention.wgsl), the 8 x 16 logits in registers;
+// rows past the last are clamped when loading and dropped. No workgroup
+// memory, no barriers.
 
 struct Params {
   rows: u32,     // R: query rows asked for
@@ -62,6 +64,7 @@ struct Params {
 
 const WG = 64u;            // invocations per workgroup
 const SK = 16u;            // keys per invocation
+const SR = 8u;             // rows per invocation in the scores pass
 
 const MODE_SCORES = 0u;
 const MODE_MERGE = 1u;
@@ -79,14 +82,14 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     return;
   }
   let p = params;
-  let r = wid.y;                        // requested row
   let h = wid.z;                        // head
   let j0 = (wid.x * WG + li) * SK;      // first key of this invocation, within the slice
   if (j0 >= p.tk) { return; }
   let nk = min(SK, p.tk - j0);
-  let p_at = p.p_off + (h * p.rows + r) * p.tk_all + p.key0 + j0;   // probs of key j0
 
   if (p.mode == MODE_NORMALISE) {
+    let r = wid.y;                      // requested row
+    let p_at = p.p_off + (h * p.rows + r) * p.tk_all + p.key0 + j0;   // probs of key j0
     let at = 2u * (h * p.rows + r);
     let m = state[at];
     let norm = select(0.0, 1.0 / state[at + 1u], m > ALL_MASKED);
@@ -94,31 +97,44 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(local_invocation_index) 
     return;
   }
 
-  // MODE_SCORES: s_j = q . k_j over the channels in order, as attention.wgsl.
+  // MODE_SCORES (grid y: blocks of SR rows): s[i][j] = q_i . k_j over the
+  // channels in order, as attention.wgsl, for SR rows at once so that each
+  // loaded key channel serves SR multiply-adds.
   let stride = p.heads * p.dqk;
-  let q_at = p.q_off + u32(rows[p.r_off + r]) * stride + h * p.dqk;
   var k_at: array<u32, SK>;
   for (var j = 0u; j < SK; j++) { k_at[j] = p.k_off + min(j0 + j, p.tk - 1u) * stride + h * p.dqk; }
-  var s = array<f32, SK>();
+  let r0 = wid.y * SR;
+  var q_at: array<u32, SR>;
+  for (var i = 0u; i < SR; i++) { q_at[i] = p.q_off + u32(rows[p.r_off + min(r0 + i, p.rows - 1u)]) * stride + h * p.dqk; }
+  var s = array<array<f32, SK>, SR>();
   for (var d = 0u; d < p.dqk; d++) {
-    let qv = q[q_at + d];
-    for (var j = 0u; j < SK; j++) { s[j] = qv * k[k_at[j] + d] + s[j]; }
+    var kv: array<f32, SK>;
+    for (var j = 0u; j < SK; j++) { kv[j] = k[k_at[j] + d]; }
+    for (var i = 0u; i < SR; i++) {
+      let qv = q[q_at[i] + d];
+      for (var j = 0u; j < SK; j++) { s[i][j] = qv * kv[j] + s[i][j]; }
+    }
   }
-  var m = NEG_HUGE;
-  for (var j = 0u; j < nk; j++) {
-    var live = true;
-    if ((p.flags & FLAG_KEY_MASK) != 0u) { live = key_mask[p.km_off + j0 + j] != 0; }
-    s[j] = select(MASKED_LOGIT, s[j] * p.scale, live);
-    m = max(m, s[j]);
+  for (var i = 0u; i < SR; i++) {
+    let row = r0 + i;
+    if (row >= p.rows) { break; }
+    var m = NEG_HUGE;
+    for (var j = 0u; j < nk; j++) {
+      var live = true;
+      if ((p.flags & FLAG_KEY_MASK) != 0u) { live = key_mask[p.km_off + j0 + j] != 0; }
+      s[i][j] = select(MASKED_LOGIT, s[i][j] * p.scale, live);
+      m = max(m, s[i][j]);
+    }
+    var l = 0.0;
+    let at = p.p_off + (h * p.rows + row) * p.tk_all + p.key0 + j0;
+    for (var j = 0u; j < nk; j++) {
+      l += exp(s[i][j] - m);
+      probs[at + j] = s[i][j];
+    }
+    let slot = 2u * p.heads * p.rows + 2u * ((h * p.rows + row) * p.slots + (p.key0 + j0) / SK);
+    state[slot] = m;
+    state[slot + 1u] = l;
   }
-  var l = 0.0;
-  for (var j = 0u; j < nk; j++) {
-    l += exp(s[j] - m);
-    probs[p_at + j] = s[j];
-  }
-  let slot = 2u * p.heads * p.rows + 2u * ((h * p.rows + r) * p.slots + (p.key0 + j0) / SK);
-  state[slot] = m;
-  state[slot + 1u] = l;
 }
 
 // MODE_MERGE: row i = h * rows + r merges its slots into the final (m, l).

@@ -1,7 +1,9 @@
 // Build step: turns every kernels/*.wgsl file into a typed entry of
 // kernels/shaders.gen.ts (its source text plus the bindings reflected from it
 // with wgsl_reflect), so a kernel's bindings are declared once, in its WGSL,
-// and the reflection library never reaches a browser bundle.
+// and the reflection library never reaches a browser bundle. It also writes
+// kernels/ladder/ladder.gen.ts, the kernel ladders' own rungs (buildLadder),
+// which only the ladder harness and the demo's Kernels tab import.
 //
 // Run by `npm run gen`, by `npm test` and by npm's `prepare` on install.
 //

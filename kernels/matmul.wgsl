@@ -23,6 +23,12 @@
 // the first entry point, then its code up to the next (kernels/matmul.ts cuts
 // them apart), so `main_vec4`'s module can declare a and b as arrays of vec4s.
 //
+// The matmul ladder (docs/attention.md, `npm run bench:ladder -- matmul`)
+// climbs to these from kernels/ladder/matmul/1_naive.wgsl (one output per
+// invocation) and 2_tiled.wgsl (16 x 16 workgroup-memory tiles, one output
+// per invocation): rung 3 is `main`, 4 `main_vec4`, 5 `main_unrolled` and
+// 6 `main_tiled`, each described below by what it changes.
+//
 // `main`, register blocking: each invocation computes a TILE_M x TILE_N block
 // of outputs (64 accumulators held in registers); a workgroup of WG_X x WG_Y
 // invocations covers (WG_Y * TILE_M) rows by (WG_X * TILE_N) columns. Per

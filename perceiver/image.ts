@@ -13,9 +13,15 @@ export interface RgbaImage {
 export type ImageInput = RgbaImage | CanvasImageSource;
 
 export function toRgba(image: ImageInput): RgbaImage {
+  if (image === null || typeof image !== 'object') {
+    throw new Error(`expected an image ({ width, height, data } RGBA bytes, or a browser image), got ${image === null ? 'null' : typeof image}`);
+  }
   const maybe = image as Partial<RgbaImage>;
   if (maybe.data && typeof maybe.width === 'number' && typeof maybe.height === 'number') {
     const { width, height, data } = maybe as RgbaImage;
+    if (!(Number.isInteger(width) && Number.isInteger(height) && width > 0 && height > 0)) {
+      throw new Error(`image size ${width}x${height}: width and height must be positive integers`);
+    }
     if (data.length !== width * height * 4) {
       throw new Error(`image data has ${data.length} bytes; ${width}x${height} RGBA needs ${width * height * 4}`);
     }

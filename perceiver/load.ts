@@ -58,7 +58,7 @@ export class ModelWeights {
 
   /** Resolves once the model can run: at once while its device is fine. `reset` drops the model's own GPU caches after a new upload. */
   ready(reset: () => void): Promise<void> {
-    if (this.disposed) return Promise.reject(new Error('this model was disposed'));
+    if (this.disposed) return Promise.reject(new Error('this model was used after dispose()'));
     return this.gpu.lost || this.generation !== this.gpu.generation ? (this.restoring ??= this.restore(reset).finally(() => (this.restoring = null))) : Promise.resolve();
   }
 
@@ -105,25 +105,28 @@ export async function loadPreset<P extends string, C extends ModelConfig>(
   presets: readonly P[],
   released: (preset: P) => C,
   widened: readonly string[] = [],
-): Promise<{ config: C; tensors: Map<string, Tensor>; weights: ModelWeights }> {
+): Promise<{ config: C; tensors: Map<string, Tensor>; weights: ModelWeights; meta: Record<string, unknown> }> {
   let config!: C;
   let first = typeof source === 'function' ? await source() : source;
   if (opts.recover === 'keep' && (first instanceof Response ? first.ok : first instanceof ReadableStream)) {
     first = new Uint8Array(await (first instanceof Response ? first : new Response(first as ReadableStream)).arrayBuffer());
   }
   const again = opts.recover === 'none' ? null : typeof source === 'function' ? source : first instanceof Uint8Array || first instanceof ArrayBuffer ? () => first : null;
-  const load = async (src: WeightSource) => (await loadWeights(gpu, src, {
+  const load = (src: WeightSource) => loadWeights(gpu, src, {
     ...opts,
     keepF16: !!opts.keepF16 && gpu.features.f16 && keptF16(widened),
     expectMeta(meta) {
       const preset = meta.preset as P;
-      if (!presets.includes(preset)) throw new Error(`this weight file is for preset '${String(preset)}', not ${presets.join(' or ')}`);
+      if (!presets.includes(preset)) {
+        const want = presets.length > 1 ? `${presets.slice(0, -1).join(', ')} or ${presets[presets.length - 1]}` : presets[0];
+        throw new Error(typeof preset === 'string' ? `this weight file is for preset '${preset}', not ${want}` : `this weight file names no preset; it must be one of ${presets.join(', ')}`);
+      }
       config = withOverrides(released(preset), meta.overrides as Overrides);
       opts.expectMeta?.(meta);
     },
-  })).tensors;
-  const tensors = await load(first);
-  return { config, tensors, weights: new ModelWeights(gpu, tensors, again && (async () => load(await again()))) };
+  });
+  const { tensors, meta } = await load(first);
+  return { config, tensors, meta, weights: new ModelWeights(gpu, tensors, again && (async () => (await load(await again())).tensors)) };
 }
 
 /**

@@ -17,17 +17,25 @@ export interface WriteMapsOptions {
   force?: boolean;
 }
 
+/** The files writeAttentionMaps writes for these latents (to check before any work is done). */
+export function attentionMapPaths(dir: string, latents: readonly number[], prefix = ''): string[] {
+  return latents.map((l) => join(dir, `${prefix}latent-${l}.png`));
+}
+
+/** Throws, naming the first, when any of `paths` exists. */
+export function refuseExisting(paths: readonly string[]): void {
+  const taken = paths.find((p) => existsSync(p));
+  if (taken) throw new Error(`${taken} exists; pass --force to overwrite it`);
+}
+
 /**
  * Writes one PNG per map into `dir` (created if missing): the map as a heat
  * map over `image`. Returns the paths written. Existing files are refused
  * before anything is written unless `force`.
  */
 export function writeAttentionMaps(dir: string, maps: readonly (Grid & { latent: number })[], image: RgbaImage, opts: WriteMapsOptions = {}): string[] {
-  const paths = maps.map((m) => join(dir, `${opts.prefix ?? ''}latent-${m.latent}.png`));
-  if (!opts.force) {
-    const taken = paths.find((p) => existsSync(p));
-    if (taken) throw new Error(`${taken} exists; pass --force to overwrite it`);
-  }
+  const paths = attentionMapPaths(dir, maps.map((m) => m.latent), opts.prefix);
+  if (!opts.force) refuseExisting(paths);
   mkdirSync(dir, { recursive: true });
   const written = new Set<string>();
   maps.forEach((m, i) => {

@@ -2,7 +2,12 @@
 // .pickle) into the project's weight format (engine/weights.ts).
 //
 //   perceiver-io convert IN OUT --preset P [--overrides JSON|FILE] [--dtype f32|f16] [--force]
+//   perceiver-io convert model.safetensors|pytorch_model.bin|DIR OUT [--dtype f16]   (HuggingFace; see below)
 //   (npm run convert -- ... in a clone; the command is tools/cli/convert.ts)
+//
+// HuggingFace checkpoints (convertHf, planHfConversion) are mapped back to
+// the released Haiku leaves by perceiver/hf.ts's table and then follow the
+// same path, so they give the same bits as DeepMind's pickle.
 //
 // Names: every leaf of the checkpoint is flattened to Haiku's flat name
 // `module/path/param` (for ImageNet files, the `params` and `state` mappings
@@ -34,6 +39,9 @@ import { expectedParams, applyLayout, storedShapes, fmtShape as fmt } from '../p
 import { presetConfig, defaultConfig, PRESETS, type ModelConfig, type Overrides, type PresetName } from '../perceiver/config.ts';
 import { WeightWriter, encodeWeights, widenF16, type HostTensor, type WeightDType, type WeightData, type WeightSpec } from '../engine/weights.ts';
 import { f32ToF16 } from '../engine/f16.ts';
+import { hfTable, hfModelConfig, fmtHf, HF_IGNORED, type HfModel } from '../perceiver/hf.ts';
+import { readSafetensors } from './safetensors.ts';
+import { readTorchStateDict } from './torch.ts';
 
 // What a browser app needs besides the converter: the presets, the pickle
 // reader and the .npy/.npz readers (all browser-safe).
@@ -101,6 +109,8 @@ export function planConversion(
   overrides: Overrides = {},
   dtype: StoreDtype = 'f32',
   source = '',
+  /** leaves the layout rules drop may be absent (HF files lack them) */
+  droppedOptional = false,
 ): ConversionPlan {
   if (!PRESETS.includes(preset)) throw new Error(`unknown preset '${preset}' (known: ${PRESETS.join(', ')})`);
   if (dtype !== 'f32' && dtype !== 'f16') throw new Error(`--dtype must be f32 or f16, not '${dtype as string}'`);
@@ -110,7 +120,9 @@ export function planConversion(
   const extra: string[] = [];
   const shapes: string[] = [];
   const dtypes: string[] = [];
-  for (const [name, shape] of expected) if (!flat.has(name)) missing.push(`${name} ${fmt(shape)}`);
+  for (const [name, shape] of expected) {
+    if (!flat.has(name) && !(droppedOptional && !applyLayout(name, shape))) missing.push(`${name} ${fmt(shape)}`);
+  }
   for (const [name, arr] of flat) {
     const want = expected.get(name);
     if (!want) extra.push(`${name} ${fmt(arr.shape)}`);
@@ -136,7 +148,7 @@ export function planConversion(
   for (const [name, shape] of expected) {
     const stored = applyLayout(name, shape);
     if (!stored) {
-      dropped.push(name);
+      if (flat.has(name)) dropped.push(name);
       continue;
     }
     const src = flat.get(name)!;
@@ -203,4 +215,107 @@ export async function writePlan(
   }
   const header = await writer.finish();
   return { bytes: header.totalBytes, f16Overflow: overflow };
+}
+
+// ---------------- HuggingFace checkpoints ----------------
+//
+// HF's files (safetensors or a torch .bin, plus config.json) are turned back
+// into the released Haiku leaves by perceiver/hf.ts's table (every transform
+// HF's converter applied undone exactly), then go through planConversion like
+// a pickle: the same names, layout rules and weight format, so a model loaded
+// from HF files holds the same bits as one converted from DeepMind's pickle.
+
+/** An n-d array with all axes reversed (np.transpose with no axes): the inverse of itself. */
+export function reverseAxes(a: NdArray): NdArray {
+  const shape = a.shape;
+  const r = shape.length;
+  if (r < 2) return a;
+  const out = new (a.data.constructor as { new (n: number): typeof a.data })(a.data.length);
+  // output strides of the reversed shape, read in input-axis order
+  const ostride = new Array<number>(r);
+  let s = 1;
+  for (let k = 0; k < r; k++) {
+    ostride[k] = s; // input axis k is output axis r-1-k, whose stride is prod(out dims after it) = prod(shape[0..k-1])
+    s *= shape[k];
+  }
+  const idx = new Array<number>(r).fill(0);
+  let o = 0;
+  const n = a.data.length;
+  for (let i = 0; i < n; i++) {
+    out[o] = a.data[i];
+    for (let k = r - 1; k >= 0; k--) {
+      idx[k]++;
+      o += ostride[k];
+      if (idx[k] < shape[k]) break;
+      o -= ostride[k] * shape[k];
+      idx[k] = 0;
+    }
+  }
+  return new NdArray(a.dtype, [...shape].reverse(), out, a.sourceDtype);
+}
+
+/**
+ * HF state dict -> the released Haiku leaves for `config` (perceiver/hf.ts).
+ * Missing, left-over and mis-shaped tensors are listed in one error;
+ * num_batches_tracked is accepted and ignored.
+ */
+export function hfToHaiku(hf: ReadonlyMap<string, NdArray>, config: ModelConfig, source = ''): Map<string, NdArray> {
+  const table = hfTable(config);
+  const missing: string[] = [];
+  const extra: string[] = [];
+  const shapes: string[] = [];
+  for (const [key, e] of table) if (!hf.has(key)) missing.push(fmtHf(key, e));
+  for (const [key, a] of hf) {
+    const e = table.get(key);
+    if (!e) {
+      if (!HF_IGNORED.test(key)) extra.push(`${key} ${fmt(a.shape)}`);
+    } else if (fmt(a.shape) !== fmt(e.hfShape)) shapes.push(`${key}: file ${fmt(a.shape)}, expected ${fmt(e.hfShape)}`);
+  }
+  if (missing.length || extra.length || shapes.length) {
+    throw new Error(
+      `HuggingFace checkpoint${source ? ` ${source}` : ''} does not match ${config.preset} with its config.json sizes:\n` +
+        listSome('missing', missing) +
+        listSome('not expected', extra) +
+        listSome('wrong shape', shapes),
+    );
+  }
+  const out = new Map<string, NdArray>();
+  for (const [key, e] of table) {
+    const a = hf.get(key)!;
+    out.set(e.haiku, e.transform === 'reverse' ? reverseAxes(a) : new NdArray(a.dtype, [...e.haikuShape], a.data, a.sourceDtype));
+  }
+  return out;
+}
+
+/** config.json text -> preset, overrides, labels (perceiver/hf.ts), with the file named in errors. */
+export function parseHfConfig(text: string): HfModel {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`config.json: not JSON (${(e as Error).message.slice(0, 120)})`);
+  }
+  return hfModelConfig(json);
+}
+
+/** Plans the conversion of an HF checkpoint (its config.json text and state dict). */
+export function planHfConversion(configText: string, hf: ReadonlyMap<string, NdArray>, dtype: StoreDtype = 'f32', source = ''): ConversionPlan {
+  const model = parseHfConfig(configText);
+  const config = presetConfig(model.preset, model.overrides);
+  const plan = planConversion(hfToHaiku(hf, config, source), model.preset, model.overrides, dtype, source, true);
+  if (model.labels) plan.meta.labels = model.labels;
+  return plan;
+}
+
+/** Reads an HF weight file held in memory: safetensors, or a torch zip archive (by its first bytes). */
+export function readHfWeights(bytes: Uint8Array, name = ''): Map<string, NdArray> {
+  const zip = bytes.byteLength >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && bytes[2] === 0x03 && bytes[3] === 0x04;
+  if (zip || /\.bin$/.test(name)) return readTorchStateDict(bytes);
+  return readSafetensors(bytes);
+}
+
+/** An HF checkpoint in memory -> a complete weight file (like convertToWeightFile for a pickle). */
+export function convertHf(configText: string, hf: ReadonlyMap<string, NdArray>, dtype: StoreDtype = 'f32', source = ''): Uint8Array {
+  const plan = planHfConversion(configText, hf, dtype, source);
+  return encodeWeights(plan.meta, plan.entries.map(({ spec, source: src }) => ({ ...spec, data: storedData(spec, src) })));
 }

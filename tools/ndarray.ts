@@ -150,6 +150,15 @@ export function decodeNumpy(raw: Uint8Array, code: string, shape: number[], fort
   return new NdArray(spec.to, [...shape], data, code);
 }
 
+/** bfloat16 bytes (little-endian) -> float32: the top half of a float32, so widening is exact. */
+export function widenBf16(raw: Uint8Array): Float32Array {
+  const n = raw.byteLength >> 1;
+  const f = new Float32Array(n);
+  const u = new Uint32Array(f.buffer);
+  for (let i = 0; i < n; i++) u[i] = (raw[2 * i] | (raw[2 * i + 1] << 8)) << 16;
+  return f;
+}
+
 /** Reorders column-major (Fortran) data into row-major (C) order. */
 export function fortranToC<T extends NdData>(src: T, shape: readonly number[]): T {
   const n = src.length;

@@ -310,8 +310,9 @@ export function zipEntryData(bytes: Uint8Array, e: ZipEntry, where = '.npz'): Ui
   const len = bytes.byteLength;
   const dv = new DataView(bytes.buffer, bytes.byteOffset, len);
   if (e.method === 8) {
+    const npz = where.endsWith('.npz');
     throw new NpyError(
-      `${where}: entry '${e.name}' is deflate-compressed (np.savez_compressed); only uncompressed archives (np.savez) are read`,
+      `${where}: entry '${e.name}' is deflate-compressed${npz ? ' (np.savez_compressed); only uncompressed archives (np.savez) are read' : '; only stored (uncompressed) entries are read'}`,
     );
   }
   if (e.method !== 0) throw new NpyError(`${where}: entry '${e.name}' uses compression method ${e.method}; only stored entries are read`);
@@ -342,14 +343,16 @@ export function readNpz(bytes: Uint8Array, where = '.npz'): Map<string, NdArray>
 /** Writes an uncompressed .npz (np.savez layout): each KEY as 'KEY.npy'. */
 export function writeNpz(arrays: Map<string, ArrayLikeNd> | Record<string, ArrayLikeNd>): Uint8Array {
   const list = arrays instanceof Map ? [...arrays] : Object.entries(arrays);
+  return writeZip(list.map(([k, a]) => ({ name: `${k}.npy`, data: encodeNpy(a) })), 'writeNpz');
+}
+
+/** Writes a zip archive of stored entries with CRC-32 (no ZIP64: under 4 GiB and 65535 entries). */
+export function writeZip(entries: { name: string; data: Uint8Array }[], where = 'writeZip'): Uint8Array {
   const enc = new TextEncoder();
-  const files = list.map(([k, a]) => {
-    const data = encodeNpy(a);
-    return { name: enc.encode(`${k}.npy`), data, crc: crc32(data) };
-  });
+  const files = entries.map(({ name, data }) => ({ name: enc.encode(name), data, crc: crc32(data) }));
   let size = 22;
   for (const f of files) size += 30 + f.name.length + f.data.length + 46 + f.name.length;
-  if (size > 0xffffffff || files.length > 0xffff) throw new NpyError('writeNpz: archive over 4 GiB or 65535 entries (ZIP64 is not written)');
+  if (size > 0xffffffff || files.length > 0xffff) throw new NpyError(`${where}: archive over 4 GiB or 65535 entries (ZIP64 is not written)`);
   const out = new Uint8Array(size);
   const dv = new DataView(out.buffer);
   let p = 0;

@@ -31,6 +31,19 @@
 //       carries bytes objects written by Python 3)
 // These are implemented here as pure data transformations.
 //
+// PyTorch state dicts (torch.save's data.pkl inside a zip archive;
+// tools/torch.ts), only when the caller passes `torch` storages: then
+// BINPERSID is read for exactly the persistent id torch.save writes,
+// ('storage', torch.<T>Storage, key, location, numel), and two more globals
+// are allowed:
+//   torch.{Float,Double,Half,BFloat16,Long,Int,Byte,Bool}Storage
+//                                                -> a storage placeholder
+//   torch._utils._rebuild_tensor_v2(storage, offset, size, stride,
+//       requires_grad, backward_hooks[, metadata]) -> NdArray (strided
+//       gather, bounds-checked against the storage; hooks must be empty)
+// plus BUILD of a state dict's `_metadata` attribute (dropped). Without
+// `torch` these stay refused like any other global.
+//
 // The input is treated as hostile: every read is bounds-checked; claimed
 // lengths are compared with the bytes left before anything is allocated;
 // the stack, the mark nesting, the memo, the total container items, the
@@ -42,7 +55,7 @@
 // Uint8Array (bytes), NdArray and, rarely, the descriptors below.
 // Browser-safe: no node: imports.
 
-import { NdArray, ArrayFormatError, checkedNumel, decodeNumpy, parseNumpyDtype, NUMPY_DTYPES } from './ndarray.ts';
+import { NdArray, ArrayFormatError, checkedNumel, decodeNumpy, parseNumpyDtype, widenBf16, NUMPY_DTYPES } from './ndarray.ts';
 
 export { NdArray } from './ndarray.ts';
 export type { NdDType, NdData } from './ndarray.ts';
@@ -92,9 +105,42 @@ export type PyValue =
   | Map<PyKey, PyValue>
   | NdArray
   | PyDType
-  | PyGlobal;
+  | PyGlobal
+  | TorchStorage;
+
+/** A torch storage named by a persistent id (only with ParseLimits.torch). */
+export class TorchStorage {
+  constructor(
+    /** numpy code of the element type ('f4', 'f2', 'i8', ...; 'bf16' for bfloat16) */
+    readonly code: string,
+    readonly key: string,
+    readonly numel: number,
+    readonly bytes: Uint8Array,
+  ) {}
+  toString(): string {
+    return `torch storage '${this.key}' (${this.numel} x ${this.code})`;
+  }
+}
+
+/** torch.<T>Storage -> numpy code of its elements. */
+const TORCH_STORAGES: Readonly<Record<string, string>> = Object.freeze({
+  FloatStorage: 'f4',
+  DoubleStorage: 'f8',
+  HalfStorage: 'f2',
+  BFloat16Storage: 'bf16',
+  LongStorage: 'i8',
+  IntStorage: 'i4',
+  ByteStorage: 'u1',
+  BoolStorage: 'b1',
+});
 
 export interface ParseLimits {
+  /**
+   * Read a PyTorch state dict: the storage files of the archive by key
+   * (tools/torch.ts passes the zip's `ROOT/data/KEY` entries). Absent: torch
+   * globals and persistent ids are refused.
+   */
+  torch?: (key: string) => Uint8Array | undefined;
   /** values on the stack, all mark frames together (default 1,000,000) */
   maxStack?: number;
   /** open MARKs (default 256) */
@@ -109,7 +155,7 @@ export interface ParseLimits {
   maxArrayBytes?: number;
 }
 
-type GlobalKind = 'mapping' | 'reconstruct' | 'ndarray' | 'dtype' | 'scalar' | 'frombuffer' | 'codecs_encode';
+type GlobalKind = 'mapping' | 'reconstruct' | 'ndarray' | 'dtype' | 'scalar' | 'frombuffer' | 'codecs_encode' | 'torch_storage' | 'torch_rebuild';
 
 const ALLOWED_GLOBALS: ReadonlyMap<string, GlobalKind> = new Map<string, GlobalKind>([
   ['haiku._src.data_structures.FlatMapping', 'mapping'],
@@ -179,6 +225,7 @@ function describe(v: unknown): string {
   if (v instanceof PendingArray) return 'ndarray (unbuilt)';
   if (v instanceof PyDType) return String(v);
   if (v instanceof PyGlobal) return String(v);
+  if (v instanceof TorchStorage) return String(v);
   return typeof v;
 }
 
@@ -206,6 +253,7 @@ class Unpickler {
   private readonly maxItems: number;
   private readonly maxDepth: number;
   private readonly maxArrayBytes: number;
+  private readonly torch: ((key: string) => Uint8Array | undefined) | undefined;
 
   constructor(
     private readonly buf: Uint8Array,
@@ -218,6 +266,7 @@ class Unpickler {
     this.maxItems = limits.maxItems ?? 10_000_000;
     this.maxDepth = limits.maxDepth ?? 64;
     this.maxArrayBytes = limits.maxArrayBytes ?? buf.byteLength + 64 * 2 ** 20;
+    this.torch = limits.torch;
   }
 
   private fail(msg: string, at = this.op): never {
@@ -587,6 +636,13 @@ class Unpickler {
           this.push(this.call(cls, args, 'NEWOBJ'));
           break;
         }
+        case 0x51: {
+          // BINPERSID: torch.save's storage reference (only when reading a torch archive)
+          if (!this.torch) this.fail(`refused opcode BINPERSID (0x51): ${REFUSED_WHY.BINPERSID}`);
+          const pid = this.value(this.pop('BINPERSID'), 'BINPERSID');
+          this.push(this.storage(pid));
+          break;
+        }
         case 0x62: {
           // BUILD
           const state = this.value(this.pop('BUILD'), 'BUILD');
@@ -607,17 +663,27 @@ class Unpickler {
   private setItems(d: Map<PyKey, PyValue>, items: Item[], what: string): Map<PyKey, PyValue> {
     if (items.length % 2) this.fail(`${what} with an odd number of items (${items.length})`);
     this.countItems(items.length / 2);
-    for (let i = 0; i < items.length; i += 2) d.set(this.key(items[i], what), this.value(items[i + 1], what));
+    for (let i = 0; i < items.length; i += 2) {
+      const k = this.key(items[i], what);
+      // Python keeps the last of two equal keys; a pickled dict never repeats one, so a
+      // repeat is a crafted file hiding a tensor behind another: refused
+      if (d.has(k)) this.fail(`${what}: duplicate key ${JSON.stringify(typeof k === 'bigint' ? String(k) : k)} in a mapping`);
+      d.set(k, this.value(items[i + 1], what));
+    }
     return d;
   }
 
   private global(module: string, name: string): PyGlobal {
     const full = `${module}.${name}`;
+    if (this.torch) {
+      if (module === 'torch' && Object.hasOwn(TORCH_STORAGES, name)) return new PyGlobal(module, name, 'torch_storage');
+      if (full === 'torch._utils._rebuild_tensor_v2') return new PyGlobal(module, name, 'torch_rebuild');
+    }
     const kind = ALLOWED_GLOBALS.get(full);
     if (!kind) {
       this.fail(
         `refused global '${full}': only Haiku's FlatMapping, collections.OrderedDict and numpy's array ` +
-          `reconstruction may be named (nothing in a pickle is ever executed)`,
+          `reconstruction${this.torch ? ', torch storages and torch._utils._rebuild_tensor_v2' : ''} may be named (nothing in a pickle is ever executed)`,
       );
     }
     return new PyGlobal(module, name, kind);
@@ -690,6 +756,89 @@ class Unpickler {
       }
       case 'ndarray':
         return bad(': numpy.ndarray may only be passed to _reconstruct');
+      case 'torch_storage':
+        return bad(': a storage class may only appear in a persistent id');
+      case 'torch_rebuild':
+        return this.rebuildTensor(args as PyValue[], bad);
+    }
+  }
+
+  /** ('storage', torch.<T>Storage, key, location, numel) -> the storage's bytes, checked. */
+  private storage(pid: PyValue): TorchStorage {
+    if (!Array.isArray(pid) || pid.length !== 5 || pid[0] !== 'storage') {
+      this.fail(`BINPERSID: expected ('storage', type, key, location, numel), got ${describe(pid)}`);
+    }
+    const [, cls, key, location, numel] = pid as PyValue[];
+    if (!(cls instanceof PyGlobal) || cls.kind !== 'torch_storage') this.fail(`BINPERSID: ${describe(cls)} is not a torch storage type`);
+    if (typeof key !== 'string' || !/^[A-Za-z0-9_]{1,64}$/.test(key)) this.fail(`BINPERSID: bad storage key ${describe(key)}`);
+    if (typeof location !== 'string') this.fail(`BINPERSID: bad storage location ${describe(location)}`);
+    if (typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0) this.fail(`BINPERSID: bad storage size ${String(numel)}`);
+    const code = TORCH_STORAGES[(cls as PyGlobal).name];
+    const itemsize = code === 'bf16' ? 2 : NUMPY_DTYPES[code].itemsize;
+    const bytes = this.torch!(key as string);
+    if (!bytes) this.fail(`BINPERSID: the archive has no storage '${key as string}'`);
+    if (bytes.byteLength !== (numel as number) * itemsize) {
+      this.fail(`BINPERSID: storage '${key as string}' claims ${numel as number} x ${code} (${(numel as number) * itemsize} bytes), its file holds ${bytes.byteLength}`);
+    }
+    return new TorchStorage(code, key as string, numel as number, bytes);
+  }
+
+  /** torch._utils._rebuild_tensor_v2: a strided view of a storage, gathered into a row-major NdArray. */
+  private rebuildTensor(args: PyValue[], bad: (msg: string) => never): NdArray {
+    if (args.length !== 6 && args.length !== 7) bad(`: expected 6 or 7 arguments, got ${args.length}`);
+    const [st, offset, size, stride, , hooks] = args;
+    if (!(st instanceof TorchStorage)) bad(`: expected a storage, got ${describe(st)}`);
+    const storage = st as TorchStorage;
+    if (typeof offset !== 'number' || !Number.isSafeInteger(offset) || offset < 0) bad(`: bad storage offset ${String(offset)}`);
+    if (!Array.isArray(size) || !Array.isArray(stride) || size.length !== stride.length) bad(': size and stride must be tuples of one length');
+    if (!(hooks instanceof Map) || hooks.size) bad(': backward hooks must be an empty OrderedDict');
+    const shape = this.shape(size as PyValue[]);
+    const strides = this.shape(stride as PyValue[]);
+    for (const s of strides) if (s < 0) bad(`: negative stride in [${strides}]`);
+    let n: number;
+    try {
+      n = checkedNumel(shape, 'torch tensor');
+    } catch (e) {
+      return bad(`: ${(e as Error).message}`);
+    }
+    const off = offset as number;
+    if (n > 0) {
+      let last = off;
+      for (let k = 0; k < shape.length; k++) last += (shape[k] - 1) * strides[k];
+      if (last >= storage.numel) bad(`: a [${shape}] view at offset ${off} with strides [${strides}] reaches element ${last} of a ${storage.numel}-element storage`);
+    }
+    const isize = storage.code === 'bf16' ? 2 : NUMPY_DTYPES[storage.code].itemsize;
+    // row-major strides: then the view is one slice of the storage
+    let contiguous = true;
+    for (let k = shape.length - 1, want = 1; k >= 0; k--) {
+      if (shape[k] !== 1 && strides[k] !== want) contiguous = false;
+      want *= shape[k];
+    }
+    this.arrayBytes += n * 4;
+    if (this.arrayBytes > this.maxArrayBytes) this.fail(`array data would exceed ${this.maxArrayBytes} bytes in total (limit)`);
+    let raw: Uint8Array;
+    if (contiguous) raw = storage.bytes.subarray(off * isize, (off + n) * isize);
+    else {
+      raw = new Uint8Array(n * isize);
+      const idx = new Array<number>(shape.length).fill(0);
+      let src = off;
+      for (let i = 0; i < n; i++) {
+        raw.set(storage.bytes.subarray(src * isize, (src + 1) * isize), i * isize);
+        for (let k = shape.length - 1; k >= 0; k--) {
+          idx[k]++;
+          src += strides[k];
+          if (idx[k] < shape[k]) break;
+          src -= strides[k] * shape[k];
+          idx[k] = 0;
+        }
+      }
+    }
+    if (storage.code === 'bf16') return new NdArray('f32', shape, widenBf16(raw), 'bf16');
+    try {
+      return decodeNumpy(raw, storage.code, shape, false, 'torch tensor');
+    } catch (e) {
+      if (e instanceof ArrayFormatError) this.fail(e.message);
+      throw e;
     }
   }
 
@@ -720,6 +869,9 @@ class Unpickler {
       if (order === '>' && NUMPY_DTYPES[target.code].itemsize > 1) this.fail(`big-endian dtype '>${target.code}' is not supported`);
       target.byteOrder = order as string;
       return;
+    }
+    if (this.torch && target instanceof Map && state instanceof Map && [...state.keys()].every((k) => k === '_metadata')) {
+      return; // a torch state dict's `_metadata` attribute (module versions): not data
     }
     this.fail(`BUILD on a ${describe(target)} is not supported`);
   }

@@ -17,7 +17,9 @@
 import { GpuError, type GpuOptions } from '../engine/gpu.ts';
 import { WeightFormatError } from '../engine/weights.ts';
 import { toRgba, type ImageInput, type RgbaImage } from '../perceiver/image.ts';
-import type { Prediction } from '../perceiver/imagenet/classify.ts';
+import type { ClassifyOptions, ClassifyResult, Prediction } from '../perceiver/imagenet/classify.ts';
+import type { AttentionMap, AttentionRequest } from '../perceiver/attention_maps.ts';
+import type { FlowConfig, ImageNetConfig, LanguageConfig, MultimodalConfig } from '../perceiver/config.ts';
 import type { ByteRange, FillMaskOptions, FillMaskResult } from '../perceiver/language/fillmask.ts';
 import type { EstimateOptions, FlowResult } from '../perceiver/flow/api.ts';
 import type { FlowColorOptions } from '../perceiver/flow/colorwheel.ts';
@@ -27,13 +29,32 @@ import { METHODS, transferables, type ModelInfo, type Port, type Reply, type Req
 export type { ModelInfo, WorkerStatus, TaskName, Port };
 
 /** A weight file for the worker: a URL (fetched there), bytes (transferred), a Blob or File, a Response or a stream (its body transferred). */
-export type WorkerWeightSource = string | URL | Uint8Array | ArrayBuffer | Blob | Response | ReadableStream<Uint8Array>;
+export type WorkerWeightSource = string | URL | Uint8Array | ArrayBuffer | Blob | Response | ReadableStream<Uint8Array> | WorkerHubSource;
+
+/**
+ * A HuggingFace hub checkpoint by model id (perceiver-io-webgpu/hub's hub()),
+ * fetched, converted and cached inside the worker: a hub() provider holds
+ * functions, which cannot cross to a worker, so the worker gets this instead.
+ */
+export interface WorkerHubSource {
+  hub: string;
+  revision?: string;
+  endpoint?: string;
+  /** keep the converted file (Cache API, memory past the quota); default: the load option `cache`, else true */
+  cache?: boolean;
+}
 
 export interface WorkerLoadOptions {
   /** called after each tensor: file bytes consumed so far, the file's length, the tensor's name */
   onProgress?(loadedBytes: number, totalBytes: number, name: string): void;
+  /** progress of the compile stage, after the weights: pipelines compiled, of `total` (ModelLoadOptions.onCompile) */
+  onCompile?(done: number, total: number): void;
   /** keep f16-stored Linear weights f16 on the GPU where the adapter has shader-f16 (LoadOptions.keepF16) */
   keepF16?: boolean;
+  /** compile the first call's pipelines while loading (default true; ModelLoadOptions.compile) */
+  compile?: boolean;
+  /** where the weights come from again after a device loss (ModelLoadOptions.recover; a URL is fetched again) */
+  recover?: 'source' | 'keep' | 'none';
   /** for a URL: keep the file in the Cache API (true, or a cache name), as fetchWeights */
   cache?: boolean | string;
   signal?: AbortSignal;
@@ -56,7 +77,7 @@ export interface PerceiverWorkerOptions {
   gpu?: GpuOptions;
   /** transfer the inputs' buffers and ImageBitmaps to the worker (default true); false copies them */
   transfer?: boolean;
-  /** called once if the worker's GPU device is lost, with the reason */
+  /** called each time the worker's GPU device is lost, with the reason (the models recover on their next call, as in-thread) */
   onLost?(reason: string): void;
 }
 
@@ -139,7 +160,7 @@ export class PerceiverWorker {
   private closing: Promise<void> | null = null;
   private onClosed: (() => void) | null = null;
   private readonly transfer: boolean;
-  /** why the worker's device was lost, or null */
+  /** why the worker's device was last lost, or null */
   lost: string | null = null;
 
   constructor(private readonly opts: PerceiverWorkerOptions = {}) {
@@ -265,22 +286,36 @@ export class PerceiverWorker {
       const base = (globalThis as { document?: { baseURI: string } }).document?.baseURI ?? (globalThis as { location?: { href: string } }).location?.href;
       return { source: { kind: 'url', url: new URL(String(source), base).href, cache }, transfer: [] };
     }
+    if (isHubSource(source)) {
+      const { hub: repo, revision, endpoint } = source;
+      return { source: { kind: 'hub', repo, ...(revision ? { revision } : {}), ...(endpoint ? { endpoint } : {}), cache: source.cache ?? cache !== false }, transfer: [] };
+    }
     if (source instanceof ArrayBuffer) source = new Uint8Array(source);
     if (source instanceof Uint8Array) return { source: { kind: 'bytes', bytes: source }, transfer: this.transfer ? transferables(source) : [] };
     if (typeof Blob !== 'undefined' && source instanceof Blob) return { source: { kind: 'blob', blob: source }, transfer: [] };
+    let length: number | undefined;
     if (typeof Response !== 'undefined' && source instanceof Response) {
       if (!source.ok) throw new WeightFormatError(`weight file request failed: HTTP ${source.status} ${source.statusText}`);
       if (!source.body) throw new WeightFormatError('weight file response has no body');
+      // (as loadWeights: a compressed transfer's content-length is not the file's)
+      const cl = source.headers.get('content-length');
+      if (!source.headers.get('content-encoding') && cl && /^\d+$/.test(cl)) length = Number(cl);
       source = source.body;
     }
-    if (typeof ReadableStream !== 'undefined' && source instanceof ReadableStream) return { source: { kind: 'stream', stream: source }, transfer: [source as unknown as Transferable] };
-    throw new TypeError('PerceiverWorker: a weight source must be a URL, a Uint8Array, an ArrayBuffer, a Blob, a Response or a ReadableStream');
+    if (typeof ReadableStream !== 'undefined' && source instanceof ReadableStream) return { source: { kind: 'stream', stream: source, length }, transfer: [source as unknown as Transferable] };
+    throw new TypeError('PerceiverWorker: a weight source must be a URL, a Uint8Array, an ArrayBuffer, a Blob, a Response, a ReadableStream or { hub: model id }');
   }
 
   private async load(task: TaskName, source: WorkerWeightSource, opts: WorkerLoadOptions): Promise<ModelInfo> {
     let { source: wire, transfer } = await this.wireSource(source, opts.cache);
-    const call = { signal: opts.signal, onProgress: opts.onProgress as ((...a: unknown[]) => void) | undefined };
-    const make = (id: number): Request => ({ type: 'load', id, task, source: wire, opts: { keepF16: opts.keepF16, progress: !!opts.onProgress } });
+    // progress comes tagged with its stage: ['weights', loaded, total, name] or ['compile', done, total]
+    const onProgress = (stage: unknown, ...a: unknown[]) => {
+      if (stage === 'weights') opts.onProgress?.(...(a as [number, number, string]));
+      else if (stage === 'compile') opts.onCompile?.(...(a as [number, number]));
+    };
+    const call = { signal: opts.signal, onProgress: onProgress as (...a: unknown[]) => void };
+    const progress = !!(opts.onProgress || opts.onCompile);
+    const make = (id: number): Request => ({ type: 'load', id, task, source: wire, opts: { keepF16: opts.keepF16, compile: opts.compile, recover: opts.recover, progress } });
     if (wire.kind === 'stream') {
       try {
         return await this.request<ModelInfo>(make, transfer, call);
@@ -343,7 +378,7 @@ export class PerceiverWorker {
 }
 
 /** A model in the worker: its info, and dispose(). */
-export class RemoteModel {
+export class RemoteModel<C extends object = object> {
   private disposed = false;
 
   constructor(
@@ -355,8 +390,9 @@ export class RemoteModel {
     return this.info.preset;
   }
 
-  get config(): Record<string, unknown> {
-    return this.info.config;
+  /** the model's config (plain data: the preset's sizes with the file's overrides) */
+  get config(): C {
+    return this.info.config as C;
   }
 
   /**
@@ -391,15 +427,28 @@ export class RemoteModel {
 }
 
 /** ImageClassifier in the worker. */
-export class RemoteImageClassifier extends RemoteModel {
+export class RemoteImageClassifier extends RemoteModel<ImageNetConfig> {
   /** the side the model is fed (224 for the released models) */
   get inputSize(): number {
     return this.info.dims.inputSize;
   }
 
-  /** Top-k labels with probabilities for each image (ImageBitmap, VideoFrame, RGBA bytes; other DOM images are read here first). */
-  classify(images: ImageInput | ImageInput[], k = 5, call: CallOptions = {}): Promise<Prediction[][]> {
-    return this.call('classify', [images, k], call);
+  /**
+   * Top-k labels with probabilities for each image (ImageBitmap, VideoFrame,
+   * RGBA bytes; other DOM images are read here first). With an options
+   * object: `{ predictions, crops, attention? }` (ImageClassifier.classify).
+   */
+  classify(images: ImageInput | ImageInput[], k?: number, call?: CallOptions): Promise<Prediction[][]>;
+  classify(images: ImageInput | ImageInput[], opts: ClassifyOptions & CallOptions): Promise<ClassifyResult>;
+  classify(images: ImageInput | ImageInput[], kOrOpts: number | (ClassifyOptions & CallOptions) = 5, call: CallOptions = {}): Promise<Prediction[][] | ClassifyResult> {
+    if (typeof kOrOpts === 'number') return this.call('classify', [images, kOrOpts], call);
+    const { signal, ...opts } = kOrOpts;
+    return this.call('classify', [images, opts], { signal });
+  }
+
+  /** Logits and, with `attention`, the cross-attention maps of its latents (ImageClassifier.forward). */
+  forward(images: Float32Array, shape: readonly [number, number, number, number], attention?: AttentionRequest, call: CallOptions = {}): Promise<{ logits: Float32Array; attention?: AttentionMap[][] }> {
+    return this.call('forward', attention ? [images, shape, attention] : [images, shape], call);
   }
 
   /** Logits [B * numClasses] for already-normalised images, NHWC float32 [B, H, W, 3]. */
@@ -409,7 +458,7 @@ export class RemoteImageClassifier extends RemoteModel {
 }
 
 /** MaskedLanguageModel in the worker. */
-export class RemoteMaskedLanguageModel extends RemoteModel {
+export class RemoteMaskedLanguageModel extends RemoteModel<LanguageConfig> {
   /** the model length in bytes (2048 for the released model) */
   get windowSize(): number {
     return this.info.dims.windowSize;
@@ -432,7 +481,7 @@ export class RemoteMaskedLanguageModel extends RemoteModel {
 }
 
 /** OpticalFlow in the worker. */
-export class RemoteOpticalFlow extends RemoteModel {
+export class RemoteOpticalFlow extends RemoteModel<FlowConfig> {
   /** Flow from frame1 to frame2 (and optionally its picture); onTile(index, count, tile) reports each tile. */
   flow(frame1: ImageInput, frame2: ImageInput, opts: EstimateOptions & CallOptions = {}): Promise<FlowResult> {
     return this.call('flow', [frame1, frame2, opts]);
@@ -450,7 +499,7 @@ export class RemoteOpticalFlow extends RemoteModel {
 }
 
 /** VideoAutoencoder in the worker. */
-export class RemoteVideoAutoencoder extends RemoteModel {
+export class RemoteVideoAutoencoder extends RemoteModel<MultimodalConfig> {
   /** the side of the model's frames (224) */
   get size(): number {
     return this.info.dims.size;
@@ -461,3 +510,6 @@ export class RemoteVideoAutoencoder extends RemoteModel {
     return this.call('autoencode', [clip, opts]);
   }
 }
+
+const isHubSource = (s: WorkerWeightSource): s is WorkerHubSource =>
+  typeof s === 'object' && s !== null && typeof (s as WorkerHubSource).hub === 'string';

@@ -26,7 +26,7 @@ export const TASK_NAMES: readonly TaskName[] = ['imagenet', 'language', 'flow', 
  * worker.
  */
 export const METHODS: Readonly<Record<TaskName, Readonly<Record<string, { options?: number; hook?: string }>>>> = {
-  imagenet: { classify: {}, logits: {} },
+  imagenet: { classify: {}, logits: {}, forward: {} },
   language: { fillMask: { options: 1, hook: 'onProgress' }, fillRanges: { options: 2, hook: 'onProgress' }, logits: {} },
   flow: { flow: { options: 2, hook: 'onTile' }, flowNormalized: { options: 3, hook: 'onTile' }, picture: {} },
   video: { autoencode: { options: 1, hook: 'onProgress' } },
@@ -37,12 +37,19 @@ export type WireSource =
   | { kind: 'url'; url: string; cache?: boolean | string }
   | { kind: 'bytes'; bytes: Uint8Array }
   | { kind: 'blob'; blob: Blob }
-  | { kind: 'stream'; stream: ReadableStream<Uint8Array> };
+  /** `length`: the file's length when known (a Response's content-length), for the loader's checks and messages */
+  | { kind: 'stream'; stream: ReadableStream<Uint8Array>; length?: number }
+  /** a HuggingFace hub checkpoint, fetched and converted in the worker (perceiver/hub) */
+  | { kind: 'hub'; repo: string; revision?: string; endpoint?: string; cache: boolean };
 
 export interface WireLoadOptions {
   /** see LoadOptions.keepF16 (true: keep the Linear weights f16 where the adapter has shader-f16) */
   keepF16?: boolean;
-  /** post load progress (each tensor) */
+  /** ModelLoadOptions.compile: compile the first call's pipelines while loading (default true) */
+  compile?: boolean;
+  /** ModelLoadOptions.recover (a URL is fetched again after a device loss: the worker's source is a function) */
+  recover?: 'source' | 'keep' | 'none';
+  /** post load progress: ['weights', loadedBytes, totalBytes, name] per tensor, ['compile', done, total] per pipeline */
   progress?: boolean;
 }
 
@@ -77,7 +84,7 @@ export interface WorkerStatus {
   /** null until the device exists (the first load, or a status call, creates it) */
   adapter: string | null;
   features: { f16: boolean; subgroups: boolean; emulated: boolean } | null;
-  /** why the device was lost, or null */
+  /** why the device is lost, while it is (a call that recovers clears it), or null */
   lost: string | null;
   /** requests that have left the queue and started, finished (either way), and were cancelled before they started */
   started: number;

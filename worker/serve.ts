@@ -9,12 +9,13 @@
 // worker that only classifies never fetches the flow or video code.
 
 import { createGpu, type Gpu, type GpuOptions } from '../engine/gpu.ts';
-import type { LoadOptions, WeightSource } from '../engine/weights.ts';
+import type { WeightSource } from '../engine/weights.ts';
+import type { ModelLoadOptions, ModelSource } from '../perceiver/load.ts';
 import { fetchWeights } from '../engine/fetch.ts';
 import { METHODS, TASK_NAMES, toWireError, transferables, type ModelInfo, type Port, type Reply, type Request, type TaskName, type WireSource, type WorkerStatus } from './protocol.ts';
 
 /** A task's loader: the `loadImageClassifier` signature. */
-export type TaskLoader = (gpu: Gpu, source: WeightSource, opts: LoadOptions) => Promise<object>;
+export type TaskLoader = (gpu: Gpu, source: ModelSource, opts: ModelLoadOptions) => Promise<object>;
 
 export interface ServeOptions {
   /** makes the device (default: createGpu(navigator.gpu, options from the client's init)) */
@@ -50,12 +51,15 @@ function abortError(what: string): Error {
   return new DOMException(`${what} was cancelled`, 'AbortError');
 }
 
-/** Frees a task model: its own buffers (dispose()) and its weights. */
+/** A stream with its length known: as a Response with that content-length (what loadWeights reads the length from). */
+function sized(stream: ReadableStream<Uint8Array>, length: number | undefined): WeightSource {
+  if (typeof Response === 'undefined' || !(Number.isSafeInteger(length) && length! >= 0)) return stream;
+  return new Response(stream, { headers: { 'content-length': String(length) } });
+}
+
+/** Frees a task model: its buffers and the weights its loader uploaded (every task model's dispose()). */
 function free(model: Record<string, unknown>): void {
   (model.dispose as (() => void) | undefined)?.call(model);
-  type WithParams = { params?: { tensors?: ReadonlyMap<string, { dispose(): void }> } };
-  const params = (model as WithParams).params ?? (model.model as WithParams | undefined)?.params;
-  for (const t of params?.tensors?.values() ?? []) t.dispose();
 }
 
 /**
@@ -67,7 +71,6 @@ export function serve(port: Port, opts: ServeOptions = {}): Promise<void> {
   let gpuOptions: GpuOptions = {};
   let gpu: Promise<Gpu> | null = null;
   let device: Gpu | null = null;
-  let lost: string | null = null;
   const models = new Map<number, Loaded>();
   let nextModel = 1;
   const queue: Job[] = [];
@@ -83,10 +86,12 @@ export function serve(port: Port, opts: ServeOptions = {}): Promise<void> {
   const getGpu = (): Promise<Gpu> => {
     gpu ??= makeGpu(gpuOptions).then((g) => {
       device = g;
-      g.device.lost.then((info) => {
-        lost = `${info.reason}: ${info.message}`;
-        if (!closing) post({ type: 'lost', reason: lost });
-      });
+      // every loss (the models then recover on their next call: perceiver/load.ts ModelWeights)
+      const before = g.onLost;
+      g.onLost = (e) => {
+        before?.(e);
+        if (!closing) post({ type: 'lost', reason: e.message });
+      };
       return g;
     });
     gpu.catch(() => (gpu = null)); // a failed attempt is not cached: the next request tries again
@@ -96,24 +101,37 @@ export function serve(port: Port, opts: ServeOptions = {}): Promise<void> {
   const status = (): WorkerStatus => ({
     adapter: device?.adapterName ?? null,
     features: device ? { f16: device.features.f16, subgroups: device.features.subgroups, emulated: device.features.emulated } : null,
-    lost,
+    lost: device?.lost?.message ?? null,
     ...counts,
     queued: queue.length,
     models: models.size,
   });
 
-  async function source(s: WireSource): Promise<{ source: WeightSource; fromCache: boolean }> {
+  async function source(s: WireSource): Promise<{ source: ModelSource; fromCache: boolean }> {
     switch (s?.kind) {
       case 'url': {
-        const f = await fetchWeights(s.url, { cache: s.cache });
-        return { source: f.response, fromCache: f.fromCache };
+        // a function: after a device loss the loader can fetch the file again (ModelLoadOptions.recover)
+        const r = { source: null as unknown as ModelSource, fromCache: false };
+        let first = true;
+        r.source = async () => {
+          const f = await fetchWeights(s.url, { cache: s.cache });
+          if (first) r.fromCache = f.fromCache;
+          first = false;
+          return f.response;
+        };
+        return r;
       }
       case 'bytes':
         return { source: s.bytes, fromCache: false };
       case 'blob':
-        return { source: s.blob.stream() as ReadableStream<Uint8Array>, fromCache: false };
+        return { source: sized(s.blob.stream() as ReadableStream<Uint8Array>, s.blob.size), fromCache: false };
       case 'stream':
-        return { source: s.stream, fromCache: false };
+        return { source: sized(s.stream, s.length), fromCache: false };
+      case 'hub': {
+        // loaded on first use: only apps whose worker loads from the hub fetch the hub code
+        const { hub } = await import('../perceiver/hub/index.ts');
+        return { source: hub(s.repo, { ...(s.revision ? { revision: s.revision } : {}), ...(s.endpoint ? { endpoint: s.endpoint } : {}), cache: s.cache }), fromCache: false };
+      }
       default:
         throw new TypeError(`perceiver worker: unknown weight source ${JSON.stringify((s as { kind?: unknown })?.kind)}`);
     }
@@ -128,13 +146,19 @@ export function serve(port: Port, opts: ServeOptions = {}): Promise<void> {
     let tensors = 0;
     const model = (await loader(g, src.source, {
       keepF16: !!m.opts?.keepF16,
+      compile: m.opts?.compile,
+      recover: m.opts?.recover,
       expectMeta: (x) => {
         meta = x;
       },
       onProgress: (loaded, total, name) => {
         tensors++;
         if (job.cancelled) throw abortError('loading the weights');
-        if (m.opts?.progress) post({ type: 'progress', id: job.id, args: [loaded, total, name] });
+        if (m.opts?.progress) post({ type: 'progress', id: job.id, args: ['weights', loaded, total, name] });
+      },
+      onCompile: (done, total) => {
+        if (job.cancelled) throw abortError('loading the weights');
+        if (m.opts?.progress) post({ type: 'progress', id: job.id, args: ['compile', done, total] });
       },
     })) as Record<string, unknown>;
     if (job.cancelled) {

@@ -7,4 +7,8 @@
 import { serve } from './serve.ts';
 import type { Port } from './protocol.ts';
 
-void serve(self as unknown as Port);
+const Scope = (globalThis as { WorkerGlobalScope?: abstract new () => object }).WorkerGlobalScope;
+if (!Scope || !(globalThis instanceof Scope)) {
+  throw new Error("perceiver-io-webgpu/worker/script runs inside a Web Worker (new Worker(url, { type: 'module' })); elsewhere, serve(port) from worker/serve.ts serves a MessagePort");
+}
+void serve(globalThis as unknown as Port);

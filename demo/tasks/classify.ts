@@ -1,9 +1,12 @@
 // Image classification: an image (drop zone, file picker or the sample
 // photo) -> the colab's preprocessing -> the ImageNet model -> a top-5 bar
-// chart, with the time of each stage.
+// chart, with the time of each stage. The forward (and the attention maps)
+// runs in the model worker.
 
-import { upload, readF32 } from '../../engine/index.ts';
-import { loadImageClassifier, imagenetClasses, imagenetLogits, preprocessImageNet, type ImageClassifier } from '../../perceiver/imagenet/index.ts';
+import { imagenetClasses, preprocessImageNet, type AttentionMap } from '../../perceiver/imagenet/index.ts';
+import type { RemoteImageClassifier } from '../../worker/index.ts';
+import { centerCropBox } from '../../perceiver/imagenet/preprocess.ts';
+import { mapsControls, mapsView, cropPicture } from '../maps.ts';
 import { toRgba } from '../../perceiver/image.ts';
 import { softmax, topK, type TopKEntry } from '../../perceiver/topk.ts';
 import { WeightsCard, type LoadedInfo } from '../weights.ts';
@@ -11,11 +14,12 @@ import { h, clear, barChart, canvasOf, figure, message, Stages } from '../ui.ts'
 import { type PanelContext, type Panel, type CheckResult, imageInput, sampleImage, errorBox, runCheck } from '../common.ts';
 
 export function classifyPanel(ctx: PanelContext): Panel {
-  const { gpu, manifest } = ctx;
-  let model: ImageClassifier | null = null;
+  const { worker, manifest } = ctx;
+  let model: RemoteImageClassifier | null = null;
   let info: LoadedInfo | null = null;
   let image: { bitmap: ImageBitmap; name: string; decodeMs?: number } | null = null;
-  let last: { top5: TopKEntry[]; stages: Record<string, number> } | null = null;
+  let last: { top5: TopKEntry[]; stages: Record<string, number>; maps: AttentionMap[] | null } | null = null;
+  const mapsCtl = mapsControls('classify');
 
   const result = h('div.result#classify-result');
   const checkResult = h('div#classify-check-result');
@@ -27,7 +31,7 @@ export function classifyPanel(ctx: PanelContext): Panel {
   const weights = new WeightsCard(
     'classify',
     manifest,
-    (src, opts) => loadImageClassifier(gpu, src, opts),
+    (src, opts) => worker.loadImageClassifier(src, opts),
     (m, i) => {
       model = m;
       info = i;
@@ -40,7 +44,7 @@ export function classifyPanel(ctx: PanelContext): Panel {
     () => {
       clear(checkResult);
       clear(result);
-      if (model) for (const t of model.params.tensors.values()) t.dispose();
+      model?.dispose().catch(() => {}); // (a worker that failed has nothing left to free)
       model = null;
       info = null;
       checkButton.disabled = true;
@@ -70,22 +74,26 @@ export function classifyPanel(ctx: PanelContext): Panel {
       const rgba = await s.run('read pixels', () => toRgba(image!.bitmap));
       const size = m.inputSize;
       const input = await s.run(`preprocess (centre crop, bicubic ${size}×${size}, normalise)`, () => preprocessImageNet(rgba, size));
-      const x = await s.run('upload', () => upload(gpu, input, [1, size, size, 3]));
-      const out = await s.run('forward (GPU)', async () => {
-        const o = imagenetLogits(gpu, x, m.params, m.config);
-        await gpu.sync();
-        return o;
-      });
-      x.dispose();
-      const logits = await s.run('read back', () => readF32(out));
-      out.dispose();
+      const latents = mapsCtl.read(m.config.encoder.numLatents);
+      // in the worker: upload, forward (and the maps, whose code the worker loads on first use), read back
+      const { logits, attention } = await s.run(`forward (GPU)${latents ? ' + attention maps' : ''}`, () => m.forward(input, [1, size, size, 3], latents ? { latents } : undefined));
+      const maps: AttentionMap[] | null = attention?.[0] ?? null;
       const labels = await s.run('class names (first use: lazy chunk)', () => imagenetClasses());
       const top5 = await s.run('softmax + top-5', () => topK(softmax(logits), 5, labels));
-      last = { top5, stages: s.toJSON() };
+      let mapsEl: HTMLElement | null = null;
+      if (maps) {
+        const crop = centerCropBox(rgba.width, rgba.height, size);
+        const picture = cropPicture(image.bitmap, { x: crop.x, y: crop.y, width: crop.size, height: crop.size }, size, size);
+        mapsEl = await s.run('draw the heat maps', () =>
+          mapsView('classify', maps!.map((g) => ({ latent: g.latent, picture, grid: g, caption: `latent ${g.latent}: where it looks in the ${size}×${size} input (${g.width}×${g.height} grid)` })), 'Attention maps (the encoder cross-attention)'),
+        );
+      }
+      last = { top5, stages: s.toJSON(), maps };
       clear(
         result,
         h('h4', {}, `Top 5 · ${info?.preset ?? ''}`),
         barChart(top5.map((t) => ({ label: `${t.label}`, value: t.probability }))),
+        mapsEl,
         h('h4', {}, 'Timings'),
         s.table(),
       );
@@ -139,6 +147,7 @@ export function classifyPanel(ctx: PanelContext): Panel {
           {},
           imageInput('classify-image', 'Image to classify', (bmp, name) => setImage(bmp, name), (e) => clear(result, errorBox('Could not read the image', e))),
           h('div.row', {}, sampleButton, runButton),
+          mapsCtl.el,
           preview,
         ),
         h('div.outputs', {}, result),

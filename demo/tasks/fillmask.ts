@@ -1,7 +1,9 @@
 // Fill-mask: text with [MASK:N] gaps -> the bytes MLM -> the completed text,
-// each gap's prediction and every byte's top candidates.
+// each gap's prediction and every byte's top candidates. Each forward runs in
+// the model worker; the page parses the gaps and picks the bytes.
 
-import { loadMaskedLanguageModel, parseFillMask, fillGaps, type MaskedLanguageModel, type FillMaskResult } from '../../perceiver/language/index.ts';
+import { parseFillMask, fillGaps, type FillMaskResult } from '../../perceiver/language/index.ts';
+import type { RemoteMaskedLanguageModel } from '../../worker/index.ts';
 import { WeightsCard, type LoadedInfo } from '../weights.ts';
 import { h, clear, barChart, message, Stages } from '../ui.ts';
 import { type PanelContext, type Panel, type CheckResult, errorBox, runCheck } from '../common.ts';
@@ -10,7 +12,7 @@ const EXAMPLE = 'This is an incomplete sentence where some words are[MASK:9]';
 
 export function fillMaskPanel(ctx: PanelContext): Panel {
   const { manifest } = ctx;
-  let model: MaskedLanguageModel | null = null;
+  let model: RemoteMaskedLanguageModel | null = null;
   let info: LoadedInfo | null = null;
   let last: { text: string; gaps: { text: string; start: number; end: number }[]; stages: Record<string, number> } | null = null;
 
@@ -25,7 +27,7 @@ export function fillMaskPanel(ctx: PanelContext): Panel {
   const weights = new WeightsCard(
     'fillmask',
     manifest,
-    (src, opts) => loadMaskedLanguageModel(ctx.gpu, src, opts),
+    (src, opts) => ctx.worker.loadMaskedLanguageModel(src, opts),
     (m, i) => {
       model = m;
       info = i;
@@ -36,7 +38,7 @@ export function fillMaskPanel(ctx: PanelContext): Panel {
     () => {
       clear(checkResult);
       clear(result);
-      if (model) for (const t of model.params.tensors.values()) t.dispose();
+      model?.dispose().catch(() => {}); // (a worker that failed has nothing left to free)
       model = null;
       info = null;
       runButton.disabled = checkButton.disabled = true;

@@ -3,11 +3,13 @@
 // wheel next to the frames. The flow of the whole frame, or of a window at
 // its centre (fast on software adapters: the encoder still sees the whole
 // pair, the decoder only the window's pixels). On the fixture's pair the
-// result is also compared with DeepMind's flow at every decoded pixel.
+// result is also compared with DeepMind's flow at every decoded pixel. The
+// model (and the colour wheel, a GPU kernel) runs in the model worker.
 
-import { loadOpticalFlow, type OpticalFlow } from '../../perceiver/flow/index.ts';
+import type { RemoteOpticalFlow } from '../../worker/index.ts';
 import { toRgba, type RgbaImage } from '../../perceiver/image.ts';
 import { WeightsCard, type LoadedInfo } from '../weights.ts';
+import { mapsControls, mapsView } from '../maps.ts';
 import { h, clear, canvasOf, figure, message, Stages } from '../ui.ts';
 import { type PanelContext, type Panel, type CheckResult, fixtureArrays, maxRelError, toleranceFor, checkMessage, imageInput, sampleImage, videoFrames, errorBox, runCheck } from '../common.ts';
 
@@ -74,7 +76,7 @@ function shifted(img: RgbaImage, dx: number, dy: number): RgbaImage {
 
 export function flowPanel(ctx: PanelContext): Panel {
   const { manifest } = ctx;
-  let model: OpticalFlow | null = null;
+  let model: RemoteOpticalFlow | null = null;
   let info: LoadedInfo | null = null;
   const frames: [RgbaImage | null, RgbaImage | null] = [null, null];
   /** set while the frames are the fixture's pair: its normalised frames [2, H, W, 3] and DeepMind's flow [H, W, 2] */
@@ -92,12 +94,13 @@ export function flowPanel(ctx: PanelContext): Panel {
   const checkButton = h('button#flow-check', { type: 'button', disabled: true, onclick: () => void check() }, 'Check against the reference fixture');
   const videoInput = h('input#flow-video', { type: 'file', accept: 'video/*' });
   const videoTime = h('input#flow-video-time', { type: 'number', min: 0, step: 0.04, value: 0 });
+  const mapsCtl = mapsControls('flow');
   const region = h('select#flow-region', {}, h('option', { value: 'all' }, 'the whole frame'), h('option', { value: 'window' }, `a ${WINDOW}×${WINDOW} window at the centre (fast on software adapters)`));
 
   const weights = new WeightsCard(
     'flow',
     manifest,
-    (src, opts) => loadOpticalFlow(ctx.gpu, src, opts),
+    (src, opts) => ctx.worker.loadOpticalFlow(src, opts),
     (m, i) => {
       model = m;
       info = i;
@@ -107,7 +110,7 @@ export function flowPanel(ctx: PanelContext): Panel {
     () => {
       clear(checkResult);
       clear(result);
-      if (model) for (const t of model.params.tensors.values()) t.dispose();
+      model?.dispose().catch(() => {}); // (a worker that failed has nothing left to free)
       model = null;
       info = null;
       checkButton.disabled = referenceButton.disabled = true;
@@ -174,7 +177,8 @@ export function flowPanel(ctx: PanelContext): Panel {
       const win = region.value === 'window' ? centreWindow(W, H) : null;
       const pixels = win ? rectPixels(W, win) : undefined;
       const tiles = { n: 0 };
-      const opts = { pixels, onTile: () => tiles.n++ };
+      const latents = mapsCtl.read(m.config.encoder.numLatents);
+      const opts = { pixels, onTile: () => tiles.n++, attention: latents ? { latents } : undefined };
       const what = win ? `${win.width}×${win.height} window` : 'whole frame';
       const r = await s.run(`flow of the ${what} (normalise, encode + decode on the GPU)`, () => (ref ? m.flowNormalized(ref.frames, H, W, opts) : m.flow(a, b, opts)));
       const shown = win ?? { width: W, height: H };
@@ -204,10 +208,15 @@ export function flowPanel(ctx: PanelContext): Panel {
       shownWindow = win;
       last = { width: W, height: H, window: win, scale, maxMagnitude: maxMag, check: checked, stages: s.toJSON() };
       flowFigure = figure(c, `flow${win ? ` in the ${what}` : ''} · colour = direction, saturation = speed (full at ${scale.toFixed(2)} px)`);
+      // attention maps: per tile and latent, over frame 1 where the tile lies
+      const mapsEl = r.attention
+        ? mapsView('flow', r.attention.flatMap(({ tile, maps }, i) => maps.map((g) => ({ latent: g.latent, label: r.attention!.length > 1 ? `${g.latent} · tile ${i + 1}` : undefined, picture: a, grid: g, region: tile, caption: `latent ${g.latent}${r.attention!.length > 1 ? `, tile ${i + 1} at (${tile.x}, ${tile.y})` : ''}: where it looks in the tile (${g.width}×${g.height})` }))), 'Attention maps (the encoder cross-attention, over frame 1)')
+        : null;
       clear(
         result,
         h('p.small', {}, `${W}×${H}, ${tiles.n} tile${tiles.n === 1 ? '' : 's'} of 368×496${win ? `, ${pixels!.length} pixels decoded` : ''} · largest motion ${maxMag.toFixed(2)} px`),
         checked ? checkMessage(checked) : null,
+        mapsEl,
         h('h4', {}, 'Timings'),
         s.table(),
       );
@@ -279,6 +288,7 @@ export function flowPanel(ctx: PanelContext): Panel {
       h('div.row.small', {}, h('label', {}, 'or two consecutive frames (1/25 s apart) of a video file ', videoInput), h('label', {}, ' from second ', videoTime)),
       h('div.row', {}, sampleButton, referenceButton),
       h('div.row', {}, h('label', {}, 'Estimate ', region), runButton),
+      mapsCtl.el,
       framesView,
       result,
     ),

@@ -3,11 +3,13 @@
 // fixture's clip) -> the Kinetics multimodal autoencoder -> reconstructed
 // frames next to the inputs, and the top-5 Kinetics-700 labels. On the
 // fixture's clip the label logits and the reconstructed pixels are also
-// compared with DeepMind's.
+// compared with DeepMind's. The model runs in the model worker.
 
-import { loadVideoAutoencoder, SAMPLE_RATE, type VideoAutoencoder, type ClipResult, type VideoClip, type FrameSelection } from '../../perceiver/video/index.ts';
+import { SAMPLE_RATE, type ClipResult, type VideoClip, type FrameSelection } from '../../perceiver/video/index.ts';
+import type { RemoteVideoAutoencoder } from '../../worker/index.ts';
 import { toRgba, type RgbaImage } from '../../perceiver/image.ts';
 import { WeightsCard, type LoadedInfo } from '../weights.ts';
+import { mapsControls, mapsView, type MapItem } from '../maps.ts';
 import { h, clear, barChart, canvasOf, figure, message, Stages } from '../ui.ts';
 import { type PanelContext, type Panel, type CheckResult, fixtureArrays, maxRelError, toleranceFor, checkMessage, sampleImage, videoFrames, errorBox, runCheck } from '../common.ts';
 
@@ -84,7 +86,7 @@ async function audioOf(file: Blob, seconds: number): Promise<Float32Array | null
 
 export function videoPanel(ctx: PanelContext): Panel {
   const { manifest } = ctx;
-  let model: VideoAutoencoder | null = null;
+  let model: RemoteVideoAutoencoder | null = null;
   let info: LoadedInfo | null = null;
   /** the clip; `exact`: the fixture's frames as they are (float32 [16, 224, 224, 3] in [0, 1]) and its stem */
   let clip: { frames: RgbaImage[]; audio: Float32Array | null; name: string; exact?: { data: Float32Array; count: number; stem: string } } | null = null;
@@ -101,7 +103,7 @@ export function videoPanel(ctx: PanelContext): Panel {
   const weights = new WeightsCard(
     'video',
     manifest,
-    (src, opts) => loadVideoAutoencoder(ctx.gpu, src, opts),
+    (src, opts) => ctx.worker.loadVideoAutoencoder(src, opts),
     (m, i) => {
       model = m;
       info = i;
@@ -111,7 +113,7 @@ export function videoPanel(ctx: PanelContext): Panel {
     () => {
       clear(checkResult);
       clear(result);
-      model?.dispose();
+      model?.dispose().catch(() => {}); // (a worker that failed has nothing left to free)
       model = null;
       info = null;
       checkButton.disabled = referenceButton.disabled = true;
@@ -130,6 +132,38 @@ export function videoPanel(ctx: PanelContext): Panel {
     update();
   }
 
+  const mapsCtl = mapsControls('video');
+
+  /** Heat maps of the first window: per latent, over a few of its frames, with the attention shares of the frame, the audio and the label. */
+  function mapsOf(r: ClipResult): HTMLElement | null {
+    const w = r.windows[0];
+    if (!w?.attention) return null;
+    const size = r.size;
+    const per = size * size * 3;
+    const lastFrame = w.plan.frames - 1; // the window's last real frame
+    const frames = [...new Set([0, Math.floor(lastFrame / 2), lastFrame])];
+    const sum = (a: ArrayLike<number>, from = 0, to = a.length) => {
+      let t = 0;
+      for (let i = from; i < to; i++) t += a[i];
+      return t;
+    };
+    const pct = (v: number) => `${(v * 100).toFixed(1)}%`;
+    const items: MapItem[] = w.attention.flatMap((m) => {
+      const { height: gh, width: gw, data } = m.image;
+      return frames.map((f) => {
+        const cells = data.subarray(f * gh * gw, (f + 1) * gh * gw);
+        return {
+          latent: m.latent,
+          picture: toPixels(values(r.inputFrames, (w.plan.firstFrame + f) * per, size), size),
+          grid: { width: gw, height: gh, data: cells },
+          label: `${m.latent} · frame ${w.plan.firstFrame + f}`,
+          caption: `latent ${m.latent}, frame ${w.plan.firstFrame + f}: ${pct(sum(cells))} of its attention here, ${pct(sum(data))} on all frames, ${pct(sum(m.audio))} on the audio, ${pct(m.label)} on the label`,
+        };
+      });
+    });
+    return mapsView('video', items, 'Attention maps (the encoder cross-attention, first window)');
+  }
+
   async function run(): Promise<typeof last> {
     if (!model || !clip) return null;
     const m = model;
@@ -145,7 +179,8 @@ export function videoPanel(ctx: PanelContext): Panel {
         pick === 'all' ? 'all' : pick === 'none' ? 'none' : pick === 'patch' ? { rect: { frameStart: 0, frameEnd: 1, x: m0, y: m0, width: PATCH, height: PATCH } } : { frames: [0, n - 1] };
       const input: VideoClip = { frames: c.exact ?? c.frames, audio: c.audio, sampleRate: SAMPLE_RATE };
       const t = performance.now();
-      const r: ClipResult = await m.autoencode(input, { video, audio: false, topK: 5 });
+      const latents = mapsCtl.read(m.config.encoder.numLatents);
+      const r: ClipResult = await m.autoencode(input, { video, audio: false, topK: 5, attention: latents ? { latents } : undefined });
       const total = performance.now() - t;
       const enc = r.windows.reduce((x, w) => x + w.seconds.encode * 1000, 0);
       const dec = r.windows.reduce((x, w) => x + w.seconds.decode * 1000, 0);
@@ -180,6 +215,7 @@ export function videoPanel(ctx: PanelContext): Panel {
         checked ? checkMessage(checked) : null,
         h('h4', {}, 'Top 5 Kinetics-700 labels'),
         barChart(r.labels.map((l) => ({ label: l.label, value: l.probability }))),
+        mapsOf(r),
         h('h4', {}, 'Timings'),
         s.table(),
       );
@@ -287,6 +323,7 @@ export function videoPanel(ctx: PanelContext): Panel {
       h('div.row', {}, sampleButton, referenceButton),
       clipView,
       h('div.row', {}, h('label', {}, 'Reconstruct ', which), runButton),
+      mapsCtl.el,
       result,
     ),
     h('section.card', {}, h('h3', {}, 'Reference check'), h('p.small', {}, "Runs the fixture's frames and audio through the loaded weights and compares the label logits with DeepMind's."), checkButton, checkResult),

@@ -24,6 +24,9 @@ import { FlowWorkspace } from './model.ts';
 import { estimateFlow, normalizeFrame, type FlowOptions } from './pipeline.ts';
 import { flowPicture, type FlowColorOptions } from './colorwheel.ts';
 import type { AttentionMap, AttentionRequest } from '../attention_maps.ts';
+import { flowCheckpoint } from './params.ts';
+import { checkStored, storedOf } from '../stored.ts';
+import { checkFinite, checkLive } from '../guard.ts';
 
 export { flowPicture };
 
@@ -86,6 +89,7 @@ export class OpticalFlow {
 
   constructor(readonly gpu: Gpu, readonly config: FlowConfig, weights: ReadonlyMap<string, Tensor>) {
     if (config.preset !== 'optical-flow') throw new Error(`OpticalFlow needs the optical-flow preset, got ${(config as { preset: string }).preset}`);
+    checkStored(config.preset, storedOf((b) => flowCheckpoint(b, config)), weights);
     this.params = new Params(weights);
     this.workspace = new FlowWorkspace(gpu);
   }
@@ -103,6 +107,8 @@ export class OpticalFlow {
 
   /** Flow for an already normalised pair [2, height, width, 3] in [-1, 1] (the fixtures' layout). */
   async flowNormalized(frames: Float32Array, height: number, width: number, opts: EstimateOptions = {}): Promise<FlowResult> {
+    checkLive(this.disposed, 'OpticalFlow');
+    checkFinite(frames, 'OpticalFlow.flowNormalized: frames');
     await this.ready();
     const maps = opts.attention ? await import('../attention_maps.ts') : null; // loaded on first use
     const recorder = maps?.mapsRecorder(this.gpu, opts.attention!, this.config.encoder.numLatents, 'optical-flow');
@@ -134,6 +140,7 @@ export class OpticalFlow {
 
   /** The colour-wheel picture of any flow [height, width, 2]. */
   picture(flow: Float32Array, width: number, height: number, opts: FlowColorOptions = {}): Promise<{ picture: RgbaImage; scale: number }> {
+    checkLive(this.disposed, 'OpticalFlow');
     return flowPicture(this.gpu, flow, width, height, opts);
   }
 
@@ -167,6 +174,8 @@ export class OpticalFlow {
     }
   }
 
+  private disposed = false;
+
   /** Resolves when the model can run: after a device loss, once it has a new device and its weights again (docs/reliability.md). */
   ready(): Promise<void> {
     return this.loaded ? this.loaded.ready(() => (this.workspace = new FlowWorkspace(this.gpu))) : this.gpu.recover();
@@ -174,6 +183,7 @@ export class OpticalFlow {
 
   /** Frees the kept GPU buffers and the weights the loader uploaded (weights the caller passed stay theirs). */
   dispose(): void {
+    this.disposed = true;
     this.workspace.dispose();
     this.loaded?.dispose();
   }

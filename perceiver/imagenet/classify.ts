@@ -9,6 +9,9 @@ import { Params } from '../layers.ts';
 import { toRgba, type ImageInput } from '../image.ts';
 import { softmax, topK } from '../topk.ts';
 import { imagenetInputGrid, imagenetLogits } from './model.ts';
+import { imagenetCheckpoint } from './params.ts';
+import { checkStored, storedOf } from '../stored.ts';
+import { checkFinite, checkLive } from '../guard.ts';
 import { centerCropBox, preprocessImageNet, type CropBox } from './preprocess.ts';
 import type { AttentionMap, AttentionRequest } from '../attention_maps.ts';
 
@@ -52,11 +55,17 @@ export interface ClassifyResult {
 
 export class ImageClassifier {
   readonly params: Params;
+  private disposed = false;
   /** The loader's weights, owned by this model (null when built from weights the caller owns). */
   loaded: ModelWeights | null = null;
 
-  constructor(readonly gpu: Gpu, readonly config: ImageNetConfig, weights: ReadonlyMap<string, Tensor>) {
+  /**
+   * `labels`: numClasses names from the weight file (a HuggingFace config's
+   * id2label), used instead of the built-in ImageNet names.
+   */
+  constructor(readonly gpu: Gpu, readonly config: ImageNetConfig, weights: ReadonlyMap<string, Tensor>, readonly labels: readonly string[] | null = null) {
     if (!config.preset.startsWith('imagenet-')) throw new Error(`ImageClassifier needs an imagenet-* preset, got ${config.preset}`);
+    checkStored(config.preset, storedOf((b) => imagenetCheckpoint(b, config)), weights);
     this.params = new Params(weights);
   }
 
@@ -78,6 +87,8 @@ export class ImageClassifier {
    * over the input grid (imagenetInputGrid): [B][latent].
    */
   async forward(images: Float32Array, shape: readonly [number, number, number, number], attention?: AttentionRequest): Promise<{ logits: Float32Array; attention?: AttentionMap[][] }> {
+    checkLive(this.disposed, 'ImageClassifier');
+    checkFinite(images, 'ImageClassifier.logits: images');
     await this.ready();
     const maps = attention ? await import('../attention_maps.ts') : null; // loaded on first use
     const recorder = maps?.mapsRecorder(this.gpu, attention!, this.config.encoder.numLatents, this.config.preset);
@@ -104,7 +115,10 @@ export class ImageClassifier {
   classify(images: ImageInput | ImageInput[], k?: number): Promise<Prediction[][]>;
   classify(images: ImageInput | ImageInput[], opts: ClassifyOptions): Promise<ClassifyResult>;
   async classify(images: ImageInput | ImageInput[], kOrOpts: number | ClassifyOptions = 5): Promise<Prediction[][] | ClassifyResult> {
+    checkLive(this.disposed, 'ImageClassifier');
     const opts = typeof kOrOpts === 'number' ? { k: kOrOpts } : kOrOpts;
+    const k = opts.k ?? 5;
+    if (!(Number.isInteger(k) && k >= 1)) throw new Error(`classify: k (labels per image) must be a positive integer, got ${k}`);
     const list = (Array.isArray(images) ? images : [images]).map((img) => toRgba(img));
     if (list.length === 0) throw new Error('classify: no images');
     const size = this.inputSize;
@@ -113,19 +127,21 @@ export class ImageClassifier {
     list.forEach((img, i) => batch.set(preprocessImageNet(img, size), i * per));
     const { logits, attention } = await this.forward(batch, [list.length, size, size, 3], opts.attention);
     const n = this.config.numClasses;
-    const labels = await imagenetClasses();
-    const predictions = list.map((_, i) => topK(softmax(logits.subarray(i * n, (i + 1) * n)), opts.k ?? 5, labels));
+    const labels = this.labels ?? (await imagenetClasses());
+    const predictions = list.map((_, i) => topK(softmax(logits.subarray(i * n, (i + 1) * n)), k, labels));
     if (typeof kOrOpts === 'number') return predictions;
     return { predictions, attention, crops: list.map((img) => centerCropBox(img.width, img.height, size)) };
   }
+
 
   /** Resolves when the model can run: after a device loss, once it has a new device and its weights again (docs/reliability.md). */
   ready(): Promise<void> {
     return this.loaded ? this.loaded.ready(() => {}) : this.gpu.recover();
   }
 
-  /** Frees the weights the loader uploaded (weights the caller passed stay theirs). */
+  /** Frees the weights the loader uploaded (weights the caller passed stay theirs); a later call throws. */
   dispose(): void {
+    this.disposed = true;
     this.loaded?.dispose();
   }
 }

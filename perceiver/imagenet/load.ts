@@ -12,8 +12,14 @@ import { ImageClassifier } from './classify.ts';
  * (perceiver/load.ts ModelLoadOptions).
  */
 export async function loadImageClassifier(gpu: Gpu, source: ModelSource, opts: ModelLoadOptions = {}): Promise<ImageClassifier> {
-  const { config, tensors, weights } = await loadPreset(gpu, source, opts, ['imagenet-conv', 'imagenet-fourier', 'imagenet-learned'], imagenetConfig);
-  return finishLoad((g) => new ImageClassifier(g, config, tensors), weights, opts, imagenetFirstCall);
+  const { config, tensors, weights, meta } = await loadPreset(gpu, source, opts, ['imagenet-conv', 'imagenet-fourier', 'imagenet-learned'], imagenetConfig);
+  // class names stored by the converter (a HuggingFace config's id2label, when it holds real names)
+  const labels = meta.labels as string[] | undefined;
+  if (labels !== undefined && !(Array.isArray(labels) && labels.length === config.numClasses && labels.every((x) => typeof x === 'string'))) {
+    weights.dispose();
+    throw new Error(`this weight file's labels must be ${config.numClasses} class names (strings)`);
+  }
+  return finishLoad((g) => new ImageClassifier(g, config, tensors, labels ?? null), weights, opts, imagenetFirstCall);
 }
 
 /** The call whose pipelines loading compiles: one blank image. */

@@ -3,14 +3,8 @@
 import type { ImageNetConfig } from '../config.ts';
 import { fourierChannels, type CheckpointBuilder } from '../checkpoint.ts';
 
-/**
- * Stored names of the conv stem's batch-norm moving averages, inside the
- * batch-norm scope: `image_preprocessor/~/conv2_d_downsample/~/batchnorm/mean`
- * (from `.../batchnorm/~/mean_ema/average`) and `.../batchnorm/variance`
- * (from `.../batchnorm/~/var_ema/average`), both [C].
- */
-export const BATCHNORM_MEAN = 'mean';
-export const BATCHNORM_VARIANCE = 'variance';
+// The stored names of the conv stem's batch-norm moving averages (the layout rules' own, perceiver/stored.ts).
+export { BATCHNORM_MEAN, BATCHNORM_VARIANCE } from '../stored.ts';
 
 /** The conv stem's module path (imagenet-conv). */
 export const CONV_STEM = 'image_preprocessor/~/conv2_d_downsample/~';

@@ -43,6 +43,9 @@ import type { ModelWeights } from '../load.ts';
 import { Params } from '../layers.ts';
 import { languageLogits, type LanguageQueries } from './model.ts';
 import { MASK_ID, PAD_ID, NUM_RESERVED_TOKENS, VOCAB_SIZE, utf8, fromUtf8, idToken } from './tokenizer.ts';
+import { languageCheckpoint } from './params.ts';
+import { checkStored, storedOf } from '../stored.ts';
+import { checkLive } from '../guard.ts';
 
 /** A gap: bytes [start, end) of the text's UTF-8 bytes. */
 export interface Gap {
@@ -365,8 +368,11 @@ export class MaskedLanguageModel {
     weights: ReadonlyMap<string, Tensor>,
   ) {
     if (config.preset !== 'language-mlm') throw new Error(`MaskedLanguageModel needs the language-mlm preset, got ${(config as { preset: string }).preset}`);
+    checkStored(config.preset, storedOf((b) => languageCheckpoint(b, config)), weights);
     this.params = new Params(weights);
   }
+
+  private disposed = false;
 
   /** The fixed model length (2048 bytes for the released model). */
   get windowSize(): number {
@@ -379,12 +385,13 @@ export class MaskedLanguageModel {
    * [batch, n, 262] at `positions` (i32 [batch, n], each in [0, L)).
    */
   async logits(ids: Int32Array, mask: Int32Array, batch: number, positions?: Int32Array): Promise<Float32Array> {
+    checkLive(this.disposed, 'MaskedLanguageModel');
     await this.ready();
     const T = this.windowSize;
     const L = ids.length / batch;
     const n = positions ? positions.length / batch : L;
     if (!(Number.isInteger(L) && L >= 1 && L <= T && mask.length === ids.length && Number.isInteger(n) && n >= 1)) {
-      throw new Error(`MaskedLanguageModel.logits: ids and mask must hold [${batch}, L] values with 1 <= L <= ${T}, positions [${batch}, n]; got ${ids.length}, ${mask.length} and ${positions?.length}`);
+      throw new Error(`MaskedLanguageModel.logits: ids and mask must hold [${batch}, L] values with 1 <= L <= ${T}${positions ? `, positions [${batch}, n]` : ''}; got ${ids.length} and ${mask.length}${positions ? ` and ${positions.length}` : ''}`);
     }
     const gpu = this.gpu;
     const inputs = [upload(gpu, ids, [batch, L], 'i32'), upload(gpu, mask, [batch, L], 'i32')];
@@ -404,12 +411,14 @@ export class MaskedLanguageModel {
 
   /** Fills the [MASK:N] gaps of `template` (syntax in the header comment). */
   fillMask(template: string, opts: FillMaskOptions = {}): Promise<FillMaskResult> {
+    checkLive(this.disposed, 'MaskedLanguageModel');
     const { bytes, gaps } = parseFillMask(template, { maxGapBytes: this.windowSize });
     return fillGaps(bytes, gaps, (i, m, b, p) => this.logits(i, m, b, p), this.windowSize, opts);
   }
 
   /** Fills byte ranges [start, end) of `text`'s UTF-8 bytes. */
   fillRanges(text: string, ranges: readonly ByteRange[], opts: FillMaskOptions = {}): Promise<FillMaskResult> {
+    checkLive(this.disposed, 'MaskedLanguageModel');
     if (typeof text !== 'string') throw new TypeError(`fill-mask: expected a string, got ${typeof text}`);
     const bytes = utf8(text);
     const gaps = rangesToGaps(bytes.length, ranges);
@@ -421,8 +430,9 @@ export class MaskedLanguageModel {
     return this.loaded ? this.loaded.ready(() => {}) : this.gpu.recover();
   }
 
-  /** Frees the weights the loader uploaded (weights the caller passed stay theirs). */
+  /** Frees the weights the loader uploaded (weights the caller passed stay theirs); a later call throws. */
   dispose(): void {
+    this.disposed = true;
     this.loaded?.dispose();
   }
 }

@@ -35,8 +35,12 @@ import {
 import { planWindows, windowFrames, windowAudio, type WindowPlan } from './windows.ts';
 import { preprocessFrame } from './preprocess.ts';
 import { psnr } from './psnr.ts';
-import type { AttentionRequest, VideoAttentionMap } from '../attention_maps.ts';
+import type { AttentionRequest } from '../attention_maps.ts';
+import type { VideoAttentionMap } from './attention_maps.ts';
 import type { AttentionTap } from '../layers.ts';
+import { multimodalCheckpoint } from './params.ts';
+import { checkStored, storedOf } from '../stored.ts';
+import { checkFinite, checkLive } from '../guard.ts';
 
 /**
  * The 700 Kinetics class names (./labels.ts), loaded on first use: a dynamic
@@ -148,7 +152,10 @@ export class VideoAutoencoder {
   loaded: ModelWeights | null = null;
   readonly geometry: WindowGeometry;
 
+  private disposed = false;
+
   constructor(readonly gpu: Gpu, readonly config: MultimodalConfig, weights: ReadonlyMap<string, Tensor>) {
+    checkStored(config.preset, storedOf((b) => multimodalCheckpoint(b, config)), weights);
     this.model = new MultimodalAutoencoderModel(gpu, config, weights);
     this.geometry = releasedGeometry(config);
     this.fuse();
@@ -173,6 +180,9 @@ export class VideoAutoencoder {
    * (autoencode's `attention` option uses it).
    */
   encode(frames: Float32Array, audio: Float32Array, opts: { attentionTap?: AttentionTap } = {}): EncodedWindow {
+    checkLive(this.disposed, 'VideoAutoencoder');
+    checkFinite(frames, 'VideoAutoencoder.encode: frames');
+    checkFinite(audio, 'VideoAutoencoder.encode: audio');
     const g = this.geometry;
     const z = this.model.encode(frames, audio, g, opts); // (checks the sizes)
     return { z, geometry: g, dispose: () => z.dispose() };
@@ -180,6 +190,7 @@ export class VideoAutoencoder {
 
   /** Decodes part of an encoded window: the label alone, chosen frames, a rectangle of pixels, the audio, or everything. */
   async decode(w: EncodedWindow, req: WindowRequest, opts: { chunkSize?: number; projection?: ProjectionMode; onProgress?(done: number, total: number): void } = {}): Promise<WindowOutputs> {
+    checkLive(this.disposed, 'VideoAutoencoder');
     await this.ready();
     const g = w.geometry;
     let image: Uint32Array | null = null;
@@ -215,6 +226,8 @@ export class VideoAutoencoder {
    * encoded once and decoded as requested.
    */
   async autoencode(clip: VideoClip, opts: AutoencodeOptions = {}): Promise<ClipResult> {
+    checkLive(this.disposed, 'VideoAutoencoder');
+    if (clip.audio) checkFinite(clip.audio, 'autoencode: audio');
     if (clip.sampleRate !== undefined && clip.sampleRate !== SAMPLE_RATE) {
       throw new Error(`the model takes ${SAMPLE_RATE} Hz audio (1,920 samples per frame); resample the clip's ${clip.sampleRate} Hz audio first`);
     }
@@ -234,7 +247,7 @@ export class VideoAutoencoder {
     const sel = opts.video ?? 'all';
     const windows: WindowResult[] = [];
     const meanProbs = new Float64Array(this.config.numClasses);
-    const maps = opts.attention ? await import('../attention_maps.ts') : null; // loaded on first use
+    const maps = opts.attention ? await import('./attention_maps.ts') : null; // loaded on first use
     const recorder = maps?.mapsRecorder(this.gpu, opts.attention!, this.config.encoder.numLatents, 'multimodal-autoencoder');
     const s2d = this.config.spaceToDepth;
     const patchGrid = [g.frames, g.height / s2d, g.width / s2d] as const;
@@ -320,6 +333,7 @@ export class VideoAutoencoder {
 
   /** Frees the fused projections and the weights the loader uploaded (weights the caller passed stay theirs). */
   dispose(): void {
+    this.disposed = true;
     this.model.dispose();
     this.loaded?.dispose();
   }

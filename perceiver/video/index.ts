@@ -35,7 +35,8 @@ export {
   type WindowRequest,
   type WindowOutputs,
 } from './api.ts';
-export type { AttentionRequest, VideoAttentionMap } from '../attention_maps.ts';
+export type { AttentionRequest } from '../attention_maps.ts';
+export type { VideoAttentionMap } from './attention_maps.ts';
 // Lower level (the model, query selections, windows, preprocessing, PSNR)
 // stays importable from its own module: ./model.ts, ./windows.ts,
 // ./preprocess.ts, ./psnr.ts.

@@ -32,7 +32,8 @@ test("limits: 'default', features: 'none': the defaults exactly, no shader-f16 o
     for (const [k, v] of Object.entries(DEFAULTS)) assert.is(gpu.limits[k as keyof typeof DEFAULTS], v, k);
     assert.is(gpu.features.f16, false);
     assert.is(gpu.features.subgroups, false);
-    // (Dawn lists 'core-features-and-limits', which every core WebGPU device has)
+    // 'core-features-and-limits' is not optional: WebGPU gives it to every
+    // device of a core (not compatibility-mode) adapter, asked for or not.
     assert.equal([...gpu.device.features].filter((f) => f !== 'core-features-and-limits'), []);
     const { model, call } = await TASKS[0].load(gpu);
     assert.is((await call() as unknown[][])[0].length, 5);

@@ -67,6 +67,7 @@ test('probabilities of chosen rows equal the float64 softmax and sum to 1 (odd s
   await check({ Tq: 13, Tk: 1001, H: 1, D: 7, rows: [0, 5, 12] }, 'one head');
   await check({ Tq: 9, Tk: 37, H: 3, D: 5, rows: [8, 8, 1] }, 'three heads, a row twice');
   await check({ B: 2, Tq: 4, Tk: 2051, H: 1, D: 33, rows: [3] }, 'two batches, more keys than a workgroup');
+  await check({ Tq: 20, Tk: 90, H: 2, D: 3, rows: [19, 0, 4, 7, 7, 11, 2, 13, 18, 1, 5] }, 'more rows than one invocation takes (two row blocks)');
 });
 
 test('key masks: masked keys get 0; a batch with every key masked gives zeros', async () => {

@@ -13,7 +13,9 @@ const gpu = await nodeGpu();
 tuning(gpu).enabled = false;
 const errors: (number | string)[] = [];
 if (gpu.features.subgroups) {
-  for (const c of LADDER_TEST_CASES) {
+  // the cases without key splits: the split case's merge pass is the portable
+  // kernel (no subgroups), and compiling it too at 64 lanes doubles the cost
+  for (const c of LADDER_TEST_CASES.filter((x) => x.shape.Tk < 1024)) {
     const [r] = await runLadder(gpu, 'attention', c.shape, { masks: c.masks, only: ['subgroups'], sampleRows: Infinity, timed: false });
     errors.push(r.status === 'ok' ? r.maxRelError! : `${r.status}: ${r.reason}`);
   }

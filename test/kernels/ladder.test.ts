@@ -81,6 +81,11 @@ test('a rung that cannot run at a shape says why (the naive scores matrix over t
   // and the runner reports it as a row, not an error
   const results = await runLadder(small, 'attention', flow, { only: ['naive', 'online'] });
   assert.equal(results.map((r) => r.status), ['cannot', 'cannot']);
+  // operands over maxBufferSize: every rung says so (the demo's "full size" on a small adapter)
+  const tiny = { ...gpu, limits: { ...gpu.limits, maxBufferSize: 2 ** 20 } } as unknown as Gpu;
+  const all = await runLadder(tiny, 'attention', { B: 1, Tq: 1024, Tk: 64, H: 1, Dqk: 512, Dv: 8 });
+  assert.equal(all.map((r) => r.status), ATTENTION_RUNGS.map(() => 'cannot'));
+  assert.match(all[2].reason!, /q needs a 2 MiB buffer: over this adapter's maxBufferSize of 1 MiB/);
 });
 
 test('every rung names WGSL sources the ladder module carries, and every shape has a reduced size', () => {
@@ -112,7 +117,7 @@ for (const [width, lanes] of [[1024, 32], [2048, 64]] as const) {
     if (!out.subgroups) return skip(`lavapipe at width ${width} offers no subgroups (${out.adapter})`);
     console.log(`  lavapipe at LP_NATIVE_VECTOR_WIDTH=${width}: ${out.lanes} lanes; subgroup rung errors ${out.errors.map((e) => (typeof e === 'number' ? e.toExponential(1) : e)).join(', ')}`);
     assert.is(out.lanes, lanes);
-    assert.is(out.errors.length, LADDER_TEST_CASES.length);
+    assert.is(out.errors.length, LADDER_TEST_CASES.filter((x) => x.shape.Tk < 1024).length);
     for (const e of out.errors) assert.ok(typeof e === 'number' && e < TOL, String(e));
   });
 }

@@ -88,11 +88,12 @@ import * as flow from 'perceiver-io-webgpu/flow';
 import * as video from 'perceiver-io-webgpu/video';
 import { convertToWeightFile, readNpz } from 'perceiver-io-webgpu/convert';
 import { nodeGpu } from 'perceiver-io-webgpu/node';
+import * as worker from 'perceiver-io-webgpu/worker';
 import { readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 const [fixtures, stem, out] = process.argv.slice(2);
-for (const [name, m, fn] of [['.', root, 'fetchWeights'], ['engine', engine, 'createGpu'], ['language', language, 'loadMaskedLanguageModel'], ['flow', flow, 'loadOpticalFlow'], ['video', video, 'loadVideoAutoencoder']]) {
+for (const [name, m, fn] of [['.', root, 'fetchWeights'], ['engine', engine, 'createGpu'], ['language', language, 'loadMaskedLanguageModel'], ['flow', flow, 'loadOpticalFlow'], ['video', video, 'loadVideoAutoencoder'], ['worker', worker, 'PerceiverWorker']]) {
   if (typeof m[fn] !== 'function') throw new Error(\`\${name} does not export \${fn}\`);
 }
 const spec = JSON.parse(readFileSync(join(fixtures, stem + '.json'), 'utf8'));

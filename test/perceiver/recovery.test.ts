@@ -119,7 +119,7 @@ test('loader, recover: "none": no reference kept, lost for good; a disposed mode
   await lose();
   await assertRejects(() => model.classify(image), /cannot upload its weights again/);
   model.dispose();
-  await assertRejects(() => model.classify(image), /this model was disposed/);
+  await assertRejects(() => model.classify(image), /ImageClassifier was used after dispose\(\)/);
 });
 
 test.run();

@@ -60,10 +60,12 @@ test('classify --attention-maps: a PNG per requested latent at the photo size; -
     const again = await cli('classify', PHOTO, '--weights', weights, '--attention-maps', out, '--latents', '0');
     assert.is(again.code, 1);
     assert.match(again.err, /chelsea-224\.latent-0\.png exists; pass --force to overwrite it/);
-    assert.is((await cli('classify', PHOTO, '--weights', weights, '--attention-maps', out, '--latents', '0', '--force')).code, 0);
-    const all = await cli('classify', PHOTO, '--weights', weights, '--attention-maps', join(dir, 'default'));
+    assert.not.match(again.err, /classifying/, 'refused before any work');
+    // --force, and the default latents: 8 spread over the 16 (0 and 7 were there)
+    const all = await cli('classify', PHOTO, '--weights', weights, '--attention-maps', out, '--force');
     assert.is(all.code, 0, all.err);
-    assert.is(readdirSync(join(dir, 'default')).length, 8, 'eight latents spread over the 16 by default');
+    assert.match(all.err, /latents 0, 2, 4, 6, 9, 11, 13, 15\)/);
+    assert.is(readdirSync(out).length, 9);
     const outOfRange = await cli('classify', PHOTO, '--weights', weights, '--attention-maps', join(dir, 'x'), '--latents', '16');
     assert.is(outOfRange.code, 1);
     assert.match(outOfRange.err, /latent 16 is not an index in \[0, 16\)/);

@@ -340,4 +340,16 @@ test('stack discipline: operations never reach below a MARK', () => {
   refused(() => parsePickle(new PickleBuilder().proto(4).int(1).int(1).int(1).raw(0x73).stop().finish()), /SETITEM on a number, not a dict/);
 });
 
+test('a mapping that repeats a key is refused (Python would keep the last and hide the first; found by npm run fuzz)', () => {
+  // {'w': 1, 'w': 2} through SETITEMS, SETITEM, and FlatMapping([(k, v), ...])
+  refused(() => parsePickle(new PickleBuilder().proto(4).emptyDict().mark().str('w').int(1).str('w').int(2).setitems().stop().finish()), /SETITEMS: duplicate key "w" in a mapping/);
+  refused(() => parsePickle(new PickleBuilder().proto(4).emptyDict().str('w').int(1).raw(0x73).str('w').int(2).raw(0x73).stop().finish()), /SETITEM: duplicate key "w"/);
+  const pairs = new PickleBuilder().proto(4).stackGlobal('collections', 'OrderedDict').emptyList().mark();
+  pairs.str('b').int(1).tuple(2).str('b').int(2).tuple(2).raw(0x65); // APPENDS
+  refused(() => parsePickle(pairs.tuple(1).reduce().stop().finish()), /duplicate key "b"/);
+  // distinct keys still read
+  const ok = parsePickle(new PickleBuilder().proto(4).emptyDict().mark().str('w').int(1).str('b').int(2).setitems().stop().finish());
+  assert.equal([...(ok as Map<string, number>).entries()], [['w', 1], ['b', 2]]);
+});
+
 test.run();

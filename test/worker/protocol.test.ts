@@ -19,6 +19,10 @@ import { BUILTIN_FIXTURES, fixtureSpec, maxRelError } from '../../bench/fixture.
 import { convertToWeightFile } from '../../tools/convert.ts';
 import { readNpz } from '../../tools/npy.ts';
 import { testGpu } from '../gpu.ts';
+import { nodeGpu } from '../../engine/node.ts';
+import { defaultConfig, type LanguageConfig } from '../../perceiver/config.ts';
+import { MaskedLanguageModel } from '../../perceiver/language/fillmask.ts';
+import { randomWeights } from '../../bench/random-weights.ts';
 
 /** A device stand-in: what serve() reads of a Gpu. */
 function fakeGpu(): Gpu & { destroyed: boolean } {
@@ -54,7 +58,7 @@ function fakeLoaders(f: Fake): Partial<Record<'imagenet' | 'language', () => Pro
     opts.expectMeta?.({ preset, overrides: {}, dtype: 'f32' });
     const n = source instanceof Uint8Array ? source.byteLength : 0;
     for (let i = 1; i <= 3; i++) opts.onProgress?.((n * i) / 3, n, `tensor${i}`);
-    return { config: { preset }, params: { tensors: new Map([['w', { dispose: () => f.freed++ }]]) }, ...model };
+    return { config: { preset }, dispose: () => f.freed++, ...model };
   };
   return {
     imagenet: async () =>
@@ -275,6 +279,88 @@ test('the real thing over the channel: imagenet_learned (built-in golden-compact
   await client.dispose();
   await served;
   port1.close();
+});
+
+test('a lost device in the worker: onLost here, and the next call recovers (the weights uploaded again from the bytes the loader kept)', async () => {
+  const gpu = await nodeGpu(); // a device of its own: this test loses it
+  const { port1, port2 } = channel();
+  const served = serve(port2 as unknown as Port, { gpu: async () => gpu });
+  const losses: string[] = [];
+  const client = new PerceiverWorker({ worker: port1 as unknown as Port, onLost: (r) => losses.push(r) });
+  const stem = 'imagenet_learned';
+  const { preset, overrides } = fixtureSpec(BUILTIN_FIXTURES, stem);
+  const m = await client.loadImageClassifier(convertToWeightFile(readFileSync(join(BUILTIN_FIXTURES, `${stem}.pystate`)), preset, overrides), { recover: 'source' });
+  const arrays = readNpz(readFileSync(join(BUILTIN_FIXTURES, `${stem}.npz`)));
+  const images = arrays.get('images')!;
+  const run = () => m.logits((images.data as Float32Array).slice(), images.shape as [number, number, number, number]);
+  await run();
+  gpu.device.destroy();
+  await new Promise((r) => setTimeout(r, 100)); // (the loss is reported asynchronously)
+  assert.is(losses.length, 1);
+  assert.match(losses[0], /the GPU device was lost \(destroyed/);
+  assert.match((await client.status()).lost ?? '', /destroyed/);
+  const err = maxRelError(await run(), arrays.get('logits')!.data as Float32Array);
+  assert.ok(err < 5e-4, `after recovery: ${err}`);
+  assert.is((await client.status()).lost, null);
+  await client.dispose();
+  await served;
+});
+
+test('a real fill-mask over the channel: a tiny random-weight language model, three windows, progress per window, a running call stopped after the first, the same bytes as in-thread', async () => {
+  const gpu = await testGpu();
+  const base = defaultConfig('language-mlm') as LanguageConfig;
+  const cfg: LanguageConfig = {
+    ...base,
+    maxSeqLen: 48,
+    dModel: 32,
+    decoderQkChannels: 16,
+    decoderVChannels: 32,
+    encoder: { ...base.encoder, numLatents: 8, latentChannels: 24, numSelfAttendsPerBlock: 1, numSelfAttentionHeads: 4, crossQkChannels: 16, crossVChannels: 24, selfQkChannels: 16, selfVChannels: 24 },
+  };
+  const weights = randomWeights(gpu, cfg, { style: 'test', seed: 5 });
+  const inThread = new MaskedLanguageModel(gpu, cfg, weights);
+  let forwards = 0;
+  const { port1, port2 } = channel();
+  const served = serve(port2 as unknown as Port, {
+    gpu: async () => gpu,
+    keepDevice: true,
+    // (the worker's model shares the weights; it is not disposed through the worker below)
+    loaders: {
+      language: async () => async (g) => {
+        const m = new MaskedLanguageModel(g, cfg, weights);
+        const logits = m.logits.bind(m);
+        m.logits = (...a) => (forwards++, logits(...a)); // counted: the windows that ran
+        return m;
+      },
+    },
+  });
+  const client = new PerceiverWorker({ worker: port1 as unknown as Port });
+  const remote = await client.loadMaskedLanguageModel(new Uint8Array(0));
+  assert.is(remote.windowSize, 48);
+  // gaps far enough apart that each needs its own 48-byte window
+  const template = `${'a'.repeat(10)}[MASK:3]${'b'.repeat(60)}[MASK:2]${'c'.repeat(60)}[MASK:4]${'d'.repeat(10)}`;
+  const steps: number[][] = [];
+  const got = await remote.fillMask(template, { topK: 3, onProgress: (d, t) => steps.push([d, t]) });
+  const want = await inThread.fillMask(template, { topK: 3 });
+  assert.equal(steps, [[1, 3], [2, 3], [3, 3]]);
+  assert.is(got.text, want.text);
+  assert.equal(Array.from(got.bytes), Array.from(want.bytes));
+  assert.equal(got.gaps.map((g) => g.perByte.map((p) => p.topK.map((c) => c.byte))), want.gaps.map((g) => g.perByte.map((p) => p.topK.map((c) => c.byte))));
+  assert.is(forwards, 3);
+  // a running call, aborted at its first progress step: it stops before its last window
+  const ac = new AbortController();
+  let seen = 0;
+  const stopped = await remote.fillMask(template, { signal: ac.signal, onProgress: () => (seen++, ac.abort()) }).catch((e: Error) => e);
+  assert.is((stopped as Error).name, 'AbortError');
+  await client.status(); // (answered after the worker has read the cancel)
+  await remote.fillMask('[MASK:1]'); // queued behind the aborted call: runs once it has stopped
+  assert.is(seen, 1, 'no progress reported after the abort');
+  assert.ok(forwards - 3 - 1 < 3, `the aborted call ran ${forwards - 4} of its 3 windows`);
+  const syntax = (await remote.fillMask('no gap here').catch((e) => e)) as Error;
+  assert.match(syntax.message, /no gap/);
+  await client.dispose();
+  await served;
+  for (const t of weights.values()) t.dispose();
 });
 
 test.run();

@@ -6,7 +6,7 @@
 
 import { basename, extname } from 'node:path';
 import { loadImageClassifier, type ClassifyResult } from '../../perceiver/imagenet/index.ts';
-import { writeAttentionMaps } from '../attention-maps.ts';
+import { attentionMapPaths, refuseExisting, writeAttentionMaps } from '../attention-maps.ts';
 import { optionString, UsageError, type Command } from './args.ts';
 import { readImage, readWeightFile, withGpu } from './common.ts';
 
@@ -53,18 +53,20 @@ export const classify: Command = {
     const { bytes, opts } = readWeightFile(optionString(args, 'weights')!, io);
     return withGpu(io, async (gpu) => {
       const model = await loadImageClassifier(gpu, bytes, opts);
+      const attention = { latents: latents ?? spread(DEFAULT_MAP_COUNT, model.config.encoder.numLatents) };
+      const names = prefixes(args.positionals);
+      const force = args.options.force === true;
+      if (mapsDir !== undefined && !force) refuseExisting(names.flatMap((n) => attentionMapPaths(mapsDir, attention.latents, n))); // before the work
       io.err(`classifying ${images.length} image${images.length > 1 ? 's' : ''} with ${model.config.preset}`);
       let results: ClassifyResult['predictions'];
       if (mapsDir === undefined) results = await model.classify(images, top);
       else {
-        const attention = { latents: latents ?? spread(DEFAULT_MAP_COUNT, model.config.encoder.numLatents) };
         const r = await model.classify(images, { k: top, attention });
         results = r.predictions;
-        const names = prefixes(args.positionals);
         let count = 0;
         images.forEach((img, i) => {
           const c = r.crops[i];
-          count += writeAttentionMaps(mapsDir, r.attention![i], img, { prefix: names[i], region: { x: c.x, y: c.y, width: c.size, height: c.size }, force: args.options.force === true }).length;
+          count += writeAttentionMaps(mapsDir, r.attention![i], img, { prefix: names[i], region: { x: c.x, y: c.y, width: c.size, height: c.size }, force }).length;
         });
         io.err(`wrote ${count} attention map${count > 1 ? 's' : ''} to ${mapsDir} (latents ${attention.latents.join(', ')})`);
       }

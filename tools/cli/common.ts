@@ -2,7 +2,7 @@
 // weight file with progress, reading PNG inputs with the file named in errors.
 
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { nodeGpu } from '../../engine/node.ts';
+import { setupNodeGpu } from '../setup-driver.ts';
 import type { Gpu } from '../../engine/index.ts';
 import type { LoadOptions } from '../../engine/weights.ts';
 import { readPng, type RgbaImage } from '../png.ts';
@@ -13,7 +13,7 @@ const PROGRESS_FROM_BYTES = 32 * 2 ** 20;
 
 /** Runs `work` on a Node WebGPU device (the adapter named on stderr), destroying it afterwards. */
 export async function withGpu<T>(io: Io, work: (gpu: Gpu) => Promise<T>): Promise<T> {
-  const gpu = await nodeGpu();
+  const gpu = await setupNodeGpu(); // with no adapter: lavapipe if installed, else installs it where allowed (tools/setup-driver.ts)
   io.err(`adapter: ${gpu.adapterName}`);
   try {
     return await work(gpu);
