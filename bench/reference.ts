@@ -135,7 +135,7 @@ export async function runReference(opts: ReferenceOptions, io: ReferenceIo): Pro
   if (!opts.json) {
     const l = gpu.limits, features = Object.entries(gpu.features).filter(([k, v]) => v && k !== 'emulated').map(([k]) => k);
     io.out(`adapter: ${gpu.adapterName}\nfixtures: ${opts.fixtures}\n${hf ? `weights from: ${hf}/STEM/${opts.hfFile ?? '(model.safetensors, else pytorch_model.bin)'}\n` : ''}weights: ${weights}, tolerance ${TOLERANCE}`);
-    io.out(`limits: ${opts.limits ?? 'adapter'} (binding ${l.maxStorageBufferBindingSize / 2 ** 20} MiB, buffer ${l.maxBufferSize / 2 ** 20} MiB, workgroup memory ${l.maxComputeWorkgroupStorageSize / 1024} KiB, ${l.maxComputeInvocationsPerWorkgroup} invocations, ${l.maxStorageBuffersPerShaderStage} storage buffers); features: ${features.join(', ') || 'none'}${opts.attention ? `; attention kernel: ${opts.attention}` : ''}\n`);
+    io.out(`limits: ${opts.limits ?? 'adapter'} (binding ${Math.round(l.maxStorageBufferBindingSize / 2 ** 20)} MiB, buffer ${Math.round(l.maxBufferSize / 2 ** 20)} MiB, workgroup memory ${l.maxComputeWorkgroupStorageSize / 1024} KiB, ${l.maxComputeInvocationsPerWorkgroup} invocations, ${l.maxStorageBuffersPerShaderStage} storage buffers); features: ${features.join(', ') || 'none'}${opts.attention ? `; attention kernel: ${opts.attention}` : ''}\n`);
   }
   const rows: Row[] = [];
   for (const stem of stems) {

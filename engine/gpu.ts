@@ -183,7 +183,7 @@ export class Gpu {
    * destroy() (or without createGpu's reopen) rejects with the loss.
    */
   async recover(): Promise<void> {
-    if (!this.lost) return;
+    if (!this.lost || this.dry) return; // (a dry view runs on: prepare's compiling fails with the loss)
     if (this.closed || !this.reopen) throw this.lost;
     await (this.reviving ??= this.reopen()
       .then((d) => {

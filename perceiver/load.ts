@@ -28,8 +28,8 @@ export interface ModelLoadOptions extends LoadOptions {
    *   function, or bytes in memory: the model then holds a reference to
    *   them, no copy); a Response or stream cannot, and such a model stays
    *   lost (its calls reject with a GpuError saying so).
-   * 'keep': as 'source', and a Response or stream is copied to host memory
-   *   while it loads (the file's size, for the model's life).
+   * 'keep': as 'source', and a Response or stream is first read whole into
+   *   host memory, kept for the model's life (the file's size).
    * 'none': never (no reference to the bytes is kept).
    */
   recover?: 'source' | 'keep' | 'none';
@@ -50,8 +50,8 @@ export class ModelWeights {
     readonly gpu: Gpu,
     readonly tensors: Map<string, Tensor>,
     private readonly reload: (() => Promise<Map<string, Tensor>>) | null,
-    /** the model's first call on a dry view (Gpu.prepare), to compile on the new device too */
-    public compile: ((dry: Gpu) => unknown) | null = null,
+    /** the model's first call on a dry view (Gpu.prepare), to compile on a new device too */
+    public compile: (dry: Gpu) => unknown = () => {},
   ) {
     this.generation = gpu.generation;
   }
@@ -59,30 +59,26 @@ export class ModelWeights {
   /** Resolves once the model can run: at once while its device is fine. `reset` drops the model's own GPU caches after a new upload. */
   ready(reset: () => void): Promise<void> {
     if (this.disposed) return Promise.reject(new Error('this model was used after dispose()'));
-    if (!this.gpu.lost && this.generation === this.gpu.generation) return Promise.resolve();
-    return (this.restoring ??= this.restore(reset).finally(() => (this.restoring = null)));
+    return this.gpu.lost || this.generation !== this.gpu.generation ? (this.restoring ??= this.restore(reset).finally(() => (this.restoring = null))) : Promise.resolve();
   }
 
   private async restore(reset: () => void): Promise<void> {
-    const why = this.gpu.lost?.message ?? 'the GPU device was lost';
-    await this.gpu.recover();
-    const generation = this.gpu.generation;
+    const gpu = this.gpu, why = gpu.lost?.message;
+    await gpu.recover();
+    const generation = gpu.generation;
     if (generation === this.generation) return;
-    if (!this.reload) {
-      throw new GpuError(`${why}, and this model cannot upload its weights again: it was loaded from a Response or stream (load it with recover: 'keep', or from a function returning the source)`);
-    }
+    if (!this.reload) throw new GpuError(`${why}; this model cannot upload its weights again: it was loaded from a Response or stream (load it with recover: 'keep', or from a function returning the source)`);
     const fresh = await this.reload();
-    for (const t of this.tensors.values()) t.dispose();
     this.tensors.clear();
-    for (const [k, t] of fresh) this.tensors.set(k, t);
+    fresh.forEach((t, k) => this.tensors.set(k, t));
     this.generation = generation;
     reset();
-    if (this.compile) await this.gpu.prepare(this.compile);
+    await gpu.prepare(this.compile);
   }
 
   dispose(): void {
     this.disposed = true;
-    for (const t of this.tensors.values()) t.dispose();
+    this.tensors.forEach((t) => t.dispose());
     this.tensors.clear();
   }
 }
@@ -98,6 +94,9 @@ export class ModelWeights {
  * its b operand in f16 and accumulates in f32; everything else (biases,
  * layer norms, embeddings, position encodings, conv kernels, and the
  * task's `widened` weights, which something else reads) is widened.
+ *
+ * With recover: 'keep', a Response or stream is read whole into memory
+ * first (progress is then reported once it is in).
  */
 export async function loadPreset<P extends string, C extends ModelConfig>(
   gpu: Gpu,
@@ -109,25 +108,12 @@ export async function loadPreset<P extends string, C extends ModelConfig>(
 ): Promise<{ config: C; tensors: Map<string, Tensor>; weights: ModelWeights; meta: Record<string, unknown> }> {
   let config!: C;
   let first = typeof source === 'function' ? await source() : source;
-  let kept: Promise<ArrayBuffer> | null = null;
-  if (opts.recover === 'keep' && typeof source !== 'function' && !(first instanceof Uint8Array || first instanceof ArrayBuffer)) {
-    // a second branch of the stream collects a copy while the first loads
-    const res = typeof Response !== 'undefined' && first instanceof Response ? first : null;
-    const body = res ? (res.ok ? res.body : null) : (first as ReadableStream<Uint8Array>);
-    if (body) {
-      const [a, b] = body.tee();
-      kept = new Response(b).arrayBuffer();
-      first = a;
-    }
+  if (opts.recover === 'keep' && (first instanceof Response ? first.ok : first instanceof ReadableStream)) {
+    first = new Uint8Array(await (first instanceof Response ? first : new Response(first as ReadableStream)).arrayBuffer());
   }
-  const again: (() => Promise<WeightSource>) | null =
-    opts.recover === 'none' ? null
-    : typeof source === 'function' ? async () => source()
-    : first instanceof Uint8Array || first instanceof ArrayBuffer ? async () => first
-    : kept ? async () => new Uint8Array(await kept!)
-    : null;
-  const load = (src: WeightSource, o: LoadOptions) => loadWeights(gpu, src, {
-    ...o,
+  const again = opts.recover === 'none' ? null : typeof source === 'function' ? source : first instanceof Uint8Array || first instanceof ArrayBuffer ? () => first : null;
+  const load = (src: WeightSource) => loadWeights(gpu, src, {
+    ...opts,
     keepF16: !!opts.keepF16 && gpu.features.f16 && keptF16(widened),
     expectMeta(meta) {
       const preset = meta.preset as P;
@@ -135,16 +121,12 @@ export async function loadPreset<P extends string, C extends ModelConfig>(
         const want = presets.length > 1 ? `${presets.slice(0, -1).join(', ')} or ${presets[presets.length - 1]}` : presets[0];
         throw new Error(typeof preset === 'string' ? `this weight file is for preset '${preset}', not ${want}` : `this weight file names no preset; it must be one of ${presets.join(', ')}`);
       }
-      const c = withOverrides(released(preset), meta.overrides as Overrides);
-      if (config && JSON.stringify(c) !== JSON.stringify(config)) throw new Error('the weight file read again after a device loss is another model');
-      config = c;
-      o.expectMeta?.(meta);
+      config = withOverrides(released(preset), meta.overrides as Overrides);
+      opts.expectMeta?.(meta);
     },
   });
-  const { tensors, meta } = await load(first, opts);
-  if (kept) await kept;
-  const weights = new ModelWeights(gpu, tensors, again && (async () => (await load(await again(), {})).tensors));
-  return { config, tensors, weights, meta };
+  const { tensors, meta } = await load(first);
+  return { config, tensors, meta, weights: new ModelWeights(gpu, tensors, again && (async () => (await load(await again())).tensors)) };
 }
 
 /**

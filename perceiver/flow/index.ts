@@ -8,3 +8,4 @@ export type { AttentionMap, AttentionMaps, AttentionRequest } from '../attention
 export { loadOpticalFlow } from './load.ts';
 export { estimateFlow, normalizeFrame, type FlowOptions } from './pipeline.ts';
 export type { FlowColorOptions, LegendOptions } from './colorwheel.ts';
+export type { ModelLoadOptions, ModelSource } from '../load.ts';

@@ -7,3 +7,4 @@ export { preprocessImageNet } from './preprocess.ts';
 // The class names: `await imagenetClasses()` (a lazily loaded chunk), or
 // import { IMAGENET_CLASSES } from './labels.ts' to bundle them eagerly.
 export { loadImageClassifier } from './load.ts';
+export type { ModelLoadOptions, ModelSource } from '../load.ts';

@@ -37,3 +37,4 @@ export {
   type LogitsFn,
 } from './fillmask.ts';
 export { loadMaskedLanguageModel } from './load.ts';
+export type { ModelLoadOptions, ModelSource } from '../load.ts';

@@ -41,3 +41,4 @@ export type { AttentionMaps, AttentionRequest, VideoAttentionMap } from '../atte
 // ./preprocess.ts, ./psnr.ts.
 // The class names: `await kineticsClasses()` (a lazily loaded chunk), or
 // import { KINETICS700_CLASSES } from './labels.ts' to bundle them eagerly.
+export type { ModelLoadOptions, ModelSource } from '../load.ts';
