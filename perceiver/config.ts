@@ -222,6 +222,22 @@ export function defaultConfig(preset: PresetName): ModelConfig {
 }
 
 /**
+ * The largest size each override may claim. Overrides come from files (a
+ * weight file's meta, a HuggingFace config.json), so a claim is capped:
+ * the parameter list has an entry per block and self-attention, and a
+ * claim of 2^32 of them would loop for hours before any tensor is read.
+ * Each cap is 8-64x the largest released model's value.
+ */
+const OVERRIDE_MAX: Record<keyof Overrides, number> = {
+  num_latents: 1 << 16, // released: at most 2048 (optical-flow)
+  latent_channels: 1 << 14, // at most 1280 (language-mlm)
+  num_blocks: 64, // at most 8 (imagenet-*)
+  num_self_attends_per_block: 256, // at most 26 (language-mlm)
+  num_self_attention_heads: 256, // at most 16 (optical-flow)
+  image_size: 4096, // 224
+};
+
+/**
  * The released configuration with the fixtures' size overrides applied. The
  * MLM encoder's v channels and the ImageNet decoder's query width follow
  * `latent_channels` (as in the fixtures).
@@ -231,6 +247,8 @@ export function withOverrides<C extends ModelConfig>(base: C, overrides: Overrid
     if (!OVERRIDE_NAMES.includes(k)) throw new Error(`unknown override '${k}' (known: ${OVERRIDE_NAMES.join(', ')})`);
     const v = (overrides as Record<string, unknown>)[k];
     if (!Number.isInteger(v) || (v as number) <= 0) throw new Error(`override ${k} must be a positive integer, got ${JSON.stringify(v)}`);
+    const max = OVERRIDE_MAX[k as keyof Overrides];
+    if ((v as number) > max) throw new Error(`override ${k} is ${v as number}, over the largest this port accepts (${max})`);
   }
   const c = structuredClone(base) as C;
   const e = c.encoder;

@@ -78,4 +78,18 @@ test('overrides reshape the expected names (more blocks, other widths)', () => {
   assert.throws(() => expectedParams(presetConfig('language-mlm', { num_self_attention_heads: 7 })), /must be divisible by 7 heads/);
 });
 
+
+test('size overrides are capped: a file claiming 2^32 blocks is refused at once, not looped over', () => {
+  // Overrides come from files (a weight file's meta, a HuggingFace config.json):
+  // the parameter list has an entry per self-attention, so an uncapped claim
+  // hung for hours (found by npm run fuzz, reader hf-config).
+  const t0 = performance.now();
+  assert.throws(() => presetConfig('imagenet-fourier', { num_self_attends_per_block: 2 ** 32 }), /num_self_attends_per_block is 4294967296, over the largest this port accepts \(256\)/);
+  assert.throws(() => presetConfig('language-mlm', { num_blocks: 65 }), /num_blocks is 65, over the largest/);
+  assert.throws(() => presetConfig('imagenet-learned', { image_size: 1e9 }), /image_size is 1000000000/);
+  assert.ok(performance.now() - t0 < 10_000); // a guard against looping, not a speed budget
+  // the released sizes and the fixtures' reductions stay well inside the caps
+  assert.is(presetConfig('language-mlm', { num_self_attends_per_block: 26 }).encoder.numSelfAttendsPerBlock, 26);
+});
+
 test.run();
