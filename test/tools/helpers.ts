@@ -20,13 +20,12 @@ function firstDir(env: string, candidates: (string | undefined)[]): string | nul
 }
 
 /** The full golden set (../shared/golden), or null. Override with PERCEIVER_GOLDEN_DIR. */
-export const GOLDEN_DIR = firstDir('PERCEIVER_GOLDEN_DIR', [join(REPO, '..', 'shared', 'golden'), '/work/shared/golden']);
+export const GOLDEN_DIR = firstDir('PERCEIVER_GOLDEN_DIR', [join(REPO, '..', 'shared', 'golden')]);
 
 /** The compact set: PERCEIVER_GOLDEN_COMPACT_DIR, the repo's bench/fixtures, or ../shared/golden-compact. */
 export const COMPACT_DIR = firstDir('PERCEIVER_GOLDEN_COMPACT_DIR', [
   existsSync(join(REPO, 'bench', 'fixtures', 'imagenet_conv.pystate')) ? join(REPO, 'bench', 'fixtures') : undefined,
   join(REPO, '..', 'shared', 'golden-compact'),
-  '/work/shared/golden-compact',
 ]);
 
 export const STEMS: Record<string, string> = {

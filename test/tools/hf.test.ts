@@ -22,7 +22,7 @@ import { NdArray } from '../../tools/pickle.ts';
 import { GOLDEN_DIR, STEMS, REPO } from './helpers.ts';
 import { skip } from '../skip.ts';
 
-const HF_DIR = [process.env.PERCEIVER_GOLDEN_HF_DIR, join(REPO, '..', 'shared', 'golden-hf'), '/work/shared/golden-hf'].find((d) => d && existsSync(d)) ?? null;
+const HF_DIR = [process.env.PERCEIVER_GOLDEN_HF_DIR, join(REPO, '..', 'shared', 'golden-hf')].find((d) => d && existsSync(d)) ?? null;
 
 interface MappingEntry {
   haiku: string;
