@@ -16,6 +16,7 @@ import { ImageClassifier, loadImageClassifier } from '../../perceiver/imagenet/i
 import { MaskedLanguageModel, loadMaskedLanguageModel, bytesToIds, idsToBytes, decode, utf8 } from '../../perceiver/language/index.ts';
 import { OpticalFlow, loadOpticalFlow } from '../../perceiver/flow/index.ts';
 import { VideoAutoencoder, loadVideoAutoencoder } from '../../perceiver/video/index.ts';
+import { tinyLanguageConfig } from './tiny.ts';
 
 const SMALL = { num_latents: 8, latent_channels: 16, num_blocks: 1, num_self_attends_per_block: 1, num_self_attention_heads: 2 };
 
@@ -48,15 +49,7 @@ async function table(cases: Case[]): Promise<void> {
 
 const imagenetCfg = presetConfig('imagenet-learned', { ...SMALL, image_size: 16 }) as ImageNetConfig;
 const flowCfg: FlowConfig = { ...withOverrides(defaultConfig('optical-flow') as FlowConfig, SMALL), trainSize: [24, 32], patchChannels: 8, fourierBands: 6 };
-const languageBase = defaultConfig('language-mlm') as LanguageConfig;
-const languageCfg: LanguageConfig = {
-  ...languageBase,
-  maxSeqLen: 48,
-  dModel: 32,
-  decoderQkChannels: 16,
-  decoderVChannels: 32,
-  encoder: { ...languageBase.encoder, numLatents: 8, latentChannels: 24, numSelfAttendsPerBlock: 1, numSelfAttentionHeads: 4, crossQkChannels: 16, crossVChannels: 24, selfQkChannels: 16, selfVChannels: 24 },
-};
+const languageCfg = tinyLanguageConfig(1);
 const videoCfg: MultimodalConfig = {
   ...(presetConfig('multimodal-autoencoder', { num_latents: 32, latent_channels: 64, num_blocks: 1, num_self_attends_per_block: 1, num_self_attention_heads: 4 }) as MultimodalConfig),
   numFrames: 4,

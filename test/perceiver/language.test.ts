@@ -33,6 +33,7 @@ import {
 } from '../../perceiver/language/fillmask.ts';
 import { utf8, MASK_ID, NUM_RESERVED_TOKENS, VOCAB_SIZE } from '../../perceiver/language/tokenizer.ts';
 import { skip } from '../skip.ts';
+import { tinyLanguageConfig } from './tiny.ts';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const GOLDEN = join(here, '../../../shared/golden');
@@ -297,15 +298,7 @@ test("golden fixture: DeepMind's logits [2, 2048, 262] through a converted weigh
 
 /** A tiny language-mlm (48-byte window) with random weights at the released scales. */
 function tinyModel(gpu: Awaited<ReturnType<typeof testGpu>>): { model: MaskedLanguageModel; weights: Map<string, Tensor> } {
-  const base = defaultConfig('language-mlm') as LanguageConfig;
-  const cfg: LanguageConfig = {
-    ...base,
-    maxSeqLen: 48,
-    dModel: 32,
-    decoderQkChannels: 16,
-    decoderVChannels: 32,
-    encoder: { ...base.encoder, numLatents: 8, latentChannels: 24, numSelfAttendsPerBlock: 2, numSelfAttentionHeads: 4, crossQkChannels: 16, crossVChannels: 24, selfQkChannels: 16, selfVChannels: 24 },
-  };
+  const cfg = tinyLanguageConfig(2);
   const weights = new Map<string, Tensor>();
   let seed = 3;
   for (const [name, shape] of expectedParams(cfg)) {

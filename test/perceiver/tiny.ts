@@ -21,6 +21,22 @@ import { randomWeights, noise } from '../../bench/random-weights.ts';
 /** Small widths for every preset. */
 export const TINY = { num_latents: 8, latent_channels: 16, num_blocks: 1, num_self_attends_per_block: 2, num_self_attention_heads: 2 };
 
+/**
+ * A tiny language-mlm config: a 48-byte window (so texts of a few dozen bytes
+ * run as several windows), narrow layers, `selfAttends` self-attentions.
+ */
+export function tinyLanguageConfig(selfAttends = 1): LanguageConfig {
+  const base = defaultConfig('language-mlm') as LanguageConfig;
+  return {
+    ...base,
+    maxSeqLen: 48,
+    dModel: 32,
+    decoderQkChannels: 16,
+    decoderVChannels: 32,
+    encoder: { ...base.encoder, numLatents: 8, latentChannels: 24, numSelfAttendsPerBlock: selfAttends, numSelfAttentionHeads: 4, crossQkChannels: 16, crossVChannels: 24, selfQkChannels: 16, selfVChannels: 24 },
+  };
+}
+
 /** A loaded tiny model and its one call (returning plain data, to compare calls). */
 export interface TinyModel {
   model: { dispose(): void; ready(): Promise<void>; loaded: ModelWeights | null };

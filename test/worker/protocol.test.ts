@@ -20,10 +20,10 @@ import { convertToWeightFile } from '../../tools/convert.ts';
 import { readNpz } from '../../tools/npy.ts';
 import { testGpu } from '../gpu.ts';
 import { nodeGpu } from '../../engine/node.ts';
-import { defaultConfig, type LanguageConfig } from '../../perceiver/config.ts';
 import { MaskedLanguageModel } from '../../perceiver/language/fillmask.ts';
 import { randomWeights } from '../../bench/random-weights.ts';
 import { attentionMaps } from '../../perceiver/attention_maps.ts';
+import { tinyLanguageConfig } from '../perceiver/tiny.ts';
 
 /** A device stand-in: what serve() reads of a Gpu. */
 function fakeGpu(): Gpu & { destroyed: boolean } {
@@ -316,15 +316,7 @@ test('a lost device in the worker: onLost here, and the next call recovers (the 
 
 test('a real fill-mask over the channel: a tiny random-weight language model, three windows, progress per window, a running call stopped after the first, the same bytes as in-thread', async () => {
   const gpu = await testGpu();
-  const base = defaultConfig('language-mlm') as LanguageConfig;
-  const cfg: LanguageConfig = {
-    ...base,
-    maxSeqLen: 48,
-    dModel: 32,
-    decoderQkChannels: 16,
-    decoderVChannels: 32,
-    encoder: { ...base.encoder, numLatents: 8, latentChannels: 24, numSelfAttendsPerBlock: 1, numSelfAttentionHeads: 4, crossQkChannels: 16, crossVChannels: 24, selfQkChannels: 16, selfVChannels: 24 },
-  };
+  const cfg = tinyLanguageConfig(1);
   const weights = randomWeights(gpu, cfg, { style: 'test', seed: 5 });
   const inThread = new MaskedLanguageModel(gpu, cfg, weights);
   let forwards = 0;
