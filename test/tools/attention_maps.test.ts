@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { main } from '../../tools/cli.ts';
+import { runCli } from './helpers.ts';
 import { writeAttentionMaps } from '../../tools/attention-maps.ts';
 import { readPng } from '../../tools/png.ts';
 import { attentionHeatmap } from '../../perceiver/heatmap.ts';
@@ -17,12 +17,7 @@ import { testGpu } from '../gpu.ts';
 const REPO = resolve(import.meta.dirname, '../..');
 const PHOTO = join(REPO, 'test/media/chelsea-224.png');
 
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, { out: (l) => void (out += `${l}\n`), err: (l) => void (err += `${l}\n`) });
-  return { code, out, err };
-}
+const cli = runCli;
 
 test('writeAttentionMaps: one PNG per latent, the heat map over the image; existing files refused unless force', () => {
   const dir = mkdtempSync(join(tmpdir(), 'maps-test-'));

@@ -9,22 +9,16 @@ import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { main, COMMANDS } from '../../tools/cli.ts';
+import { COMMANDS } from '../../tools/cli.ts';
 import { parseWeightHeader } from '../../engine/weights.ts';
 import { BUILTIN_FIXTURES } from '../../bench/fixture.ts';
 import { testGpu } from '../gpu.ts';
-import { GOLDEN_DIR, skipNote } from './helpers.ts';
+import { GOLDEN_DIR, skipNote, runCli } from './helpers.ts';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const PHOTO = join(REPO, 'test/media/chelsea-224.png');
 
-/** Runs one command line in-process; returns its exit code, stdout and stderr. */
-async function cli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
-  let out = '';
-  let err = '';
-  const code = await main(argv, { out: (l) => void (out += `${l}\n`), err: (l) => void (err += `${l}\n`) });
-  return { code, out, err };
-}
+const cli = runCli;
 
 test('--help: the program lists every command; each command prints its usage and options, exit 0', async () => {
   const top = await cli('--help');

@@ -274,3 +274,12 @@ export function randomF32Bytes(n: number, seed = 1): Uint8Array {
   }
   return new Uint8Array(f.buffer);
 }
+
+/** Runs one `perceiver-io` command line in-process (tools/cli.ts main); returns its exit code, stdout and stderr. */
+export async function runCli(...argv: string[]): Promise<{ code: number; out: string; err: string }> {
+  const { main } = await import('../../tools/cli.ts');
+  let out = '';
+  let err = '';
+  const code = await main(argv, { out: (l) => void (out += `${l}\n`), err: (l) => void (err += `${l}\n`) });
+  return { code, out, err };
+}
