@@ -38,7 +38,8 @@
 // --no-compile leaves compilation to the first forward), the first forward,
 // then --warmup N more untimed passes (default 0), the kernel tuner measuring
 // the shapes the passes queued (engine/tune.ts tunePending, as the task APIs
-// do after a first forward; --no-tune skips it), and --runs N warm passes
+// do after a first forward; --no-tune skips it; on a software adapter only
+// with --warmup, where it takes minutes), and --runs N warm passes
 // (default 1; the best is the warm forward; --runs 0: the first forward only). Each pass also reports the
 // command buffers it submitted and its dispatches (the scheduling claim: an
 // imagenet or language forward is one command buffer; the chunked decoders of
@@ -252,7 +253,7 @@ async function benchModel(gpu: Gpu, preset: PresetName, opts: ReturnType<typeof 
       result.warmup.push(p);
       show(`warm-up ${i + 1}/${warmup}`, p);
     }
-    if (opts.tune) {
+    if (opts.tune && (!software || opts.warmup > 0)) { // (on a software adapter only when asked for warm-ups, as before: tuning there takes minutes)
       const t = performance.now();
       result.tuned = (await tunePending(gpu)).length;
       log(`  tuned ${result.tuned} kernel shapes in ${((performance.now() - t) / 1000).toFixed(1)} s`);

@@ -4,7 +4,7 @@
 # lanes of 32-bit values): 128, 256, 512, 1024, 2048 give 4, 8, 16, 32, 64
 # lanes (GPUs use 8 to 64). At each width: the attention kernel tests (their
 # subgroup cases included) and the golden set with the subgroup kernel
-# forced (bench:reference --attention subgroups). Not part of CI (about 4
+# forced (bench:reference --attention subgroups). Not part of CI (about 5
 # minutes per width on the 2-core development machine).
 #
 #   bash bench/widths.sh [FIXTURES_DIR [STEM ...]]   (default: every fixture of ../shared/golden)
