@@ -130,6 +130,19 @@ export async function loadPreset<P extends string, C extends ModelConfig>(
 }
 
 /**
+ * The class names a weight file carries (the converter stores a HuggingFace
+ * config.json's id2label when it holds real names), or null: exactly
+ * `numClasses` strings, else the load fails (and frees the weights).
+ */
+export function storedLabels(meta: Record<string, unknown>, numClasses: number, weights: ModelWeights): string[] | null {
+  const labels = meta.labels;
+  if (labels === undefined) return null;
+  if (Array.isArray(labels) && labels.length === numClasses && labels.every((x) => typeof x === 'string')) return labels;
+  weights.dispose();
+  throw new Error(`this weight file's labels must be ${numClasses} class names (strings)`);
+}
+
+/**
  * The end of a task loader: the model (`make` on the loader's Gpu) takes
  * ownership of its weights, and (unless opts.compile is false) the
  * pipelines of `firstCall` (the model's ordinary call on blank inputs, run

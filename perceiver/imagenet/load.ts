@@ -2,7 +2,7 @@
 
 import type { Gpu } from '../../engine/index.ts';
 import { imagenetConfig } from '../config.ts';
-import { loadPreset, finishLoad, type ModelSource, type ModelLoadOptions } from '../load.ts';
+import { loadPreset, finishLoad, storedLabels, type ModelSource, type ModelLoadOptions } from '../load.ts';
 import { ImageClassifier } from './classify.ts';
 
 /**
@@ -13,13 +13,8 @@ import { ImageClassifier } from './classify.ts';
  */
 export async function loadImageClassifier(gpu: Gpu, source: ModelSource, opts: ModelLoadOptions = {}): Promise<ImageClassifier> {
   const { config, tensors, weights, meta } = await loadPreset(gpu, source, opts, ['imagenet-conv', 'imagenet-fourier', 'imagenet-learned'], imagenetConfig);
-  // class names stored by the converter (a HuggingFace config's id2label, when it holds real names)
-  const labels = meta.labels as string[] | undefined;
-  if (labels !== undefined && !(Array.isArray(labels) && labels.length === config.numClasses && labels.every((x) => typeof x === 'string'))) {
-    weights.dispose();
-    throw new Error(`this weight file's labels must be ${config.numClasses} class names (strings)`);
-  }
-  return finishLoad((g) => new ImageClassifier(g, config, tensors, labels ?? null), weights, opts, imagenetFirstCall);
+  const labels = storedLabels(meta, config.numClasses, weights);
+  return finishLoad((g) => new ImageClassifier(g, config, tensors, labels), weights, opts, imagenetFirstCall);
 }
 
 /** The call whose pipelines loading compiles: one blank image. */

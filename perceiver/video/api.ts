@@ -14,7 +14,7 @@ import type { Gpu, Tensor } from '../../engine/index.ts';
 import { upload } from '../../engine/index.ts';
 import { tunePending } from '../../engine/tune.ts';
 import { multimodalConfig, type MultimodalConfig } from '../config.ts';
-import { loadPreset, finishLoad, type ModelSource, type ModelLoadOptions, type ModelWeights } from '../load.ts';
+import { loadPreset, finishLoad, storedLabels, type ModelSource, type ModelLoadOptions, type ModelWeights } from '../load.ts';
 import type { ImageInput } from '../image.ts';
 import { softmax, topK, type TopKEntry } from '../topk.ts';
 import {
@@ -153,7 +153,11 @@ export class VideoAutoencoder {
 
   private disposed = false;
 
-  constructor(readonly gpu: Gpu, readonly config: MultimodalConfig, weights: ReadonlyMap<string, Tensor>) {
+  /**
+   * `labels`: numClasses names from the weight file (a HuggingFace config's
+   * id2label), used instead of the built-in Kinetics-700 names.
+   */
+  constructor(readonly gpu: Gpu, readonly config: MultimodalConfig, weights: ReadonlyMap<string, Tensor>, readonly labels: readonly string[] | null = null) {
     checkStored(config.preset, storedOf((b) => multimodalCheckpoint(b, config)), weights);
     this.model = new MultimodalAutoencoderModel(gpu, config, weights);
     this.geometry = releasedGeometry(config);
@@ -237,7 +241,7 @@ export class VideoAutoencoder {
     if (count < 1) throw new Error('autoencode: the clip has no frames');
     await this.ready();
     const samples = clip.audio ?? null;
-    const classNames = await kineticsClasses();
+    const classNames = this.labels ?? (await kineticsClasses());
     const plans = planWindows(count, samples?.length ?? 0, { framesPerWindow: g.frames, samplesPerFrame: spf });
     const frameSize = size * size * 3;
     const frames = new Float32Array(count * frameSize).fill(NaN);
@@ -344,8 +348,9 @@ export class VideoAutoencoder {
  * (perceiver/load.ts ModelLoadOptions).
  */
 export async function loadVideoAutoencoder(gpu: Gpu, source: ModelSource, opts: ModelLoadOptions = {}): Promise<VideoAutoencoder> {
-  const { config, tensors, weights } = await loadPreset(gpu, source, opts, ['multimodal-autoencoder'], multimodalConfig, LEFT_OPERAND_WEIGHTS);
-  return finishLoad((g) => new VideoAutoencoder(g, config, tensors), weights, opts, videoFirstCall);
+  const { config, tensors, weights, meta } = await loadPreset(gpu, source, opts, ['multimodal-autoencoder'], multimodalConfig, LEFT_OPERAND_WEIGHTS);
+  const labels = storedLabels(meta, config.numClasses, weights);
+  return finishLoad((g) => new VideoAutoencoder(g, config, tensors, labels), weights, opts, videoFirstCall);
 }
 
 /** The calls whose pipelines loading compiles: encode a blank window, decode the label, a frame and the audio. */

@@ -17,6 +17,8 @@ import { join } from 'node:path';
 import { hub, hubMemoryCache, hubUrl, type HubCache } from '../../perceiver/hub/index.ts';
 import { nodeHubCache, hfFiles } from '../../perceiver/hub/node.ts';
 import { loadImageClassifier } from '../../perceiver/imagenet/index.ts';
+import { loadVideoAutoencoder } from '../../perceiver/video/index.ts';
+import { ModelWeights, storedLabels } from '../../perceiver/load.ts';
 import { parseWeightHeader } from '../../engine/weights.ts';
 import { convertToWeightFile } from '../../tools/convert.ts';
 import { readNpz } from '../../tools/npy.ts';
@@ -194,6 +196,25 @@ test('id2label with real names becomes the classifier\'s labels', async () => {
   const [top] = await model.classify(decodePng(readFileSync(join(REPO, 'test/media/chelsea-224.png'))));
   assert.match(top[0].label, /^class number \d+$/);
   assert.is(top[0].label, `class number ${top[0].index}`);
+});
+
+test('id2label with real names becomes the video autoencoder\'s labels too; a wrong count is refused', async () => {
+  if (!HF_DIR) return skip('../shared/golden-hf is absent');
+  const dir = join(tmp, 'video-labels');
+  mkdirSync(dir);
+  const config = JSON.parse(readFileSync(join(HF_DIR, 'multimodal_autoencoder', 'config.json'), 'utf8'));
+  config.id2label = Object.fromEntries(Array.from({ length: 700 }, (_, i) => [String(i), `action ${i}`]));
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+  copyFileSync(join(HF_DIR, 'multimodal_autoencoder', 'model.safetensors'), join(dir, 'model.safetensors'));
+  const gpu = await testGpu();
+  const model = await loadVideoAutoencoder(gpu, hfFiles(dir), { compile: false });
+  assert.is(model.labels?.length, 700);
+  assert.is(model.labels?.[7], 'action 7');
+  model.dispose();
+  const live = gpu.pool.count;
+  const dummy = new ModelWeights(gpu, new Map(), null);
+  assert.throws(() => storedLabels({ labels: ['only one'] }, 700, dummy), /this weight file's labels must be 700 class names/);
+  assert.is(gpu.pool.count, live);
 });
 
 test.run();
