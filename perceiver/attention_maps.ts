@@ -24,7 +24,7 @@ import type { AttentionMap, AttentionMaps, AttentionRequest, MapsRecorder, Recor
 export type { AttentionMap, AttentionMaps, AttentionRequest, MapsRecorder, RecordedMaps, VideoAttentionMap } from './attention_grid.ts';
 
 /** Most latents one request may name (the released models have at most 2,048; repeats count). */
-export const MAX_REQUESTED_LATENTS = 4096;
+const MAX_REQUESTED_LATENTS = 4096;
 
 /**
  * The `attention` option of ImageClassifier.classify / forward,
@@ -39,7 +39,7 @@ export function attentionMaps(req: AttentionRequest): AttentionMaps {
 }
 
 /** Checks the requested latents against the model's count (errors name the problem). */
-export function checkRequest(req: AttentionRequest, numLatents: number, what: string): readonly number[] {
+function checkRequest(req: AttentionRequest, numLatents: number, what: string): readonly number[] {
   const list = req?.latents;
   if (!Array.isArray(list) || list.length === 0) throw new Error(`${what}: attention.latents must be a non-empty array of latent indices`);
   if (list.length > MAX_REQUESTED_LATENTS) throw new Error(`${what}: ${list.length} latents asked for, at most ${MAX_REQUESTED_LATENTS} at a time`);
@@ -74,13 +74,13 @@ export function mapsRecorder(gpu: Gpu, req: AttentionRequest, numLatents: number
   };
 }
 
-/** Cuts recorded rows into per-batch, per-latent maps over a grid of `height` x `width` positions starting at input `first`. */
-export function gridMaps(rec: RecordedMaps, height: number, width: number, first = 0): AttentionMap[][] {
-  if (first + height * width > rec.inputs) throw new Error(`attention maps: a ${height}x${width} grid at input ${first} does not fit ${rec.inputs} inputs`);
+/** Cuts recorded rows into per-batch, per-latent maps over a grid of `height` x `width` positions (the first inputs). */
+function gridMaps(rec: RecordedMaps, height: number, width: number): AttentionMap[][] {
+  if (height * width > rec.inputs) throw new Error(`attention maps: a ${height}x${width} grid does not fit ${rec.inputs} inputs`);
   const out: AttentionMap[][] = [];
   for (let b = 0; b < rec.batch; b++) {
     out.push(rec.latents.map((latent, i) => {
-      const at = (b * rec.latents.length + i) * rec.inputs + first;
+      const at = (b * rec.latents.length + i) * rec.inputs;
       return { latent, height, width, data: rec.data.slice(at, at + height * width) };
     }));
   }
@@ -88,7 +88,7 @@ export function gridMaps(rec: RecordedMaps, height: number, width: number, first
 }
 
 /** Recorded maps of one video window (batch 1) cut into the encoder's input order: audio patches, image patches [T, h, w], label. */
-export function videoMaps(rec: RecordedMaps, audioPatches: number, [T, h, w]: readonly [number, number, number]): VideoAttentionMap[] {
+function videoMaps(rec: RecordedMaps, audioPatches: number, [T, h, w]: readonly [number, number, number]): VideoAttentionMap[] {
   if (rec.batch !== 1 || rec.inputs !== audioPatches + T * h * w + 1) {
     throw new Error(`attention maps: ${rec.inputs} inputs, not ${audioPatches} audio + ${T}x${h}x${w} image patches + 1 label`);
   }
