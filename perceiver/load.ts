@@ -25,8 +25,9 @@ export interface ModelLoadOptions extends LoadOptions {
   /**
    * Where the weights come from again after a device loss:
    * 'source' (default): the source again, when it can be read twice (a
-   *   function, or bytes in memory: the model then holds a reference to
-   *   them, no copy); a Response or stream cannot, and such a model stays
+   *   function, a WeightProvider such as hub(), asked again, or bytes in
+   *   memory: the model then holds a reference to them, no copy); a
+   *   Response or stream cannot, and such a model stays
    *   lost (its calls reject with a GpuError saying so).
    * 'keep': as 'source', and a Response or stream is first read whole into
    *   host memory, kept for the model's life (the file's size).
@@ -111,7 +112,8 @@ export async function loadPreset<P extends string, C extends ModelConfig>(
   if (opts.recover === 'keep' && (first instanceof Response ? first.ok : first instanceof ReadableStream)) {
     first = new Uint8Array(await (first instanceof Response ? first : new Response(first as ReadableStream)).arrayBuffer());
   }
-  const again = opts.recover === 'none' ? null : typeof source === 'function' ? source : first instanceof Uint8Array || first instanceof ArrayBuffer ? () => first : null;
+  // after a device loss a function is called again, a provider (hub()) asked again, bytes reused; a Response or stream is spent
+  const again = opts.recover === 'none' ? null : typeof source === 'function' ? source : first instanceof Response || first instanceof ReadableStream ? null : () => first;
   const load = (src: WeightSource) => loadWeights(gpu, src, {
     ...opts,
     keepF16: !!opts.keepF16 && gpu.features.f16 && keptF16(widened),

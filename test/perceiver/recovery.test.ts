@@ -3,7 +3,8 @@
 // pipelines compiled again, and gives the same result; a call in flight is
 // rejected with a GpuError naming the loss. Where the weights come from
 // again follows the load option `recover` (perceiver/load.ts): bytes in
-// memory and source functions are read again, a stream only with 'keep'.
+// memory, source functions and weight providers are read again, a stream
+// only with 'keep'.
 // One fresh Gpu, destroyed again and again (docs/reliability.md).
 
 import { test } from 'uvu';
@@ -95,6 +96,18 @@ test('loader, a function source: called again after a loss', async () => {
   const bytes = weightFile();
   let calls = 0;
   const model = await loadImageClassifier(gpu, () => (calls++, new Response(bytes as Uint8Array<ArrayBuffer>)));
+  const before = await model.classify(image);
+  await lose();
+  assert.equal(await model.classify(image), before);
+  assert.is(calls, 2);
+  model.dispose();
+});
+
+test('loader, a weight provider (hub(), hfFiles()): asked again after a loss', async () => {
+  const bytes = weightFile();
+  let calls = 0;
+  const provider = { weightFile: async () => (calls++, new Response(bytes as Uint8Array<ArrayBuffer>)) };
+  const model = await loadImageClassifier(gpu, provider);
   const before = await model.classify(image);
   await lose();
   assert.equal(await model.classify(image), before);
