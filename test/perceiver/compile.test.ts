@@ -9,31 +9,9 @@ import * as assert from 'uvu/assert';
 import { nodeGpu } from '../../engine/node.ts';
 import type { Gpu } from '../../engine/index.ts';
 import { tuning } from '../../engine/tune.ts';
-import { TASKS } from './tiny.ts';
+import { TASKS, pipelinesDuring } from './tiny.ts';
 
 let gpu: Gpu;
-
-/** Counts the device's synchronous and asynchronous pipeline creations while `body` runs. */
-async function pipelinesDuring(body: () => Promise<unknown>): Promise<{ sync: number; async: number }> {
-  const device = gpu.device;
-  const n = { sync: 0, async: 0 };
-  const sync = device.createComputePipeline, async = device.createComputePipelineAsync;
-  device.createComputePipeline = function (this: GPUDevice, d) {
-    n.sync++;
-    return sync.call(this, d);
-  };
-  device.createComputePipelineAsync = function (this: GPUDevice, d) {
-    n.async++;
-    return async.call(this, d);
-  };
-  try {
-    await body();
-  } finally {
-    device.createComputePipeline = sync;
-    device.createComputePipelineAsync = async;
-  }
-  return n;
-}
 
 test.before(async () => {
   gpu = await nodeGpu();
@@ -44,14 +22,14 @@ for (const task of TASKS) {
   test(`${task.name}: loading compiles the first call's pipelines (async, reported); the first call creates none`, async () => {
     const reports: [number, number][] = [];
     let loaded!: Awaited<ReturnType<typeof task.load>>;
-    const atLoad = await pipelinesDuring(async () => {
+    const atLoad = await pipelinesDuring(gpu, async () => {
       loaded = await task.load(gpu, { onCompile: (done, total) => reports.push([done, total]) });
     });
     assert.is(atLoad.sync, 0, 'pipelines created synchronously while loading');
     // pipelines another task compiled earlier on this Gpu are cached, not compiled again
     assert.is(reports.length, atLoad.async, 'one progress report per compiled pipeline');
     if (reports.length) assert.equal(reports[reports.length - 1], [atLoad.async, atLoad.async]);
-    const first = await pipelinesDuring(() => loaded.call());
+    const first = await pipelinesDuring(gpu, () => loaded.call());
     assert.equal(first, { sync: 0, async: 0 }, 'pipelines created during the first call');
     loaded.model.dispose();
   });
@@ -62,7 +40,7 @@ test('with tuning on, the tuner compiles its candidates without blocking too', a
   tuning(g).enabled = true;
   try {
     const { model, call } = await TASKS[0].load(g);
-    const n = await pipelinesDuring(call); // the forward, then tunePending measuring its matmul shapes
+    const n = await pipelinesDuring(gpu, call); // the forward, then tunePending measuring its matmul shapes
     assert.ok(n.async > 0, 'the candidates were compiled');
     assert.is(n.sync, 0);
     model.dispose();

@@ -17,7 +17,7 @@ import { encodeWeights } from '../../engine/weights.ts';
 import { presetConfig } from '../../perceiver/config.ts';
 import { loadImageClassifier } from '../../perceiver/imagenet/load.ts';
 import { randomHostWeights } from '../../bench/random-weights.ts';
-import { TASKS, TINY, picture } from './tiny.ts';
+import { TASKS, TINY, picture, pipelinesDuring } from './tiny.ts';
 
 let gpu: Gpu;
 test.before(async () => {
@@ -39,15 +39,10 @@ for (const task of TASKS) {
     await lose();
     await model.ready(); // what the call does first
     // the pipelines were compiled while recovering (Gpu.prepare), not by the forward
-    const device = gpu.device, sync = device.createComputePipeline;
-    let created = 0;
-    device.createComputePipeline = function (this: GPUDevice, d) {
-      created++;
-      return sync.call(this, d);
-    };
-    const after = await call().finally(() => (device.createComputePipeline = sync));
+    let after: unknown;
+    const created = await pipelinesDuring(gpu, async () => (after = await call()));
     assert.equal(after, before);
-    assert.is(created, 0, 'pipelines created synchronously by the first call after recovery');
+    assert.is(created.sync, 0, 'pipelines created synchronously by the first call after recovery');
     assert.is(gpu.lost, null);
     model.dispose();
   });

@@ -1,8 +1,8 @@
 // The four tasks on tiny random models, each built the way its loader builds
 // it (perceiver/load.ts finishLoad: the model owns its weights, compiles its
 // first call's pipelines, and can upload its weights again after a device
-// loss), with one ordinary call of its public API. Shared by the compile,
-// memory and recovery tests.
+// loss), with one ordinary call of its public API; and a count of the
+// pipelines a body creates. Shared by the compile, memory and recovery tests.
 
 import type { Gpu, Tensor } from '../../engine/index.ts';
 import { presetConfig, withOverrides, defaultConfig, type FlowConfig, type MultimodalConfig, type ImageNetConfig, type LanguageConfig } from '../../perceiver/config.ts';
@@ -97,3 +97,25 @@ export const TASKS: TinyTask[] = [
     },
   },
 ];
+
+/** Counts the device's synchronous and asynchronous pipeline creations while `body` runs. */
+export async function pipelinesDuring(gpu: Gpu, body: () => Promise<unknown>): Promise<{ sync: number; async: number }> {
+  const device = gpu.device;
+  const n = { sync: 0, async: 0 };
+  const sync = device.createComputePipeline, async = device.createComputePipelineAsync;
+  device.createComputePipeline = function (this: GPUDevice, d) {
+    n.sync++;
+    return sync.call(this, d);
+  };
+  device.createComputePipelineAsync = function (this: GPUDevice, d) {
+    n.async++;
+    return async.call(this, d);
+  };
+  try {
+    await body();
+  } finally {
+    device.createComputePipeline = sync;
+    device.createComputePipelineAsync = async;
+  }
+  return n;
+}
