@@ -74,7 +74,8 @@ function overLimit(gpu: Gpu, bindings: [string, number][]): string | null {
   return `${over.map(([n, b]) => `${n} needs ${mb(b)}`).join(', ')}: over this adapter's ${mb(limit)} binding limit`;
 }
 
-const qkvBindings = (s: AttentionShape): [string, number][] => [
+/** The operands' sizes in bytes (the ladder runner checks them against maxBufferSize, whatever the rung). */
+export const qkvBindings = (s: AttentionShape): [string, number][] => [
   ['q', s.B * s.Tq * s.H * s.Dqk * F32], ['k', s.B * s.Tk * s.H * s.Dqk * F32],
   ['v', s.B * s.Tk * s.H * s.Dv * F32], ['out', s.B * s.Tq * s.H * s.Dv * F32],
 ];
@@ -232,7 +233,7 @@ function ladderMatmul(shader: typeof ladder_matmul_1_naive) {
   };
 }
 
-const matmulBindings = (s: MatmulShape): [string, number][] => [['a', s.M * s.K * F32], ['b', s.K * s.N * F32], ['out', s.M * s.N * F32]];
+export const matmulBindings = (s: MatmulShape): [string, number][] => [['a', s.M * s.K * F32], ['b', s.K * s.N * F32], ['out', s.M * s.N * F32]];
 /** Bytes per output when each output element costs `perK` loads per step of k, and one store. */
 const perK = (loads: number) => (s: MatmulShape) => ({ read: loads * s.K * F32, written: F32 });
 
