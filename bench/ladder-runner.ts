@@ -210,7 +210,7 @@ export function attentionReference(
 }
 
 /** a @ b in float64 for some rows: [rows.length, N]. */
-export function matmulReference(s: MatmulShape, a: Float32Array, b: Float32Array, rows: number[]): Float64Array {
+function matmulReference(s: MatmulShape, a: Float32Array, b: Float32Array, rows: number[]): Float64Array {
   const { K, N } = s;
   const out = new Float64Array(rows.length * N);
   rows.forEach((m, r) => {
