@@ -79,7 +79,7 @@ export async function loadFixture(gpu: Gpu, dir: string, stem: string, opts: { f
 }
 
 /** The weight file of an HF folder: `file` if given, else model.safetensors, else pytorch_model.bin. */
-export function hfWeightFile(folder: string, file?: string): { path: string; name: string } {
+function hfWeightFile(folder: string, file?: string): { path: string; name: string } {
   for (const name of file ? [file] : ['model.safetensors', 'pytorch_model.bin']) {
     if (existsSync(join(folder, name))) return { path: join(folder, name), name };
   }

@@ -18,7 +18,7 @@
 import { upload, readF32, type Gpu, type Tensor } from '../engine/index.ts';
 import { maxRelError } from '../engine/compare.ts';
 import {
-  ATTENTION_RUNGS, MATMUL_RUNGS, type AttentionShape, type MatmulShape, type AttentionInputs, type MatmulInputs, type Rung,
+  ATTENTION_RUNGS, MATMUL_RUNGS, qkvBindings, matmulBindings, type AttentionShape, type MatmulShape, type AttentionInputs, type MatmulInputs, type Rung,
 } from '../kernels/ladder/rungs.ts';
 import { noise } from './random-weights.ts';
 
@@ -210,7 +210,7 @@ export function attentionReference(
 }
 
 /** a @ b in float64 for some rows: [rows.length, N]. */
-export function matmulReference(s: MatmulShape, a: Float32Array, b: Float32Array, rows: number[]): Float64Array {
+function matmulReference(s: MatmulShape, a: Float32Array, b: Float32Array, rows: number[]): Float64Array {
   const { K, N } = s;
   const out = new Float64Array(rows.length * N);
   rows.forEach((m, r) => {
@@ -291,12 +291,10 @@ export async function runLadder(gpu: Gpu, kernel: LadderKernel, shape: Attention
   let prepared: Prepared<AttentionInputs | MatmulInputs> | null = null;
   let checked: { rows: number[]; ref: Float64Array } | null = null;
   // the operands themselves must fit the adapter's buffers, whatever the rung
-  const tensors: [string, number][] = kernel === 'attention'
-    ? (({ B, Tq, Tk, H, Dqk, Dv }) => [['q', B * Tq * H * Dqk], ['k', B * Tk * H * Dqk], ['v', B * Tk * H * Dv], ['out', B * Tq * H * Dv]])(shape as AttentionShape) as [string, number][]
-    : (({ M, K, N }) => [['a', M * K], ['b', K * N], ['out', M * N]])(shape as MatmulShape) as [string, number][];
-  const over = tensors.filter(([, n]) => n * 4 > gpu.limits.maxBufferSize);
+  const operands = kernel === 'attention' ? qkvBindings(shape as AttentionShape) : matmulBindings(shape as MatmulShape);
+  const over = operands.filter(([, bytes]) => bytes > gpu.limits.maxBufferSize);
   const tooBig = over.length
-    ? `${over.map(([n, e]) => `${n} needs a ${((e * 4) / 2 ** 20).toFixed(0)} MiB buffer`).join(', ')}: over this adapter's maxBufferSize of ${(gpu.limits.maxBufferSize / 2 ** 20).toFixed(0)} MiB`
+    ? `${over.map(([n, bytes]) => `${n} needs a ${(bytes / 2 ** 20).toFixed(0)} MiB buffer`).join(', ')}: over this adapter's maxBufferSize of ${(gpu.limits.maxBufferSize / 2 ** 20).toFixed(0)} MiB`
     : null;
   try {
     for (const rung of rungs) {

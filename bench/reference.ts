@@ -182,8 +182,6 @@ export async function runReference(opts: ReferenceOptions, io: ReferenceIo): Pro
   return rows.some((r) => r.status !== 'pass') ? 1 : 0;
 }
 
-export { parseArgs as parseReferenceArgs, USAGE as REFERENCE_USAGE };
-
 async function main() {
   const opts = parseArgs(process.argv.slice(2));
   if (opts === 'help') {

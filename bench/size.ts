@@ -151,7 +151,7 @@ function packageExports(): Exports {
 }
 
 /** The file an import of `perceiver-io-webgpu[/subpath]` resolves to: the exports map's `default`, or its source. */
-export function resolveSubpath(exportsMap: Exports, specifier: string, fromDist: boolean): string {
+function resolveSubpath(exportsMap: Exports, specifier: string, fromDist: boolean): string {
   const key = specifier === PKG ? '.' : `./${specifier.slice(PKG.length + 1)}`;
   const entry = exportsMap[key];
   const target = typeof entry === 'string' ? entry : entry?.default;
@@ -271,7 +271,7 @@ export async function measure(r: Row, exportsMap: Exports, fromDist: boolean): P
 }
 
 /** Subpaths that are not for browsers (everything else in the exports map is checked as a browser subpath). */
-export const NOT_BROWSER = ['./node', './package.json'];
+const NOT_BROWSER = ['./node', './package.json'];
 
 /** The exports map's browser subpaths ('.', 'engine', 'imagenet', ...). */
 export function browserSubpaths(): string[] {

@@ -204,7 +204,7 @@ export function buildShaders(dir = here, only?: string, shipped = shippedShaders
 }
 
 /** The shipped kernels the ladders end with, whose sources the ladder module carries for display. */
-export const LADDER_SHIPPED_SOURCES = ['attention.wgsl', 'attention.subgroups.wgsl', 'matmul.wgsl'];
+const LADDER_SHIPPED_SOURCES = ['attention.wgsl', 'attention.subgroups.wgsl', 'matmul.wgsl'];
 
 /**
  * kernels/ladder/ladder.gen.ts: the kernel ladders' own rungs

@@ -50,8 +50,6 @@ export interface Rung<S, I> {
   entry?: string;
   /** what it changes from the rung below, in a line */
   changes: string;
-  /** whether it takes the masks */
-  masks: boolean;
   /** why it cannot run at this shape on this adapter, or null */
   cannot(gpu: Gpu, s: S): string | null;
   /** records the work (no sync); the result is a new tensor */
@@ -76,7 +74,8 @@ function overLimit(gpu: Gpu, bindings: [string, number][]): string | null {
   return `${over.map(([n, b]) => `${n} needs ${mb(b)}`).join(', ')}: over this adapter's ${mb(limit)} binding limit`;
 }
 
-const qkvBindings = (s: AttentionShape): [string, number][] => [
+/** The operands' sizes in bytes (the ladder runner checks them against maxBufferSize, whatever the rung). */
+export const qkvBindings = (s: AttentionShape): [string, number][] => [
   ['q', s.B * s.Tq * s.H * s.Dqk * F32], ['k', s.B * s.Tk * s.H * s.Dqk * F32],
   ['v', s.B * s.Tk * s.H * s.Dv * F32], ['out', s.B * s.Tq * s.H * s.Dv * F32],
 ];
@@ -128,7 +127,6 @@ export const ATTENTION_RUNGS: AttentionRung[] = [
     title: 'three passes: scores, softmax, p x v',
     files: ['kernels/ladder/attention/1_naive.wgsl'],
     changes: 'the formula as written: the Tq x Tk scores matrix in memory, then a row softmax, then probabilities x values',
-    masks: true,
     cannot: (gpu, s) => overLimit(gpu, [...qkvBindings(s), ['the scores matrix', s.B * s.H * s.Tq * s.Tk * F32]]),
     run(gpu, x) {
       const { B, Tq, Tk, H, Dqk, Dv, flags, masks } = ladderArgs(x);
@@ -156,7 +154,6 @@ export const ATTENTION_RUNGS: AttentionRung[] = [
     title: 'online softmax, a query per invocation',
     files: ['kernels/ladder/attention/2_online.wgsl'],
     changes: 'one pass: each invocation walks the keys with a running max and sum (online softmax); no scores matrix',
-    masks: true,
     cannot: (gpu, s) => overLimit(gpu, qkvBindings(s)),
     run(gpu, x) {
       const { B, Tq, Tk, H, Dqk, Dv, flags, masks } = ladderArgs(x);
@@ -177,7 +174,6 @@ export const ATTENTION_RUNGS: AttentionRung[] = [
     files: ['kernels/attention.wgsl'],
     entry: 'main',
     changes: 'an invocation owns 8 queries and walks 32-key blocks: each k load serves 8 queries, each q load 16 keys; the accumulator is touched once per block',
-    masks: true,
     cannot: () => null,
     run: (gpu, x) => shippedAttention(gpu, x, 'portable', 1),
     traffic: (_, s) => registerTraffic(s),
@@ -188,7 +184,6 @@ export const ATTENTION_RUNGS: AttentionRung[] = [
     files: ['kernels/attention.wgsl'],
     entry: 'main',
     changes: 'few queries over many keys: the keys are split across workgroups, each keeping its own softmax state, and a merge pass combines them; the kernel as shipped',
-    masks: true,
     cannot: () => null,
     run: (gpu, x) => shippedAttention(gpu, x, 'portable', 0),
     // the merge pass adds (splits + 1) values per output, at most 17: left out
@@ -200,7 +195,6 @@ export const ATTENTION_RUNGS: AttentionRung[] = [
     files: ['kernels/attention.subgroups.wgsl', 'kernels/attention.wgsl'],
     entry: 'main_subgroups',
     changes: "a subgroup's lanes share 8 queries and split the keys (scores) and the channels (values); subgroupMax/Add combine the softmax, subgroupShuffle passes the probabilities",
-    masks: true,
     cannot: (gpu) => (gpu.features.subgroups ? null : 'this adapter has no subgroups feature'),
     run: (gpu, x) => shippedAttention(gpu, x, 'subgroups', 0),
     traffic(gpu, s) {
@@ -239,7 +233,7 @@ function ladderMatmul(shader: typeof ladder_matmul_1_naive) {
   };
 }
 
-const matmulBindings = (s: MatmulShape): [string, number][] => [['a', s.M * s.K * F32], ['b', s.K * s.N * F32], ['out', s.M * s.N * F32]];
+export const matmulBindings = (s: MatmulShape): [string, number][] => [['a', s.M * s.K * F32], ['b', s.K * s.N * F32], ['out', s.M * s.N * F32]];
 /** Bytes per output when each output element costs `perK` loads per step of k, and one store. */
 const perK = (loads: number) => (s: MatmulShape) => ({ read: loads * s.K * F32, written: F32 });
 
@@ -249,7 +243,6 @@ export const MATMUL_RUNGS: MatmulRung[] = [
     title: 'an output per invocation',
     files: ['kernels/ladder/matmul/1_naive.wgsl'],
     changes: 'the textbook loop: two loads per multiply-add',
-    masks: false,
     cannot: (gpu, s) => overLimit(gpu, matmulBindings(s)),
     run: ladderMatmul(ladder_matmul_1_naive),
     traffic: (_, s) => perK(2)(s),
@@ -259,7 +252,6 @@ export const MATMUL_RUNGS: MatmulRung[] = [
     title: 'workgroup-memory tiles',
     files: ['kernels/ladder/matmul/2_tiled.wgsl'],
     changes: 'a workgroup stages 16 x 16 tiles of a and b in workgroup memory: each value fetched serves 16 multiply-adds (two barriers per step)',
-    masks: false,
     cannot: (gpu, s) => overLimit(gpu, matmulBindings(s)),
     run: ladderMatmul(ladder_matmul_2_tiled),
     traffic: (gpu, s) => perK(2 / shaderConst(ladder_matmul_2_tiled, 'WG'))(s),
@@ -270,7 +262,6 @@ export const MATMUL_RUNGS: MatmulRung[] = [
     files: ['kernels/matmul.wgsl'],
     entry: 'main',
     changes: 'no workgroup memory: each invocation keeps an 8 x 8 block of outputs in registers; per k, 16 loads feed 64 multiply-adds',
-    masks: false,
     cannot: () => null,
     run: (gpu, x) => shippedMatmul(gpu, x, 'blocked'),
     traffic: (_, s) => perK((mc('TILE_M') + mc('TILE_N')) / (mc('TILE_M') * mc('TILE_N')))(s),
@@ -281,7 +272,6 @@ export const MATMUL_RUNGS: MatmulRung[] = [
     files: ['kernels/matmul.wgsl'],
     entry: 'main_vec4',
     changes: 'the register tile read as vec4s (8 x 16 outputs): one load brings four values; lavapipe pays its per-lane load cost once per vec4',
-    masks: false,
     // matmul.ts runs 'blocked' instead where vec4 rows do not fit
     cannot: (_, s) => (s.K % 4 || s.N % 4 ? `needs K and N multiples of 4 (K=${s.K}, N=${s.N}); matmul.ts runs 'blocked' here` : s.N < mc('V_COLS') ? `needs N >= ${mc('V_COLS')}` : null),
     run: (gpu, x) => shippedMatmul(gpu, x, 'vec4'),
@@ -293,7 +283,6 @@ export const MATMUL_RUNGS: MatmulRung[] = [
     files: ['kernels/matmul.wgsl'],
     entry: 'main_unrolled',
     changes: "8 rows x one vec4 of columns in named registers, no inner loops: for compilers that do not unroll (SwiftShader)",
-    masks: false,
     cannot: () => null,
     run: (gpu, x) => shippedMatmul(gpu, x, 'unrolled'),
     traffic: (_, s) => perK((mc('U_ROWS') + 4) / (mc('U_ROWS') * 4))(s),
@@ -304,7 +293,6 @@ export const MATMUL_RUNGS: MatmulRung[] = [
     files: ['kernels/matmul.wgsl'],
     entry: 'main_tiled',
     changes: "both reuses at once: 64 x 64 tiles staged in workgroup memory, 4 x 4 outputs per invocation from them; the GPUs' default",
-    masks: false,
     cannot: () => null,
     run: (gpu, x) => shippedMatmul(gpu, x, 'tiled'),
     // per TK steps of k an invocation stages TILE_LOADS values of each slab for TR x TR outputs

@@ -6,43 +6,12 @@ import { tuning, tunePending, exportTuning, type Measure } from '../../engine/tu
 import { setBindingLimitForTests } from '../../kernels/slicing.ts';
 import { attention, attentionTesting, attentionKernel, type AttentionKernel } from '../../kernels/attention.ts';
 import { skip } from '../skip.ts';
+import { attentionReference } from '../../bench/ladder-runner.ts';
 
 const TOL = 1e-5;
 
-/** DeepMind's attend() in float64: masked logits -1e30, fully masked queries wiped to zero. */
-function reference(
-  q: Float32Array, k: Float32Array, v: Float32Array,
-  B: number, Tq: number, Tk: number, H: number, Dqk: number, Dv: number,
-  keyMask?: Int32Array, queryMask?: Int32Array,
-): Float64Array {
-  const out = new Float64Array(B * Tq * H * Dv);
-  const scale = 1 / Math.sqrt(Dqk);
-  const logits = new Float64Array(Tk);
-  for (let b = 0; b < B; b++) {
-    for (let h = 0; h < H; h++) {
-      for (let t = 0; t < Tq; t++) {
-        let max = -Infinity;
-        let any = false;
-        for (let T = 0; T < Tk; T++) {
-          const on = (!queryMask || queryMask[b * Tq + t] !== 0) && (!keyMask || keyMask[b * Tk + T] !== 0);
-          any ||= on;
-          let s = 0;
-          for (let d = 0; d < Dqk; d++) s += q[(b * Tq + t) * H * Dqk + h * Dqk + d] * k[(b * Tk + T) * H * Dqk + h * Dqk + d];
-          logits[T] = on ? s * scale : -1e30;
-          max = Math.max(max, logits[T]);
-        }
-        if (!any) continue; // wiped to zero
-        let sum = 0;
-        for (let T = 0; T < Tk; T++) sum += (logits[T] = Math.exp(logits[T] - max));
-        for (let T = 0; T < Tk; T++) {
-          const p = logits[T] / sum;
-          for (let c = 0; c < Dv; c++) out[(b * Tq + t) * H * Dv + h * Dv + c] += p * v[(b * Tk + T) * H * Dv + h * Dv + c];
-        }
-      }
-    }
-  }
-  return out;
-}
+/** Every row index of an output with n rows (the reference, DeepMind's attend() in float64, is the ladder's). */
+const allRows = (n: number) => Array.from({ length: n }, (_, i) => i);
 
 interface Case {
   B?: number; Tq: number; Tk: number; H: number; Dqk: number; Dv?: number;
@@ -71,7 +40,7 @@ async function run(c: Case, label = ''): Promise<{ got: Float32Array; want: Floa
   assert.equal([...out.shape], [B, Tq, H * Dv], `${label} shape`);
   const got = await readF32(out);
   [tq, tk, tv, tkm, tqm, out].forEach((t) => t?.dispose());
-  return { got, want: reference(q, k, v, B, Tq, Tk, H, Dqk, Dv, km, qm) };
+  return { got, want: attentionReference({ B, Tq, Tk, H, Dqk, Dv }, q, k, v, allRows(B * Tq), km, qm) };
 }
 
 async function check(c: Case, label = JSON.stringify({ ...c, keyMask: !!c.keyMask, queryMask: !!c.queryMask })): Promise<Float32Array> {
@@ -238,7 +207,7 @@ test('tuner: where both kernels run, a new shape is queued, timed on both, and r
     assert.equal(Object.values(exportTuning(gpu).choices), [other]);
     assert.equal(await shadersOf(gpu, run), [other === 'portable' ? 'attention' : 'attention.subgroups']);
     const out = attention(gpu, tq, tk, tv, { heads: H });
-    assert.ok(relError(await readF32(out), reference(q, k, v, 1, Tq, Tk, H, D, D)) < TOL);
+    assert.ok(relError(await readF32(out), attentionReference({ B: 1, Tq, Tk, H, Dqk: D, Dv: D }, q, k, v, allRows(Tq))) < TOL);
     [tq, tk, tv, out].forEach((x) => x.dispose());
   } finally {
     attentionTesting.tuneOnEmulation = false;
