@@ -98,6 +98,13 @@ export function hostGpu(maxBufferSize = 256 * 2 ** 20): Gpu {
   return gpu as unknown as Gpu;
 }
 
+/** loadWeights on a fresh hostGpu: the count of tensors it accepted (released again). */
+async function loadOnHost(source: Uint8Array | ReadableStream<Uint8Array>): Promise<number> {
+  const { tensors } = await loadWeights(hostGpu(), source);
+  for (const t of tensors.values()) t.dispose();
+  return tensors.size;
+}
+
 /** The u32 length field of every PNG chunk, and IHDR's width and height. */
 function pngFields(b: Uint8Array): Field[] {
   const out: Field[] = [];
@@ -303,12 +310,7 @@ export const READERS: FuzzReader[] = [
       const { bytes, preset, overrides } = fourier();
       return [convertToWeightFile(bytes, preset, overrides, 'f32'), convertToWeightFile(bytes, preset, overrides, 'f16')];
     },
-    read: async (bytes) => {
-      const gpu = hostGpu();
-      const { tensors } = await loadWeights(gpu, bytes);
-      for (const t of tensors.values()) t.dispose();
-      return tensors.size;
-    },
+    read: (bytes) => loadOnHost(bytes),
     fields: weightFields,
     structural: weightStructural,
   },
@@ -328,9 +330,7 @@ export const READERS: FuzzReader[] = [
           c.enqueue(bytes.slice(at, (at += chunk)));
         },
       });
-      const { tensors } = await loadWeights(hostGpu(), stream);
-      for (const t of tensors.values()) t.dispose();
-      return tensors.size;
+      return loadOnHost(stream);
     },
     fields: weightFields,
     structural: weightStructural,
