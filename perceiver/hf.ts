@@ -204,7 +204,7 @@ export interface HfModel {
 }
 
 /** Haiku's encoder input width (HF's d_model) for a config: the encoder key projection's input. */
-function encoderInputWidth(config: ModelConfig): number {
+export function encoderInputWidth(config: ModelConfig): number {
   const w = expectedParams(config).get(`${config.encoder.scope}/~/cross_attention/attention/linear_1/w`);
   return w ? w[0] : -1;
 }

@@ -42,6 +42,7 @@ import { f32ToF16 } from '../engine/f16.ts';
 import { hfTable, hfModelConfig, fmtHf, HF_IGNORED, type HfModel } from '../perceiver/hf.ts';
 import { readSafetensors } from './safetensors.ts';
 import { readTorchStateDict } from './torch.ts';
+import { fortranToC } from './ndarray.ts';
 
 // What a browser app needs besides the converter: the presets, the pickle
 // reader and the .npy/.npz readers (all browser-safe).
@@ -225,33 +226,15 @@ export async function writePlan(
 // a pickle: the same names, layout rules and weight format, so a model loaded
 // from HF files holds the same bits as one converted from DeepMind's pickle.
 
-/** An n-d array with all axes reversed (np.transpose with no axes): the inverse of itself. */
+/**
+ * An n-d array with all axes reversed (np.transpose with no axes): the inverse
+ * of itself. C-order data of a shape is Fortran-order data of the reversed
+ * shape, so this is fortranToC over the reversed shape.
+ */
 export function reverseAxes(a: NdArray): NdArray {
-  const shape = a.shape;
-  const r = shape.length;
-  if (r < 2) return a;
-  const out = new (a.data.constructor as { new (n: number): typeof a.data })(a.data.length);
-  // output strides of the reversed shape, read in input-axis order
-  const ostride = new Array<number>(r);
-  let s = 1;
-  for (let k = 0; k < r; k++) {
-    ostride[k] = s; // input axis k is output axis r-1-k, whose stride is prod(out dims after it) = prod(shape[0..k-1])
-    s *= shape[k];
-  }
-  const idx = new Array<number>(r).fill(0);
-  let o = 0;
-  const n = a.data.length;
-  for (let i = 0; i < n; i++) {
-    out[o] = a.data[i];
-    for (let k = r - 1; k >= 0; k--) {
-      idx[k]++;
-      o += ostride[k];
-      if (idx[k] < shape[k]) break;
-      o -= ostride[k] * shape[k];
-      idx[k] = 0;
-    }
-  }
-  return new NdArray(a.dtype, [...shape].reverse(), out, a.sourceDtype);
+  if (a.shape.length < 2) return a;
+  const shape = [...a.shape].reverse();
+  return new NdArray(a.dtype, shape, fortranToC(a.data, shape), a.sourceDtype);
 }
 
 /**

@@ -69,6 +69,18 @@ function compactCheckpoint(stem: string): { bytes: Uint8Array; preset: PresetNam
 }
 
 /**
+ * `make()`, run on the first call only. The fixtures a `read` needs besides
+ * the mutant are made once per child process: a mutant's time and memory
+ * are the reader's, not the fixture loading's.
+ */
+function once<T>(make: () => T): () => T {
+  let made: { value: T } | undefined;
+  return () => (made ??= { value: make() }).value;
+}
+
+const fourier = once(() => compactCheckpoint('imagenet_fourier'));
+
+/**
  * A host-only stand-in for a Gpu, enough for loadWeights: the buffer pool's
  * size checks run, `write` checks the bytes fit the buffer, nothing reaches a
  * device. It lets the weight loader's parsing and streaming be fuzzed in a
@@ -84,6 +96,13 @@ export function hostGpu(maxBufferSize = 256 * 2 ** 20): Gpu {
     },
   };
   return gpu as unknown as Gpu;
+}
+
+/** loadWeights on a fresh hostGpu: the count of tensors it accepted (released again). */
+async function loadOnHost(source: Uint8Array | ReadableStream<Uint8Array>): Promise<number> {
+  const { tensors } = await loadWeights(hostGpu(), source);
+  for (const t of tensors.values()) t.dispose();
+  return tensors.size;
 }
 
 /** The u32 length field of every PNG chunk, and IHDR's width and height. */
@@ -162,10 +181,10 @@ function weightFields(): Field[] {
 const HUGE = [2 ** 31, 2 ** 32, 2 ** 53 + 2, 1e300, -1, 0, 1.5];
 
 /** The compact Fourier fixture as HuggingFace would publish it (tools/hf-write.ts): its state dict and config.json. */
-function compactHf(): { tensors: ReturnType<typeof haikuToHf>; config: string } {
-  const c = compactCheckpoint('imagenet_fourier');
+const compactHf = once((): { tensors: ReturnType<typeof haikuToHf>; config: string } => {
+  const c = fourier();
   return { tensors: haikuToHf(flattenCheckpoint(parsePickle(c.bytes)), presetConfig(c.preset, c.overrides)), config: hfConfigJson(c.preset, c.overrides) };
-}
+});
 
 /**
  * Edits a safetensors header as a hostile writer would: a huge or negative
@@ -288,15 +307,10 @@ export const READERS: FuzzReader[] = [
     name: 'weights',
     what: 'engine/weights.ts loadWeights (parseWeightHeader, then each tensor streamed to a host-only Gpu)',
     seeds: () => {
-      const { bytes, preset, overrides } = compactCheckpoint('imagenet_fourier');
+      const { bytes, preset, overrides } = fourier();
       return [convertToWeightFile(bytes, preset, overrides, 'f32'), convertToWeightFile(bytes, preset, overrides, 'f16')];
     },
-    read: async (bytes) => {
-      const gpu = hostGpu();
-      const { tensors } = await loadWeights(gpu, bytes);
-      for (const t of tensors.values()) t.dispose();
-      return tensors.size;
-    },
+    read: (bytes) => loadOnHost(bytes),
     fields: weightFields,
     structural: weightStructural,
   },
@@ -304,7 +318,7 @@ export const READERS: FuzzReader[] = [
     name: 'weights-stream',
     what: 'engine/weights.ts loadWeights from a ReadableStream of odd-sized chunks (length unknown)',
     seeds: () => {
-      const { bytes, preset, overrides } = compactCheckpoint('imagenet_fourier');
+      const { bytes, preset, overrides } = fourier();
       return [convertToWeightFile(bytes, preset, overrides, 'f16')];
     },
     read: async (bytes) => {
@@ -316,9 +330,7 @@ export const READERS: FuzzReader[] = [
           c.enqueue(bytes.slice(at, (at += chunk)));
         },
       });
-      const { tensors } = await loadWeights(hostGpu(), stream);
-      for (const t of tensors.values()) t.dispose();
-      return tensors.size;
+      return loadOnHost(stream);
     },
     fields: weightFields,
     structural: weightStructural,
@@ -326,15 +338,15 @@ export const READERS: FuzzReader[] = [
   {
     name: 'pickle',
     what: 'tools/pickle.ts parsePickle + flattenArrays',
-    seeds: () => [compactCheckpoint('imagenet_fourier').bytes, compactCheckpoint('imagenet_conv').bytes],
+    seeds: () => [fourier().bytes, compactCheckpoint('imagenet_conv').bytes],
     read: (bytes) => flattenArrays(parsePickle(bytes)).size,
     structural: pickleStructural,
   },
   {
     name: 'convert',
     what: 'tools/convert.ts convertToWeightFile (parse, match the preset, apply the layout, encode)',
-    seeds: () => [compactCheckpoint('imagenet_fourier').bytes],
-    read: (bytes) => convertToWeightFile(bytes, 'imagenet-fourier', compactCheckpoint('imagenet_fourier').overrides, 'f16').byteLength,
+    seeds: () => [fourier().bytes],
+    read: (bytes) => convertToWeightFile(bytes, 'imagenet-fourier', fourier().overrides, 'f16').byteLength,
     structural: pickleStructural,
   },
   {

@@ -11,9 +11,8 @@
 import { NdArray } from './ndarray.ts';
 import { writeZip } from './npy.ts';
 import { reverseAxes } from './convert.ts';
-import { hfTable, HF_ARCHITECTURES } from '../perceiver/hf.ts';
+import { hfTable, encoderInputWidth, HF_ARCHITECTURES } from '../perceiver/hf.ts';
 import { presetConfig, type ModelConfig, type Overrides, type PresetName } from '../perceiver/config.ts';
-import { expectedParams } from '../perceiver/params.ts';
 
 /** The released Haiku leaves -> an HF state dict (float32 tensors). */
 export function haikuToHf(flat: ReadonlyMap<string, NdArray>, config: ModelConfig): Map<string, NdArray> {
@@ -32,13 +31,12 @@ export function hfConfigJson(preset: PresetName, overrides: Overrides = {}, labe
   const c = presetConfig(preset, overrides);
   const e = c.encoder;
   const arch = Object.keys(HF_ARCHITECTURES).find((k) => HF_ARCHITECTURES[k] === preset)!;
-  const dModel = expectedParams(c).get(`${e.scope}/~/cross_attention/attention/linear_1/w`)![0];
   const json: Record<string, unknown> = {
     architectures: [arch],
     model_type: 'perceiver',
     num_latents: e.numLatents,
     d_latents: e.latentChannels,
-    d_model: dModel,
+    d_model: encoderInputWidth(c),
     num_blocks: e.numBlocks,
     num_self_attends_per_block: e.numSelfAttendsPerBlock,
     num_self_attention_heads: e.numSelfAttentionHeads,

@@ -153,20 +153,14 @@ export function readSafetensors(bytes: Uint8Array): Map<string, NdArray> {
   return out;
 }
 
-/**
- * Sequential exact reads over a stream's chunks; `onBytes` sees the running
- * count. Used by the safetensors and hub readers.
- */
-export function chunkReader(stream: ReadableStream<Uint8Array>, onBytes?: (n: number) => void) {
+/** Sequential exact reads over a stream's chunks; `onBytes` sees the running count. */
+function chunkReader(stream: ReadableStream<Uint8Array>, onBytes?: (n: number) => void) {
   const reader = stream.getReader();
   let chunk: Uint8Array = new Uint8Array(0);
   let pos = 0;
   return {
-    get position() {
-      return pos;
-    },
     cancel: () => reader.cancel().catch(() => {}),
-    /** exactly n bytes (copied); throws `truncated(what)` when the stream ends first */
+    /** exactly n bytes (copied); `skip`: only pass over them. Throws when the stream ends first. */
     async read(n: number, what: string, skip = false): Promise<Uint8Array> {
       const out = new Uint8Array(skip ? 0 : n);
       let got = 0;
@@ -184,15 +178,6 @@ export function chunkReader(stream: ReadableStream<Uint8Array>, onBytes?: (n: nu
         onBytes?.(pos);
       }
       return out;
-    },
-    /** true when nothing is left */
-    async atEnd(): Promise<boolean> {
-      while (!chunk.byteLength) {
-        const r = await reader.read();
-        if (r.done) return true;
-        chunk = r.value;
-      }
-      return false;
     },
   };
 }

@@ -13,8 +13,6 @@
 
 import { listZip, zipEntryData, NpyError } from './npy.ts';
 
-export { crc32 } from './npy.ts';
-
 export class ZipFormatError extends Error {
   override name = 'ZipFormatError';
 }

@@ -2,7 +2,7 @@
 // lays one out), torch.save's data.pkl for a state dict, and safetensors
 // files, each with knobs for hostile variants.
 
-import { crc32 } from '../../tools/zip.ts';
+import { writeZip } from '../../tools/npy.ts';
 import { PickleBuilder } from './helpers.ts';
 
 export interface ZipIn {
@@ -14,52 +14,24 @@ export interface ZipIn {
   badCrc?: boolean;
 }
 
-/** A zip archive of stored entries (central directory, EOCD; no ZIP64). */
+/**
+ * A zip archive of stored entries (tools/npy.ts's writeZip, as torch.save
+ * lays one out), then the hostile knobs patched into both of each entry's
+ * headers: the method field, a flipped CRC bit.
+ */
 export function makeZip(entries: ZipIn[]): Uint8Array {
-  const parts: Uint8Array[] = [];
-  const central: Uint8Array[] = [];
-  let off = 0;
-  const enc = new TextEncoder();
+  const out = writeZip(entries);
+  const dv = new DataView(out.buffer);
+  const nameLength = (e: ZipIn) => new TextEncoder().encode(e.name).length;
+  let local = 0; // writeZip: every local header and its data, then the central directory in the same order
+  let central = entries.reduce((n, e) => n + 30 + nameLength(e) + e.data.length, 0);
   for (const e of entries) {
-    const name = enc.encode(e.name);
-    const crc = e.badCrc ? crc32(e.data) ^ 1 : crc32(e.data);
-    const local = new Uint8Array(30 + name.length);
-    const lv = new DataView(local.buffer);
-    lv.setUint32(0, 0x04034b50, true);
-    lv.setUint16(8, e.method ?? 0, true);
-    lv.setUint32(14, crc, true);
-    lv.setUint32(18, e.data.length, true);
-    lv.setUint32(22, e.data.length, true);
-    lv.setUint16(26, name.length, true);
-    local.set(name, 30);
-    const c = new Uint8Array(46 + name.length);
-    const cv = new DataView(c.buffer);
-    cv.setUint32(0, 0x02014b50, true);
-    cv.setUint16(10, e.method ?? 0, true);
-    cv.setUint32(16, crc, true);
-    cv.setUint32(20, e.data.length, true);
-    cv.setUint32(24, e.data.length, true);
-    cv.setUint16(28, name.length, true);
-    cv.setUint32(42, off, true);
-    c.set(name, 46);
-    central.push(c);
-    parts.push(local, e.data);
-    off += local.length + e.data.length;
-  }
-  const cdSize = central.reduce((a, c) => a + c.length, 0);
-  const eocd = new Uint8Array(22);
-  const ev = new DataView(eocd.buffer);
-  ev.setUint32(0, 0x06054b50, true);
-  ev.setUint16(8, entries.length, true);
-  ev.setUint16(10, entries.length, true);
-  ev.setUint32(12, cdSize, true);
-  ev.setUint32(16, off, true);
-  const all = [...parts, ...central, eocd];
-  const out = new Uint8Array(all.reduce((a, p) => a + p.length, 0));
-  let o = 0;
-  for (const p of all) {
-    out.set(p, o);
-    o += p.length;
+    for (const [at, method, crc] of [[local, 8, 14], [central, 10, 16]]) {
+      if (e.method !== undefined) dv.setUint16(at + method, e.method, true);
+      if (e.badCrc) dv.setUint32(at + crc, dv.getUint32(at + crc, true) ^ 1, true);
+    }
+    local += 30 + nameLength(e) + e.data.length;
+    central += 46 + nameLength(e);
   }
   return out;
 }
