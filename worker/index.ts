@@ -88,7 +88,6 @@ interface Pending {
   resolve(v: unknown): void;
   reject(e: unknown): void;
   onProgress?: (...args: unknown[]) => void;
-  started: boolean;
   cleanup(): void;
 }
 
@@ -215,9 +214,6 @@ export class PerceiverWorker {
     const p = this.pending.get(m.id);
     if (!p) return; // a request already settled here (aborted): its late reply is dropped
     switch (m.type) {
-      case 'started':
-        p.started = true;
-        return;
       case 'progress':
         try {
           p.onProgress?.(...m.args);
@@ -263,7 +259,6 @@ export class PerceiverWorker {
         resolve: resolve as (v: unknown) => void,
         reject,
         onProgress: call.onProgress,
-        started: false,
         cleanup: () => signal?.removeEventListener('abort', onAbort),
       });
       try {
