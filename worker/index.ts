@@ -159,8 +159,6 @@ export class PerceiverWorker {
   private closing: Promise<void> | null = null;
   private onClosed: (() => void) | null = null;
   private readonly transfer: boolean;
-  /** why the worker's device was last lost, or null */
-  lost: string | null = null;
 
   constructor(private readonly opts: PerceiverWorkerOptions = {}) {
     this.transfer = opts.transfer ?? true;
@@ -203,7 +201,6 @@ export class PerceiverWorker {
   private onMessage(m: Reply): void {
     if (typeof m !== 'object' || m === null) return;
     if (m.type === 'lost') {
-      this.lost = m.reason;
       this.opts.onLost?.(m.reason);
       return;
     }
