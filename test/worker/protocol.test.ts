@@ -214,6 +214,27 @@ test('cancel: a running call stops at its next progress step', async () => {
   await end();
 });
 
+test('a progress callback that throws ends its call with that error, as in-thread; the worker goes on', async () => {
+  const f = fresh();
+  const { client, end } = pair(f);
+  const m = await client.loadMaskedLanguageModel(new Uint8Array(3));
+  const mine = new Error('stop at window 2');
+  const steps: number[] = [];
+  const err = await m
+    .fillMask('long', {
+      onProgress: (d) => {
+        steps.push(d);
+        if (d === 2) throw mine;
+      },
+    })
+    .then(() => null, (e: unknown) => e);
+  assert.is(err, mine, 'the callback\'s own error');
+  await new Promise((r) => setTimeout(r, 30)); // (later progress of the stopped call would arrive by now)
+  assert.equal(steps, [1, 2], 'no progress after the throw');
+  assert.is((await m.fillMask('next')).text, 'NEXT', 'the worker goes on with the next call');
+  await end();
+});
+
 test('errors are re-thrown here with their name, message and fields; GpuError and WeightFormatError keep their class', async () => {
   const f = fresh();
   const { client, end } = pair(f);
