@@ -57,7 +57,10 @@ interface Fake {
 function fakeLoaders(f: Fake): Partial<Record<'imagenet' | 'language', () => Promise<TaskLoader>>> {
   const load = (preset: string, model: Record<string, unknown>): TaskLoader => async (_gpu, source, opts) => {
     opts.expectMeta?.({ preset, overrides: {}, dtype: 'f32' });
-    const n = source instanceof Uint8Array ? source.byteLength : 0;
+    // bytes as they are; a stream read through, its length as loadWeights takes it (a Response's content-length)
+    let n = 0;
+    if (source instanceof Uint8Array) n = source.byteLength;
+    else if (source instanceof Response) n = (await source.arrayBuffer()).byteLength === Number(source.headers.get('content-length')) ? Number(source.headers.get('content-length')) : -1;
     for (let i = 1; i <= 3; i++) opts.onProgress?.((n * i) / 3, n, `tensor${i}`);
     return { config: { preset }, dispose: () => f.freed++, ...model };
   };
@@ -130,6 +133,19 @@ test('load: progress per tensor, the model info, and the weight bytes transferre
   assert.is(m.inputSize, 64);
   assert.is(m.info.tensors, 3);
   assert.equal(m.info.meta, { preset: 'imagenet-learned', overrides: {}, dtype: 'f32' });
+  await end();
+});
+
+test('load from a Response or a Blob: the body streams to the worker with the file\'s length', async () => {
+  const f = fresh();
+  const { client, end } = pair(f);
+  const totals = async (source: Response | Blob) => {
+    const seen: number[] = [];
+    await client.loadImageClassifier(source, { onProgress: (_l, t) => seen.push(t) });
+    return seen;
+  };
+  assert.equal(await totals(new Response(new Uint8Array(120), { headers: { 'content-length': '120' } })), [120, 120, 120], 'a Response');
+  assert.equal(await totals(new Blob([new Uint8Array(90)])), [90, 90, 90], 'a Blob');
   await end();
 });
 
