@@ -61,7 +61,10 @@ function fakeLoaders(f: Fake): Partial<Record<'imagenet' | 'language', () => Pro
     let n = 0;
     if (source instanceof Uint8Array) n = source.byteLength;
     else if (source instanceof Response) n = (await source.arrayBuffer()).byteLength === Number(source.headers.get('content-length')) ? Number(source.headers.get('content-length')) : -1;
-    for (let i = 1; i <= 3; i++) opts.onProgress?.((n * i) / 3, n, `tensor${i}`);
+    for (let i = 1; i <= 3; i++) {
+      opts.onProgress?.((n * i) / 3, n, `tensor${i}`);
+      await new Promise((r) => setTimeout(r, 5)); // (a cancel can arrive between tensors, as with a real upload)
+    }
     return { config: { preset }, dispose: () => f.freed++, ...model };
   };
   return {
@@ -227,6 +230,23 @@ test('cancel: a running call stops at its next progress step', async () => {
   const after = await m.fillMask('next');
   assert.is(after.text, 'NEXT', 'the worker goes on with the next call');
   assert.ok((await client.status()).finished >= 3);
+  await end();
+});
+
+test('cancel: a running load stops after the current tensor and leaves no model', async () => {
+  const f = fresh();
+  const { client, end } = pair(f);
+  const ac = new AbortController();
+  const seen: string[] = [];
+  const err = await client
+    .loadImageClassifier(new Uint8Array(30), { signal: ac.signal, onProgress: (_l, _t, name) => (seen.push(name), ac.abort()) })
+    .then(() => null, (e: Error) => e);
+  assert.is(err?.name, 'AbortError');
+  await new Promise((r) => setTimeout(r, 40)); // (the cancel crosses; the load stops at its next tensor)
+  assert.equal(seen, ['tensor1']);
+  assert.is((await client.status()).models, 0, 'the stopped load left no model');
+  assert.is(f.freed, 0, 'stopped inside the loader (at its next tensor), not loaded in full and freed after');
+  assert.is((await client.loadImageClassifier(new Uint8Array(3))).info.tensors, 3, 'the next load runs');
   await end();
 });
 
