@@ -49,7 +49,7 @@ const ALL_BUDGET = 45 * KB;
 const ENGINE_BUDGET = 6 * KB;
 /** the root subpath: the engine's budget plus the weight-file reader and fetchWeights (about 2.4 KB gzip) with room to grow */
 const ROOT_BUDGET = 10 * KB;
-/** perceiver-io-webgpu/worker on the main thread: the protocol's client and the remote models (about 3.5 KB gzip) */
+/** perceiver-io-webgpu/worker on the main thread: the protocol's client and the remote models (3.9 KB gzip) */
 const WORKER_CLIENT_BUDGET = 6 * KB;
 
 /** A task subpath and the folder its modules live in (no other task may reach into it). */

@@ -3,17 +3,9 @@
 // picture it belongs to (perceiver/heatmap.ts). Shared by the classify, flow
 // and video panels.
 
-import { attentionHeatmap, type Grid } from '../perceiver/heatmap.ts';
+import { attentionHeatmap, spreadLatents, DEFAULT_MAP_COUNT, type Grid } from '../perceiver/heatmap.ts';
 import type { RgbaImage } from '../perceiver/image.ts';
 import { h, clear, canvasOf, figure } from './ui.ts';
-
-/** Latents drawn by default: this many, evenly spread (as the CLI's default). */
-export const DEFAULT_MAP_COUNT = 8;
-
-export function spreadLatents(n: number, count = DEFAULT_MAP_COUNT): number[] {
-  const k = Math.min(count, n);
-  return [...new Set(Array.from({ length: k }, (_, i) => Math.round((i * (n - 1)) / Math.max(1, k - 1))))];
-}
 
 /** The checkbox and latents field of a panel: `ids` prefix; read() gives the latents asked for, or null when off. */
 export function mapsControls(prefix: string): { el: HTMLElement; read(numLatents: number): number[] | null } {

@@ -25,6 +25,15 @@ export interface HeatmapOptions {
   max?: number;
 }
 
+/** Latents drawn when none are named (the CLI's --attention-maps, the demo): this many, evenly spread. */
+export const DEFAULT_MAP_COUNT = 8;
+
+/** `count` latent indices spread evenly over `numLatents`, first and last included. */
+export function spreadLatents(numLatents: number, count = DEFAULT_MAP_COUNT): number[] {
+  const k = Math.min(count, numLatents);
+  return [...new Set(Array.from({ length: k }, (_, i) => Math.round((i * (numLatents - 1)) / Math.max(1, k - 1))))];
+}
+
 /** The colour ramp (black, purple, red, orange, pale yellow: perceptually ordered, like "inferno"), RGB stops. */
 const RAMP: readonly (readonly [number, number, number])[] = [
   [0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164],

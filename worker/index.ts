@@ -88,7 +88,6 @@ interface Pending {
   resolve(v: unknown): void;
   reject(e: unknown): void;
   onProgress?: (...args: unknown[]) => void;
-  started: boolean;
   cleanup(): void;
 }
 
@@ -160,8 +159,6 @@ export class PerceiverWorker {
   private closing: Promise<void> | null = null;
   private onClosed: (() => void) | null = null;
   private readonly transfer: boolean;
-  /** why the worker's device was last lost, or null */
-  lost: string | null = null;
 
   constructor(private readonly opts: PerceiverWorkerOptions = {}) {
     this.transfer = opts.transfer ?? true;
@@ -204,7 +201,6 @@ export class PerceiverWorker {
   private onMessage(m: Reply): void {
     if (typeof m !== 'object' || m === null) return;
     if (m.type === 'lost') {
-      this.lost = m.reason;
       this.opts.onLost?.(m.reason);
       return;
     }
@@ -215,9 +211,6 @@ export class PerceiverWorker {
     const p = this.pending.get(m.id);
     if (!p) return; // a request already settled here (aborted): its late reply is dropped
     switch (m.type) {
-      case 'started':
-        p.started = true;
-        return;
       case 'progress':
         try {
           p.onProgress?.(...m.args);
@@ -263,7 +256,6 @@ export class PerceiverWorker {
         resolve: resolve as (v: unknown) => void,
         reject,
         onProgress: call.onProgress,
-        started: false,
         cleanup: () => signal?.removeEventListener('abort', onAbort),
       });
       try {

@@ -6,11 +6,10 @@
 // One conversation: the client sends `init` once, then any number of `load`,
 // `call`, `dispose`, `cancel` and `status` messages, each with an id it has
 // not used before (`cancel` names the id of the request to drop); the worker
-// answers each request with `started` (when it leaves the queue), any number
-// of `progress`, and exactly one `result` or `error`. `status` and `cancel`
-// bypass the queue. `close` ends the conversation (models and the device are
-// freed, then `closed`). Every message is a plain object that
-// structured-clones; no functions travel.
+// answers each request with any number of `progress` and exactly one
+// `result` or `error`. `status` and `cancel` bypass the queue. `close` ends
+// the conversation (models and the device are freed, then `closed`). Every
+// message is a plain object that structured-clones; no functions travel.
 
 import type { GpuOptions } from '../engine/gpu.ts';
 
@@ -107,7 +106,6 @@ export interface WireError {
 }
 
 export type Reply =
-  | { type: 'started'; id: number }
   | { type: 'progress'; id: number; args: unknown[] }
   | { type: 'result'; id: number; value: unknown }
   | { type: 'error'; id: number; error: WireError }

@@ -215,7 +215,6 @@ export function serve(port: Port, opts: ServeOptions = {}): Promise<void> {
       const job = queue.shift()!;
       running = job;
       counts.started++;
-      post({ type: 'started', id: job.id });
       try {
         const value = await job.run(job);
         try {

@@ -57,8 +57,14 @@ interface Fake {
 function fakeLoaders(f: Fake): Partial<Record<'imagenet' | 'language', () => Promise<TaskLoader>>> {
   const load = (preset: string, model: Record<string, unknown>): TaskLoader => async (_gpu, source, opts) => {
     opts.expectMeta?.({ preset, overrides: {}, dtype: 'f32' });
-    const n = source instanceof Uint8Array ? source.byteLength : 0;
-    for (let i = 1; i <= 3; i++) opts.onProgress?.((n * i) / 3, n, `tensor${i}`);
+    // bytes as they are; a stream read through, its length as loadWeights takes it (a Response's content-length)
+    let n = 0;
+    if (source instanceof Uint8Array) n = source.byteLength;
+    else if (source instanceof Response) n = (await source.arrayBuffer()).byteLength === Number(source.headers.get('content-length')) ? Number(source.headers.get('content-length')) : -1;
+    for (let i = 1; i <= 3; i++) {
+      opts.onProgress?.((n * i) / 3, n, `tensor${i}`);
+      await new Promise((r) => setTimeout(r, 5)); // (a cancel can arrive between tensors, as with a real upload)
+    }
     return { config: { preset }, dispose: () => f.freed++, ...model };
   };
   return {
@@ -130,6 +136,19 @@ test('load: progress per tensor, the model info, and the weight bytes transferre
   assert.is(m.inputSize, 64);
   assert.is(m.info.tensors, 3);
   assert.equal(m.info.meta, { preset: 'imagenet-learned', overrides: {}, dtype: 'f32' });
+  await end();
+});
+
+test('load from a Response or a Blob: the body streams to the worker with the file\'s length', async () => {
+  const f = fresh();
+  const { client, end } = pair(f);
+  const totals = async (source: Response | Blob) => {
+    const seen: number[] = [];
+    await client.loadImageClassifier(source, { onProgress: (_l, t) => seen.push(t) });
+    return seen;
+  };
+  assert.equal(await totals(new Response(new Uint8Array(120), { headers: { 'content-length': '120' } })), [120, 120, 120], 'a Response');
+  assert.equal(await totals(new Blob([new Uint8Array(90)])), [90, 90, 90], 'a Blob');
   await end();
 });
 
@@ -211,6 +230,44 @@ test('cancel: a running call stops at its next progress step', async () => {
   const after = await m.fillMask('next');
   assert.is(after.text, 'NEXT', 'the worker goes on with the next call');
   assert.ok((await client.status()).finished >= 3);
+  await end();
+});
+
+test('cancel: a running load stops after the current tensor and leaves no model', async () => {
+  const f = fresh();
+  const { client, end } = pair(f);
+  const ac = new AbortController();
+  const seen: string[] = [];
+  const err = await client
+    .loadImageClassifier(new Uint8Array(30), { signal: ac.signal, onProgress: (_l, _t, name) => (seen.push(name), ac.abort()) })
+    .then(() => null, (e: Error) => e);
+  assert.is(err?.name, 'AbortError');
+  await new Promise((r) => setTimeout(r, 40)); // (the cancel crosses; the load stops at its next tensor)
+  assert.equal(seen, ['tensor1']);
+  assert.is((await client.status()).models, 0, 'the stopped load left no model');
+  assert.is(f.freed, 0, 'stopped inside the loader (at its next tensor), not loaded in full and freed after');
+  assert.is((await client.loadImageClassifier(new Uint8Array(3))).info.tensors, 3, 'the next load runs');
+  await end();
+});
+
+test('a progress callback that throws ends its call with that error, as in-thread; the worker goes on', async () => {
+  const f = fresh();
+  const { client, end } = pair(f);
+  const m = await client.loadMaskedLanguageModel(new Uint8Array(3));
+  const mine = new Error('stop at window 2');
+  const steps: number[] = [];
+  const err = await m
+    .fillMask('long', {
+      onProgress: (d) => {
+        steps.push(d);
+        if (d === 2) throw mine;
+      },
+    })
+    .then(() => null, (e: unknown) => e);
+  assert.is(err, mine, 'the callback\'s own error');
+  await new Promise((r) => setTimeout(r, 30)); // (later progress of the stopped call would arrive by now)
+  assert.equal(steps, [1, 2], 'no progress after the throw');
+  assert.is((await m.fillMask('next')).text, 'NEXT', 'the worker goes on with the next call');
   await end();
 });
 

@@ -7,22 +7,17 @@
 import { basename, extname } from 'node:path';
 import { loadImageClassifier, type ClassifyResult } from '../../perceiver/imagenet/index.ts';
 import { attentionMaps } from '../../perceiver/attention_maps.ts';
+import { spreadLatents, DEFAULT_MAP_COUNT } from '../../perceiver/heatmap.ts';
 import { attentionMapPaths, refuseExisting, writeAttentionMaps } from '../attention-maps.ts';
 import { optionString, UsageError, type Command } from './args.ts';
 import { readImage, readWeightFile, withGpu } from './common.ts';
 
-/** Latents drawn when --latents is not given: this many, evenly spread over the model's latents. */
-const DEFAULT_MAP_COUNT = 8;
 
 /** --latents '0,5,17' -> [0, 5, 17] (range checks happen in the model, which knows its latent count). */
 function parseLatents(text: string): number[] {
   const list = text.split(',').map((s) => s.trim());
   if (list.some((s) => !/^\d+$/.test(s))) throw new UsageError(`classify: --latents must be comma-separated latent indices (e.g. 0,5,17), not '${text}'`);
   return list.map(Number);
-}
-
-function spread(count: number, n: number): number[] {
-  return [...new Set(Array.from({ length: Math.min(count, n) }, (_, i) => Math.round((i * (n - 1)) / Math.max(1, Math.min(count, n) - 1))))];
 }
 
 /** File name prefixes per image: its stem, with its position when two images share one. */
@@ -54,7 +49,7 @@ export const classify: Command = {
     const { bytes, opts } = readWeightFile(optionString(args, 'weights')!, io);
     return withGpu(io, async (gpu) => {
       const model = await loadImageClassifier(gpu, bytes, opts);
-      const attention = attentionMaps({ latents: latents ?? spread(DEFAULT_MAP_COUNT, model.config.encoder.numLatents) });
+      const attention = attentionMaps({ latents: latents ?? spreadLatents(model.config.encoder.numLatents) });
       const names = prefixes(args.positionals);
       const force = args.options.force === true;
       if (mapsDir !== undefined && !force) refuseExisting(names.flatMap((n) => attentionMapPaths(mapsDir, attention.latents, n))); // before the work
